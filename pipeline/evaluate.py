@@ -1,0 +1,64 @@
+"""Score a trained Keras model on the 10k MNIST test set; write evaluation.json and the plots."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from pipeline import metrics, plots
+from pipeline.data import load_mnist
+from pipeline.errors import PipelineError
+from pipeline.tf_setup import import_tensorflow
+
+PLOTS = {"training_curves": "training_curves.png", "confusion_matrix": "confusion_matrix.png",
+         "misclassified": "misclassified.png"}
+
+
+def load_keras_model(path: Path):
+    """Load a .keras file with safe_mode on: a file that would run arbitrary code is refused."""
+    import_tensorflow()
+    import keras
+
+    if not path.is_file():
+        raise PipelineError(f"No trained model at {path}: run `python -m pipeline train` first.")
+    try:
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as exc:
+        raise PipelineError(f"{path} is not a loadable Keras model ({type(exc).__name__}: {exc}).") from exc
+
+
+def mnist_test_set():
+    """The MNIST test set as the models take it: float32 [N, 28, 28] in 0..1, and uint8 labels."""
+    _, (x_test, y_test) = load_mnist()
+    return x_test.astype(np.float32) / 255.0, y_test
+
+
+def evaluate(model_name: str, build_dir: str | Path = "build", verbose: bool = True) -> dict:
+    folder = Path(build_dir) / model_name
+    model = load_keras_model(folder / "model.keras")
+    images, labels = mnist_test_set()
+    probabilities = np.asarray(model.predict(images, batch_size=1000, verbose=0))
+    report = {"model": model_name, **metrics.summarise(labels, probabilities)}
+    (folder / "evaluation.json").write_text(json.dumps(report, indent=2) + "\n")
+
+    history_path = folder / "history.json"
+    if history_path.is_file():
+        plots.training_curves(json.loads(history_path.read_text())["history"],
+                              folder / PLOTS["training_curves"], f"{model_name}: training")
+    plots.confusion_matrix(np.array(report["confusion_matrix"]), folder / PLOTS["confusion_matrix"],
+                           f"{model_name}: confusion matrix (test set)")
+    plots.misclassified_grid(images, labels, probabilities, folder / PLOTS["misclassified"], model_name)
+    if verbose:
+        print(format_report(report))
+    return report
+
+
+def format_report(report: dict) -> str:
+    lines = [f"{report['model']}: test accuracy {report['accuracy']:.4f}, loss {report['loss']:.4f} "
+             f"({report['errors']} errors in {report['images']} images)",
+             "digit  precision  recall"]
+    for digit, figures in report["per_class"].items():
+        lines.append(f"  {digit}      {figures['precision']:.4f}   {figures['recall']:.4f}")
+    return "\n".join(lines)

@@ -1,0 +1,82 @@
+// Run a TF.js graph model in Node on raw float32 images, for the pipeline's verification step.
+// usage: node tfjs_predict.mjs MODEL_JSON IMAGES_F32 COUNT OUT_F32 [LATENCY_REPEATS]
+// Writes the probabilities (float32 little-endian, COUNT x 10) to OUT_F32 and prints one JSON line.
+import { readFile, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
+import path from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
+
+const [modelJson, imagesPath, countText, outPath, repeatsText = "0"] = process.argv.slice(2);
+const count = Number(countText);
+const repeats = Number(repeatsText);
+
+// The browser fetches over HTTP; in Node the model's files are read from disk.
+function fileHandler(modelPath) {
+  return {
+    async load() {
+      const artifacts = JSON.parse(await readFile(modelPath, "utf8"));
+      const folder = path.dirname(modelPath);
+      const specs = [];
+      const buffers = [];
+      for (const group of artifacts.weightsManifest) {
+        specs.push(...group.weights);
+        for (const shard of group.paths) buffers.push(await readFile(path.join(folder, shard)));
+      }
+      const weightData = Buffer.concat(buffers);
+      return {
+        modelTopology: artifacts.modelTopology,
+        format: artifacts.format,
+        generatedBy: artifacts.generatedBy,
+        convertedBy: artifacts.convertedBy,
+        signature: artifacts.signature,
+        userDefinedMetadata: artifacts.userDefinedMetadata,
+        modelInitializer: artifacts.modelInitializer,
+        weightSpecs: specs,
+        weightData: weightData.buffer.slice(weightData.byteOffset, weightData.byteOffset + weightData.byteLength),
+      };
+    },
+  };
+}
+
+const require = createRequire(import.meta.url);
+const wasmDir = path.dirname(require.resolve("@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm"));
+setWasmPaths(wasmDir + path.sep);
+await tf.setBackend("wasm");
+await tf.ready();
+
+const model = await tf.loadGraphModel(fileHandler(modelJson));
+const raw = await readFile(imagesPath);
+const images = new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4);
+if (images.length !== count * 28 * 28) throw new Error(`expected ${count} images of 28x28`);
+
+const batchSize = 1000;
+const outputs = [];
+for (let start = 0; start < count; start += batchSize) {
+  const end = Math.min(count, start + batchSize);
+  const probabilities = tf.tidy(() =>
+    model.predict(tf.tensor3d(images.subarray(start * 784, end * 784), [end - start, 28, 28])));
+  outputs.push(await probabilities.data());
+  probabilities.dispose();
+}
+const all = new Float32Array(outputs.reduce((n, part) => n + part.length, 0));
+let offset = 0;
+for (const part of outputs) { all.set(part, offset); offset += part.length; }
+await writeFile(outPath, Buffer.from(all.buffer));
+
+let latencyMs = null;
+if (repeats > 0) {
+  const one = tf.tensor3d(images.subarray(0, 784), [1, 28, 28]);
+  const time = () => {
+    const started = performance.now();
+    const result = model.predict(one);
+    result.dataSync();
+    result.dispose();
+    return performance.now() - started;
+  };
+  for (let i = 0; i < 10; i += 1) time();
+  const times = Array.from({ length: repeats }, time).sort((a, b) => a - b);
+  latencyMs = times[Math.floor(times.length / 2)];
+  one.dispose();
+}
+console.log(JSON.stringify({ backend: tf.getBackend(), tfjs: tf.version.tfjs, count, latency_ms: latencyMs }));

@@ -1,0 +1,87 @@
+"""TFLite flatbuffers for phones, run by LiteRT (`ai-edge-litert`), the runtime Android and iOS ship.
+
+Four variants: float32; float16 weights; dynamic-range int8 weights; full-integer int8 calibrated
+on training images. Every variant keeps float32 input and output, so one preprocessing feeds all.
+Loading and predicting need only numpy and LiteRT, never TensorFlow.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.formats import median_latency_ms
+
+NAME = "tflite"
+VARIANTS = ("float32", "float16", "dynamic", "int8")
+RUNTIME = "LiteRT (ai-edge-litert), 1 thread"
+MULTI_FILE = False  # the artifact is one file
+CALIBRATION_IMAGES = 500
+
+
+def export(source, variant: str, out_dir: Path) -> Path:
+    from pipeline.tf_setup import import_tensorflow, silenced
+
+    tf = import_tensorflow()
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(source.saved_model_dir))
+    if variant == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif variant == "dynamic":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif variant == "int8":
+        calibration = source.calibration_images[:CALIBRATION_IMAGES]
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: ([image[None]] for image in calibration)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    elif variant != "float32":
+        raise ValueError(f"unknown TFLite variant {variant!r}")
+    target = out_dir / "tflite" / f"{source.model_name}-{variant}.tflite"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with silenced(1, 2):  # the converter's C++ notices
+        flatbuffer = converter.convert()
+    target.write_bytes(flatbuffer)
+    return target
+
+
+class LiteRTModel:
+    """One LiteRT interpreter behind a lock: interpreters are not thread-safe, apps share this one."""
+
+    def __init__(self, path: Path, num_threads: int = 1):
+        from ai_edge_litert.interpreter import Interpreter
+
+        from pipeline.tf_setup import silenced
+
+        self.path = Path(path)
+        with silenced():  # "Created TensorFlow Lite XNNPACK delegate", straight to stderr
+            self._interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
+        self._input = self._interpreter.get_input_details()[0]["index"]
+        self._output = self._interpreter.get_output_details()[0]["index"]
+        self._batch = None
+        self._lock = threading.Lock()
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        images = np.ascontiguousarray(images, dtype=np.float32)
+        with self._lock:
+            if self._batch != len(images):
+                self._interpreter.resize_tensor_input(self._input, list(images.shape))
+                self._interpreter.allocate_tensors()
+                self._batch = len(images)
+            self._interpreter.set_tensor(self._input, images)
+            self._interpreter.invoke()
+            return self._interpreter.get_tensor(self._output).copy()
+
+
+def load(path: Path, variant: str | None = None) -> LiteRTModel:
+    return LiteRTModel(path)
+
+
+def predict(model: LiteRTModel, images: np.ndarray) -> np.ndarray:
+    return np.concatenate([model.predict(images[i:i + 1000]) for i in range(0, len(images), 1000)])
+
+
+def latency_ms(model: LiteRTModel, image: np.ndarray) -> float:
+    batch = image[None]
+    return median_latency_ms(lambda: model.predict(batch), repeats=200)

@@ -1,0 +1,25 @@
+"""`python -m pipeline predict IMAGE`: the digit in a PNG or JPEG, from a published model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pipeline.preprocess import read_image
+from pipeline.runtime import Classifier
+
+
+def main(args) -> int:
+    model_dir = Path(args.model_dir) if args.model_dir else Path("exported_models") / args.model
+    classifier = Classifier(model_dir, runtime=args.runtime)
+    prediction = classifier.classify(read_image(args.image))
+    probabilities = [round(float(p), 6) for p in prediction.probabilities]
+    if args.json:
+        print(json.dumps({"digit": prediction.digit, "probabilities": probabilities,
+                          "model": classifier.manifest["model"], "runtime": args.runtime}))
+        return 0
+    print(f"{args.image}: {prediction.label}  ({prediction.probabilities[prediction.digit]:.1%}, "
+          f"{classifier.manifest['model']} via {args.runtime})")
+    for label, probability in zip(classifier.labels, prediction.probabilities):
+        print(f"  {label}  {'█' * int(round(probability * 40)):<40} {probability:.4f}")
+    return 0

@@ -1,0 +1,179 @@
+"""MNIST's own preprocessing, so a drawing or a photo looks like the digits the model learned from.
+
+The recipe (LeCun et al.): white ink on black; crop to the ink; scale the crop to fit a 20x20 box,
+keeping its aspect ratio, with anti-aliasing; paste it into a 28x28 field so that its centre of mass
+sits at the centre; values 0..1.
+
+`web/static/preprocess.js` implements the same steps in the same order with the same constants, and a
+test holds the two to the same output: change one, change the other. Only numpy here (and Pillow to
+decode files), so the LiteRT path of the apps never imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.errors import PipelineError
+
+SIZE = 28            # the model's input is SIZE x SIZE
+BOX = 20             # the digit is fitted in BOX x BOX
+INK_THRESHOLD = 0.1  # after normalisation, values below this are background
+MAX_PIXELS = 40_000_000   # larger images are refused before they are decoded
+MAX_BYTES = 20 * 1024 * 1024
+
+
+class BlankImageError(PipelineError):
+    """The image has no ink: nothing to predict."""
+
+
+def to_grayscale(image: np.ndarray) -> np.ndarray:
+    """HxW, HxWx1, HxWx3 or HxWx4 numbers -> HxW float64 in 0..1.
+
+    Integers are read as 8-bit (0..255) unless they exceed 255 (then 16-bit); floats must already
+    be 0..1. Transparent pixels are background: they take the colour opposite to the opaque ink.
+    """
+    array = np.asarray(image)
+    if array.dtype == bool:
+        array = array.astype(np.uint8) * 255
+    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        raise PipelineError(f"An image must hold numbers, not {array.dtype}.")
+    if array.ndim == 3 and array.shape[2] in (1, 3, 4):
+        pass
+    elif array.ndim != 2:
+        raise PipelineError(
+            f"An image must be HxW, HxWx1, HxWx3 or HxWx4; got shape {tuple(array.shape)}.")
+    if array.shape[0] < 1 or array.shape[1] < 1:
+        raise PipelineError(f"The image is empty (shape {tuple(array.shape)}).")
+    if np.issubdtype(array.dtype, np.floating):
+        if not np.all(np.isfinite(array)):
+            raise PipelineError("The image holds NaN or infinite values.")
+        if array.min() < 0 or array.max() > 1:
+            raise PipelineError("A float image must hold values in 0..1.")
+        pixels = array.astype(np.float64)
+    else:
+        if array.min() < 0:
+            raise PipelineError("An integer image cannot hold negative values.")
+        wide = array.dtype == np.uint16 or array.max() > 255
+        scale = 65535.0 if wide else 255.0
+        if array.max() > 65535:
+            raise PipelineError("An integer image must hold 8- or 16-bit values.")
+        pixels = array.astype(np.float64) / scale
+    if pixels.ndim == 2:
+        return pixels
+    alpha = pixels[..., 3] if pixels.shape[2] == 4 else None
+    if pixels.shape[2] >= 3:
+        gray = 0.299 * pixels[..., 0] + 0.587 * pixels[..., 1] + 0.114 * pixels[..., 2]
+    else:
+        gray = pixels[..., 0]
+    if alpha is not None and alpha.min() < 1:
+        opaque = alpha > 0.5
+        ink_is_light = opaque.any() and gray[opaque].mean() > 0.5
+        background = 0.0 if ink_is_light else 1.0
+        gray = gray * alpha + background * (1 - alpha)
+    return gray
+
+
+def normalise(gray: np.ndarray) -> np.ndarray:
+    """White ink on black, background at 0, strongest ink at 1; BlankImageError if there is no ink.
+
+    The background is the median of the border: a light border means dark ink on light paper,
+    which is inverted.
+    """
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    if np.median(border) > 0.5:
+        gray = 1.0 - gray
+        border = 1.0 - border
+    background = float(np.median(border))
+    peak = float(gray.max())
+    if peak - background < INK_THRESHOLD:
+        raise BlankImageError("The image is blank: there is no digit to read.")
+    ink = np.clip((gray - background) / (peak - background), 0.0, 1.0)
+    ink[ink < INK_THRESHOLD] = 0.0
+    return ink
+
+
+def resample_weights(source: int, target: int) -> np.ndarray:
+    """target x source matrix of area weights: output cell i averages the input it covers.
+
+    Exact anti-aliasing for shrinking, a blocky but faithful copy for enlarging.
+    """
+    scale = source / target
+    weights = np.zeros((target, source))
+    for i in range(target):
+        start, end = i * scale, (i + 1) * scale
+        for j in range(math.floor(start), min(math.ceil(end), source)):
+            weights[i, j] = (min(end, j + 1) - max(start, j)) / scale
+    return weights
+
+
+def resize_area(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    return resample_weights(image.shape[0], height) @ image @ resample_weights(image.shape[1], width).T
+
+
+def centre_in_field(digit: np.ndarray) -> np.ndarray:
+    """Paste `digit` into SIZE x SIZE with its centre of mass at the centre (whole-pixel shift)."""
+    height, width = digit.shape
+    total = digit.sum()
+    rows, cols = np.arange(height), np.arange(width)
+    centre_row = (digit.sum(axis=1) @ rows) / total
+    centre_col = (digit.sum(axis=0) @ cols) / total
+    # floor(13.5 - centre + 0.5): rounds .5 up, as the JS twin's Math.round does (Python's round does not)
+    top = min(max(math.floor(SIZE / 2 - centre_row), 0), SIZE - height)
+    left = min(max(math.floor(SIZE / 2 - centre_col), 0), SIZE - width)
+    field = np.zeros((SIZE, SIZE))
+    field[top:top + height, left:left + width] = digit
+    return field
+
+
+def preprocess(image) -> np.ndarray:
+    """Any digit image (array of any size, either polarity) -> 28x28 float32 in 0..1, MNIST-style."""
+    ink = normalise(to_grayscale(image))
+    rows = np.flatnonzero(ink.max(axis=1) > 0)
+    cols = np.flatnonzero(ink.max(axis=0) > 0)
+    crop = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    scale = BOX / max(crop.shape)
+    height = max(1, min(BOX, math.floor(crop.shape[0] * scale + 0.5)))
+    width = max(1, min(BOX, math.floor(crop.shape[1] * scale + 0.5)))
+    digit = np.clip(resize_area(crop, height, width), 0.0, 1.0)
+    return centre_in_field(digit).astype(np.float32)
+
+
+def read_image(source: str | Path | bytes) -> np.ndarray:
+    """Decode a PNG or JPEG (path or bytes) into an array for `preprocess`, refusing bombs and non-images.
+
+    Handles palette, 16-bit, greyscale+alpha and RGBA files.
+    """
+    from PIL import Image, UnidentifiedImageError  # Pillow only when a file is decoded
+
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.is_file():
+            raise PipelineError(f"Image file {path} does not exist.")
+        if path.stat().st_size > MAX_BYTES:
+            raise PipelineError(f"Image file {path} is larger than {MAX_BYTES // 2**20} MiB.")
+        data, name = path.read_bytes(), str(path)
+    else:
+        data, name = bytes(source), "The uploaded image"
+        if len(data) > MAX_BYTES:
+            raise PipelineError(f"{name} is larger than {MAX_BYTES // 2**20} MiB.")
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if image.format not in ("PNG", "JPEG"):
+                raise PipelineError(f"{name} is a {image.format} file; use a PNG or JPEG.")
+            if image.width * image.height > MAX_PIXELS:
+                raise PipelineError(
+                    f"{name} is {image.width}x{image.height} pixels, more than the "
+                    f"{MAX_PIXELS // 1_000_000} million allowed.")
+            image.load()
+            if image.mode.startswith("I"):  # 16-bit greyscale PNGs decode as I or I;16
+                return np.asarray(image.convert("I"), dtype=np.int64).clip(0, 65535).astype(np.uint16)
+            return np.asarray(image.convert("RGBA" if "A" in image.getbands() or
+                                            "transparency" in image.info else "RGB"))
+    except PipelineError:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
+        raise PipelineError(f"{name} is not a readable PNG or JPEG image ({exc}).") from exc

@@ -1,0 +1,118 @@
+"""Atomic publishing: build in a staging folder beside the target, then swap it in whole.
+
+A run that fails or is killed at any moment leaves the previous export as it was: until the swap,
+nothing under the target changes; the swap itself is one atomic rename (Linux: renameat2 with
+RENAME_EXCHANGE; elsewhere two renames, with the old copy restored by the next run if a kill lands
+between them). Staging folders of killed runs are removed by the next run.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from pipeline.errors import PipelineError
+
+STAGING = ".staging-"
+OLD = ".old-"
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def staging_dir(out_dir: Path, name: str) -> Path:
+    """A fresh folder beside `out_dir/name`, on the same file system so the final rename is atomic."""
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        clean_debris(out_dir, name)
+        staging = Path(tempfile.mkdtemp(prefix=f".{name}{STAGING}", dir=out_dir))
+        staging.chmod(0o755)  # mkdtemp makes it private; the published folder must be readable
+        return staging
+    except OSError as exc:
+        raise PipelineError(f"Cannot write to {out_dir} ({exc.strerror}).") from exc
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_debris(out_dir: Path, name: str) -> None:
+    """Restore a previous export a kill left aside, and drop staging folders of dead runs."""
+    target = out_dir / name
+    for path in sorted(out_dir.glob(f".{name}{OLD}*")):
+        if not target.exists():
+            os.rename(path, target)  # killed between the two renames of the fallback swap
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+    for path in out_dir.glob(f".{name}{STAGING}*"):
+        marker = path / ".pid"
+        pid = int(marker.read_text()) if marker.is_file() and marker.read_text().isdigit() else None
+        if pid is None or not _pid_alive(pid) or pid == os.getpid():
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def mark_owner(staging: Path) -> None:
+    (staging / ".pid").write_text(str(os.getpid()))
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one atomic step (Linux renameat2); False where that is not available."""
+    libc_name = ctypes.util.find_library("c")
+    if libc_name is None or not hasattr(ctypes.CDLL(libc_name), "renameat2"):
+        return False
+    libc = ctypes.CDLL(libc_name, use_errno=True)
+    result = libc.renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+    return result == 0
+
+
+def fsync_tree(folder: Path) -> None:
+    """Flush every file of `folder` to disk before it becomes the published copy."""
+    for path in sorted(folder.rglob("*"), reverse=True):
+        flags = os.O_RDONLY | (os.O_DIRECTORY if path.is_dir() else 0)
+        descriptor = os.open(path, flags)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+
+
+def swap_in(staging: Path, target: Path) -> None:
+    """Make `staging` the new `target`; the previous `target` is removed only afterwards."""
+    (staging / ".pid").unlink(missing_ok=True)
+    fsync_tree(staging)
+    if not target.exists():
+        os.rename(staging, target)
+        return
+    if _exchange(staging, target):
+        shutil.rmtree(staging)  # now holds the previous export
+        return
+    aside = target.with_name(f".{target.name}{OLD}{os.getpid()}")
+    os.rename(target, aside)
+    os.rename(staging, target)
+    shutil.rmtree(aside)
+
+
+def write_json_atomic(path: Path, data) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def update_index(out_dir: Path, default: str = "cnn") -> None:
+    """index.json lists the published models, so pages and apps need no hard-coded names."""
+    models = sorted(p.name for p in Path(out_dir).iterdir()
+                    if p.is_dir() and not p.name.startswith(".") and (p / "manifest.json").is_file())
+    write_json_atomic(Path(out_dir) / "index.json", {
+        "schema_version": 1, "default": default if default in models else (models or [None])[0],
+        "models": models})

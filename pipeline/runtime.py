@@ -1,0 +1,162 @@
+"""Load a published model for serving: manifest, integrity check, one predictor per runtime.
+
+Used by `predict`, the Streamlit app and the benchmarks. The LiteRT path imports only numpy and
+LiteRT; TensorFlow is imported only when the Keras runtime is asked for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.errors import PipelineError
+from pipeline.preprocess import preprocess
+
+SCHEMA_VERSION = 1
+FIX = "run `make run` (or `python -m pipeline run`) to rebuild it"
+# runtime name -> (format, variants it can run)
+RUNTIMES = {"keras": ("keras", ("float32",)),
+            "litert": ("tflite", ("float32", "float16", "dynamic", "int8"))}
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_manifest(model_dir: str | Path) -> dict:
+    """Read and sanity-check `model_dir/manifest.json`; a clear PipelineError if it is unusable."""
+    path = Path(model_dir) / "manifest.json"
+    if not Path(model_dir).is_dir():
+        raise PipelineError(f"Model folder {model_dir} does not exist; {FIX}.")
+    if not path.is_file():
+        raise PipelineError(f"{path} is missing; {FIX}.")
+    try:
+        manifest = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PipelineError(f"{path} is damaged (not valid JSON: {exc}); {FIX}.") from exc
+    problems = manifest_problems(manifest)
+    if problems:
+        raise PipelineError(f"{path} is not a valid manifest ({problems[0]}); {FIX}.")
+    return manifest
+
+
+def manifest_problems(manifest) -> list[str]:
+    """What is wrong with a manifest's structure; an empty list if nothing."""
+    if not isinstance(manifest, dict):
+        return ["it is not a JSON object"]
+    problems = []
+    if manifest.get("schema_version") != SCHEMA_VERSION:
+        problems.append(f"schema_version is {manifest.get('schema_version')!r}, expected {SCHEMA_VERSION}")
+    for key, kind in (("model", str), ("artifacts", list), ("input", dict), ("output", dict),
+                      ("labels", str), ("evaluation", dict)):
+        if not isinstance(manifest.get(key), kind):
+            problems.append(f"'{key}' is missing or not a {kind.__name__}")
+    for index, artifact in enumerate(manifest.get("artifacts") or []):
+        for key, kind in (("id", str), ("format", str), ("variant", str), ("path", str),
+                          ("bytes", int), ("sha256", str), ("files", list), ("verification", dict)):
+            if not isinstance(artifact, dict) or not isinstance(artifact.get(key), kind):
+                problems.append(f"artifact {index} has no valid '{key}'")
+                break
+        else:
+            for file in artifact["files"]:
+                if not (isinstance(file, dict) and isinstance(file.get("path"), str)
+                        and isinstance(file.get("sha256"), str) and ".." not in Path(file["path"]).parts
+                        and not Path(file["path"]).is_absolute()):
+                    problems.append(f"artifact {artifact['id']} lists an invalid file entry")
+                    break
+    return problems
+
+
+def find_artifact(manifest: dict, format_name: str, variant: str) -> dict:
+    for artifact in manifest["artifacts"]:
+        if artifact["format"] == format_name and artifact["variant"] == variant:
+            return artifact
+    available = ", ".join(a["id"] for a in manifest["artifacts"])
+    raise PipelineError(f"Model '{manifest['model']}' has no {format_name} {variant} artifact "
+                        f"(it has: {available}).")
+
+
+def check_files(model_dir: str | Path, artifact: dict) -> Path:
+    """sha256 every file of `artifact` against the manifest; returns the entry file's path."""
+    model_dir = Path(model_dir)
+    for file in artifact["files"]:
+        path = model_dir / file["path"]
+        if not path.is_file():
+            raise PipelineError(f"{path} is missing; {FIX}.")
+        if sha256_file(path) != file["sha256"]:
+            raise PipelineError(f"{path} is damaged: its sha256 does not match the manifest; {FIX}.")
+    return model_dir / artifact["path"]
+
+
+def read_labels(model_dir: str | Path, manifest: dict) -> list[str]:
+    path = Path(model_dir) / manifest["labels"]
+    try:
+        labels = path.read_text().split()
+    except OSError as exc:
+        raise PipelineError(f"{path} cannot be read ({exc.strerror}); {FIX}.") from exc
+    if len(labels) != manifest["output"].get("shape", [None, 10])[-1]:
+        raise PipelineError(f"{path} has {len(labels)} labels, the model has "
+                            f"{manifest['output']['shape'][-1]} outputs; {FIX}.")
+    return labels
+
+
+@dataclass
+class Prediction:
+    digit: int
+    label: str
+    probabilities: np.ndarray   # [10]
+    image: np.ndarray           # the 28x28 input the model saw
+
+
+class Classifier:
+    """A published model in one runtime: `classify(any image)` or `predict(batch of 28x28)`.
+
+    Safe to share between threads: the LiteRT interpreter is behind a lock, Keras models are
+    thread-safe for inference.
+    """
+
+    def __init__(self, model_dir: str | Path, runtime: str = "litert", variant: str = "float32"):
+        if runtime not in RUNTIMES:
+            raise PipelineError(f"Unknown runtime '{runtime}'; choose one of: {', '.join(RUNTIMES)}.")
+        format_name, variants = RUNTIMES[runtime]
+        if variant not in variants:
+            raise PipelineError(f"The {runtime} runtime has no '{variant}' variant; "
+                                f"choose one of: {', '.join(variants)}.")
+        self.model_dir = Path(model_dir)
+        self.manifest = load_manifest(model_dir)
+        self.labels = read_labels(model_dir, self.manifest)
+        self.artifact = find_artifact(self.manifest, format_name, variant)
+        self.runtime, self.variant = runtime, variant
+        path = check_files(model_dir, self.artifact)
+        from pipeline.formats import format_module
+
+        self._module = format_module(format_name)
+        try:
+            self._model = self._module.load(path, variant)
+        except PipelineError:
+            raise
+        except Exception as exc:  # a file that matches its hash but will not load: say so plainly
+            raise PipelineError(f"{path} could not be loaded by {runtime} ({exc}); {FIX}.") from exc
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        images = np.asarray(images)
+        if images.ndim != 3 or images.shape[1:] != (28, 28):
+            raise PipelineError(f"Expected images of shape [N, 28, 28], got {list(images.shape)}.")
+        if not np.all(np.isfinite(images)):
+            raise PipelineError("The images hold NaN or infinite values.")
+        return self._module.predict(self._model, images.astype(np.float32))
+
+    def classify(self, image) -> Prediction:
+        """Preprocess any digit image the MNIST way and predict it (BlankImageError if blank)."""
+        seen = preprocess(image)
+        probabilities = self.predict(seen[None])[0]
+        digit = int(np.argmax(probabilities))
+        return Prediction(digit, self.labels[digit], probabilities, seen)

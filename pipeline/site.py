@@ -1,0 +1,167 @@
+"""Build the static page into one self-contained folder that any static host can serve.
+
+The folder holds the page (web/static), TF.js and its WASM backend copied from node_modules (no CDN:
+the page fetches nothing from another host), and for each published model only what the page
+needs: manifest.json, the labels and the TF.js artifacts. It is written beside `out_dir` and swapped
+in at the end, so a failed build leaves the previous site untouched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from pipeline.data import sha256_file
+from pipeline.errors import PipelineError
+
+ROOT = Path(__file__).resolve().parent.parent
+STATIC_DIR = ROOT / "web" / "static"
+NODE_MODULES = ROOT / "node_modules"
+MARKER = ".pipeline-site"   # marks a folder this module wrote, so it may be replaced
+
+# node_modules file -> name in the site's vendor/ folder. The ES2017 UMD bundles: the ES-module
+# build of the WASM backend imports Node modules ("fs", "path"), and the ES5 tf.min.js bundles
+# regenerator-runtime, which calls Function() (eval, refused by the page's CSP). The page picks one
+# of the .wasm files at run time.
+VENDOR_FILES = {
+    "@tensorflow/tfjs/dist/tf.es2017.min.js": "tf.es2017.min.js",
+    "@tensorflow/tfjs-backend-wasm/dist/tf-backend-wasm.es2017.min.js": "tf-backend-wasm.es2017.min.js",
+    "@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm": "tfjs-backend-wasm.wasm",
+    "@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm": "tfjs-backend-wasm-simd.wasm",
+    "@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm":
+        "tfjs-backend-wasm-threaded-simd.wasm",
+}
+
+
+def read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PipelineError(f"{path} does not exist.") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PipelineError(f"{path} cannot be read as JSON ({exc}).") from exc
+    if not isinstance(data, dict):
+        raise PipelineError(f"{path} must hold a JSON object.")
+    return data
+
+
+def inside(folder: Path, relative: str) -> Path:
+    """folder/relative, refusing paths that climb out of folder (a manifest is data, not trusted)."""
+    path = (folder / relative).resolve()
+    if not path.is_relative_to(folder.resolve()):
+        raise PipelineError(f"Path {relative!r} in {folder} points outside it.")
+    return path
+
+
+def copy_vendor(target: Path, node_modules: Path) -> None:
+    missing = [name for name in VENDOR_FILES if not (node_modules / name).is_file()]
+    if missing:
+        raise PipelineError(
+            f"TF.js is not installed ({node_modules / missing[0]} is missing): run `npm ci` in "
+            f"{node_modules.parent} first.")
+    target.mkdir(parents=True)
+    for source, name in VENDOR_FILES.items():
+        shutil.copy2(node_modules / source, target / name)
+
+
+def copy_model(name: str, models_dir: Path, target: Path) -> int:
+    """Copy one model's manifest, labels and TF.js artifacts, checking each file; returns bytes."""
+    folder = models_dir / name
+    manifest = read_json(folder / "manifest.json")
+    files = [("manifest.json", None, None), (manifest.get("labels", "labels.txt"), None, None)]
+    artifacts = [a for a in manifest.get("artifacts", []) if a.get("format") == "tfjs"]
+    if not artifacts:
+        raise PipelineError(f"{folder / 'manifest.json'} lists no TF.js artifact: nothing for the page.")
+    for artifact in artifacts:
+        for entry in artifact.get("files", []):
+            files.append((entry["path"], entry.get("bytes"), entry.get("sha256")))
+    copied = 0
+    for relative, size, sha256 in files:
+        source = inside(folder, relative)
+        if not source.is_file():
+            raise PipelineError(f"{source} is listed in {folder / 'manifest.json'} but missing.")
+        if size is not None and source.stat().st_size != size:
+            raise PipelineError(
+                f"{source} is {source.stat().st_size} bytes, the manifest says {size}: re-export.")
+        if sha256 is not None and sha256_file(source) != sha256:
+            raise PipelineError(f"{source} does not match its sha256 in the manifest: re-export.")
+        destination = inside(target / name, relative)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, destination)
+        copied += source.stat().st_size
+    return copied
+
+
+def copy_models(models_dir: Path, target: Path) -> list[str]:
+    index = read_json(models_dir / "index.json")
+    names = index.get("models")
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise PipelineError(f"{models_dir / 'index.json'} must list the models, e.g. "
+                            '{"models": ["cnn"]}.')
+    target.mkdir(parents=True)
+    for name in names:
+        copy_model(name, models_dir, target)
+    shutil.copy2(models_dir / "index.json", target / "index.json")
+    return names
+
+
+def replace_folder(new: Path, out: Path) -> None:
+    """Swap `new` in as `out`: the old site is moved aside first and deleted last."""
+    old = None
+    if out.exists():
+        old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}-old-"))
+        out.rename(old / "site")
+    new.rename(out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def build_site(out_dir: str | Path, models_dir: str | Path = "exported_models", *,
+               node_modules: str | Path | None = None) -> Path:
+    """Write the page, TF.js and the models' TF.js artifacts to `out_dir`; return its path."""
+    out = Path(out_dir).resolve()
+    models = Path(models_dir)
+    node_modules = Path(node_modules) if node_modules else NODE_MODULES
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).exists())):
+        raise PipelineError(
+            f"{out} exists and was not written by `site`; choose an empty or new folder.")
+    if not (models / "index.json").is_file():
+        raise PipelineError(
+            f"{models / 'index.json'} does not exist: export models first (python -m pipeline run).")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}-new-"))
+    try:
+        shutil.copytree(STATIC_DIR, work, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns(".*", "__pycache__"))
+        copy_vendor(work / "vendor", node_modules)
+        copy_models(models, work / "models")
+        (work / MARKER).write_text("Written by `python -m pipeline site`; replaced on rebuild.\n")
+        work.chmod(0o755)   # mkdtemp makes it 0700; a web server may run as another user
+        replace_folder(work, out)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.site", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="site", help="folder to write (default: site)")
+    parser.add_argument("--models-dir", default="exported_models", help="published models to include")
+    args = parser.parse_args(argv)
+    try:
+        out = build_site(args.out, args.models_dir)
+    except PipelineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    print(f"Wrote {out} ({size / 1e6:.1f} MB). Serve it with: python -m http.server -d {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

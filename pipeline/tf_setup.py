@@ -1,0 +1,79 @@
+"""Import TensorFlow quietly and say which device it will use.
+
+TensorFlow prints a wall of CUDA/oneDNN notices at import; a user-facing CLI keeps its own output
+readable, so they are hidden unless --verbose. Only modules that need TensorFlow call this.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+
+_verbose = False
+
+
+def set_verbose(verbose: bool) -> None:
+    global _verbose
+    _verbose = verbose
+
+
+def quiet_environment() -> None:
+    """Environment variables that must be set before tensorflow / tensorflowjs are imported."""
+    os.environ.setdefault("TFDF_DISABLE_WELCOME_MESSAGE", "1")  # TF-DF imports IPython otherwise
+    if not _verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
+
+@contextlib.contextmanager
+def silenced(*descriptors: int):
+    """Point file descriptors (default: stderr) at /dev/null, unless --verbose.
+
+    TensorFlow's C++ code (import, TFLite converter) writes straight to them, past Python's logging.
+    """
+    descriptors = descriptors or (2,)
+    if _verbose:
+        yield
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(fd) for fd in descriptors]
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        for fd in descriptors:
+            os.dup2(devnull, fd)
+        yield
+    finally:
+        for fd, copy in zip(descriptors, saved):
+            os.dup2(copy, fd)
+            os.close(copy)
+        os.close(devnull)
+
+
+def import_tensorflow():
+    quiet_environment()
+    with silenced():
+        import tensorflow as tf
+
+    if not _verbose:
+        tf.get_logger().setLevel(logging.ERROR)
+        logging.getLogger("absl").setLevel(logging.ERROR)
+        try:
+            import absl.logging
+            absl.logging.set_verbosity(absl.logging.ERROR)
+        except ImportError:
+            pass
+    return tf
+
+
+def describe_device() -> str:
+    """'GPU: <name>' for the first visible GPU (Keras trains there without being told), else 'CPU'."""
+    tf = import_tensorflow()
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return f"CPU ({os.cpu_count()} cores)"
+    details = tf.config.experimental.get_device_details(gpus[0])
+    names = details.get("device_name", gpus[0].name)
+    return f"GPU: {names}" + (f" (+{len(gpus) - 1} more)" if len(gpus) > 1 else "")

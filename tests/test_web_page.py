@@ -1,0 +1,259 @@
+"""End-to-end tests of the static page in headless Chromium: drawing, every backend, load failures,
+the CSP, no request to another host, and JS/Python preprocessing parity.
+
+One site, one server and one browser serve the whole module. The models come from exported_models/
+(WEB_TEST_MODELS_DIR points elsewhere during development). Set WEB_SCREENSHOT=docs/page.png to
+refresh the README's screenshot.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import numpy as np
+import pytest
+
+from pipeline.preprocess import preprocess, read_image
+from pipeline.site import build_site
+from tests.browser import (CHROMIUM, DIGIT_STROKES, Watch, draw, launch, serve,
+                           wait_for_prediction, wait_for_status)
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is not installed "
+                                "(apt-get install chromium); the browser tests need it")
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS_DIR = Path(os.environ.get("WEB_TEST_MODELS_DIR", ROOT / "exported_models"))
+BACKENDS = ["wasm", "webgl", "cpu"]
+
+
+def tfjs_entries(models_dir: Path) -> list[dict]:
+    """What the page's model selector should list, in order: one entry per TF.js artifact."""
+    index = json.loads((models_dir / "index.json").read_text())
+    entries = []
+    for name in index["models"]:
+        manifest = json.loads((models_dir / name / "manifest.json").read_text())
+        entries += [dict(artifact, key=f"{name}-{artifact['variant']}", model=name)
+                    for artifact in manifest["artifacts"] if artifact["format"] == "tfjs"]
+    return entries
+
+
+def default_entry(models_dir: Path) -> dict:
+    """The page's default: the index's default model, its first artifact that passed verification."""
+    default = json.loads((models_dir / "index.json").read_text()).get("default")
+    entries = tfjs_entries(models_dir)
+    passed = [e for e in entries if e.get("verification", {}).get("passed", True)]
+    return next((e for e in passed if e["model"] == default), (passed or entries)[0])
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    return build_site(tmp_path_factory.mktemp("web") / "site", MODELS_DIR)
+
+
+@pytest.fixture(scope="module")
+def server(site):
+    url, httpd = serve(site)
+    yield url
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = launch(playwright)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def open_page(browser, server):
+    """open_page("?backend=cpu", routes={glob: handler}) -> (page, watch), in a fresh context."""
+    contexts = []
+
+    def open_(query: str = "", routes: dict | None = None):
+        context = browser.new_context(viewport={"width": 1000, "height": 720})
+        contexts.append(context)
+        page = context.new_page()
+        watch = Watch(page)
+        for pattern, handler in (routes or {}).items():
+            page.route(pattern, handler)
+        page.goto(server + query)
+        return page, watch
+
+    yield open_
+    for context in contexts:
+        context.close()
+
+
+def check_clean(watch: Watch, server: str) -> None:
+    assert watch.csp_violations == [], watch.csp_violations
+    assert watch.page_errors == [], watch.page_errors
+    host = urlsplit(server).netloc
+    elsewhere = [url for url in watch.requests
+                 if urlsplit(url).scheme not in ("data", "blob") and urlsplit(url).netloc != host]
+    assert elsewhere == [], f"requests that left {host}: {elsewhere}"
+
+
+def draw_and_predict(page, digit: int) -> str:
+    page.get_by_test_id("clear").click()
+    draw(page, DIGIT_STROKES[digit])
+    return wait_for_prediction(page)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_drawn_digits_are_recognised_on_each_backend(open_page, server, backend):
+    page, watch = open_page(f"?backend={backend}")
+    status = wait_for_status(page, "ready")
+    assert f"on {backend}" in status
+    assert page.get_by_test_id("backend").input_value() == backend
+    results = {digit: draw_and_predict(page, digit) for digit in DIGIT_STROKES}
+    print(f"{backend}: {page.get_by_test_id('timing').text_content()}")
+    wrong = {digit: got for digit, got in results.items() if got != str(digit)}
+    assert not wrong, f"{backend}: drawn digit -> prediction {wrong}"
+    check_clean(watch, server)
+
+
+def test_blank_canvas_gives_no_prediction(open_page, server):
+    page, watch = open_page()
+    wait_for_status(page, "ready")
+    assert page.get_by_test_id("prediction").text_content() == ""
+    assert page.get_by_test_id("hint").is_visible()
+    assert draw_and_predict(page, 7) == "7"
+    assert not page.get_by_test_id("hint").is_visible()
+    page.get_by_test_id("clear").click()
+    assert wait_for_prediction(page) == ""
+    assert page.get_by_test_id("hint").is_visible()
+    assert page.evaluate("window.__lastInput") is None
+    check_clean(watch, server)
+
+
+def test_js_preprocessing_matches_python(open_page, server):
+    page, watch = open_page()
+    wait_for_status(page, "ready")
+    worst = 0.0
+    for digit in (0, 2, 4, 5):
+        draw_and_predict(page, digit)
+        js_input = np.array(page.evaluate("Array.from(window.__lastInput)"), dtype=np.float32)
+        png = page.get_by_test_id("canvas").evaluate("canvas => canvas.toDataURL('image/png')")
+        python_input = preprocess(read_image(base64.b64decode(png.split(",", 1)[1])))
+        assert js_input.shape == (784,)
+        worst = max(worst, float(np.abs(js_input - python_input.ravel()).max()))
+    print(f"JS/Python preprocessing max abs difference: {worst:.2e}")
+    assert worst < 0.02
+    check_clean(watch, server)
+
+
+def test_model_selector_lists_every_tfjs_artifact_and_switches(open_page, server):
+    entries = tfjs_entries(MODELS_DIR)
+    page, watch = open_page("?backend=cpu")
+    wait_for_status(page, "ready")
+    options = page.get_by_test_id("model").locator("option")
+    assert options.evaluate_all("os => os.map(o => o.value)") == [e["key"] for e in entries]
+    for entry, text in zip(entries, options.all_text_contents()):
+        accuracy = entry.get("verification", {}).get("accuracy")
+        if accuracy is not None:
+            assert f"{accuracy * 100:.2f} %" in text
+        assert "kB" in text or "MB" in text
+    other = next(e for e in reversed(entries) if e["key"] != default_entry(MODELS_DIR)["key"])
+    page.get_by_test_id("model").select_option(other["key"])
+    assert f"{other['key']} on cpu" in wait_for_status(page, "ready")
+    assert f"model={other['key']}" in page.url   # the choice survives a reload
+    assert draw_and_predict(page, 1) != ""
+    check_clean(watch, server)
+
+
+def test_url_parameters_choose_backend_and_model(open_page, server):
+    entry = tfjs_entries(MODELS_DIR)[0]
+    page, watch = open_page(f"?backend=cpu&model={entry['key']}")
+    assert f"{entry['key']} on cpu" in wait_for_status(page, "ready")
+    assert page.get_by_test_id("model").input_value() == entry["key"]
+    check_clean(watch, server)
+
+
+def model_file_url(entry: dict, relative: str = "") -> str:
+    return f"**/models/{entry['model']}/{relative or entry['path']}"
+
+
+def test_missing_model_file_shows_banner_and_page_recovers(open_page, server):
+    entry = default_entry(MODELS_DIR)
+    page, watch = open_page(routes={model_file_url(entry): lambda route: route.fulfill(status=404)})
+    status = wait_for_status(page, "error")
+    banner = page.get_by_test_id("error")
+    assert banner.is_visible() and "404" in banner.text_content() and "404" in status
+    # Retry once the file is back.
+    page.unroute(model_file_url(entry))
+    page.get_by_test_id("retry").click()
+    wait_for_status(page, "ready")
+    assert not banner.is_visible()
+    assert draw_and_predict(page, 7) == "7"
+    check_clean(watch, server)
+
+
+def test_truncated_weights_are_refused_and_another_model_can_be_picked(open_page, server):
+    entry = default_entry(MODELS_DIR)
+    shard = next(f["path"] for f in entry["files"] if f["path"].endswith(".bin"))
+
+    def truncate(route):
+        response = route.fetch()
+        route.fulfill(response=response, body=response.body()[: len(response.body()) // 2])
+
+    page, watch = open_page(routes={model_file_url(entry, shard): truncate})
+    wait_for_status(page, "error")
+    banner = page.get_by_test_id("error")
+    assert banner.is_visible() and "damaged" in banner.text_content()
+    assert shard in banner.text_content()
+    other = next(e for e in tfjs_entries(MODELS_DIR) if e["model"] != entry["model"])
+    page.get_by_test_id("model").select_option(other["key"])
+    wait_for_status(page, "ready")
+    assert not banner.is_visible()
+    assert draw_and_predict(page, 1) != ""
+    check_clean(watch, server)
+
+
+def test_a_broken_manifest_leaves_the_other_models_usable(open_page, server):
+    entry = default_entry(MODELS_DIR)
+    broken = f"**/models/{entry['model']}/manifest.json"
+    page, watch = open_page(routes={broken: lambda route: route.fulfill(body="{not json")})
+    status = wait_for_status(page, "ready")
+    assert entry["model"] not in status.split(":", 1)[1].split(" on ")[0].split("-")[0]
+    banner = page.get_by_test_id("error")
+    assert banner.is_visible() and "not valid JSON" in banner.text_content()
+    check_clean(watch, server)
+
+
+def test_csp_meta_is_strict_and_nothing_inline(site):
+    html = (site / "index.html").read_text()
+    assert 'http-equiv="Content-Security-Policy"' in html
+    policy = html.split('http-equiv="Content-Security-Policy"')[1].split('content="')[1].split('"')[0]
+    directives = dict(d.strip().split(" ", 1) for d in policy.split(";") if d.strip())
+    assert directives["default-src"] == "'self'"
+    assert directives["script-src"] == "'self' 'wasm-unsafe-eval'"
+    assert "unsafe-inline" not in policy and "unsafe-eval'" not in policy.replace("wasm-unsafe-eval'", "")
+    assert "<style" not in html and " style=" not in html
+    assert all("src=" in tag for tag in html.split("<script")[1:])
+
+
+def test_screenshot_for_the_readme(open_page, server, tmp_path):
+    """Writes docs/page.png when WEB_SCREENSHOT names it; otherwise just proves a screenshot works."""
+    page, watch = open_page()
+    wait_for_status(page, "ready")
+    assert draw_and_predict(page, 3) == "3"
+    time.sleep(0.2)   # let the bars' paint settle
+    target = Path(os.environ.get("WEB_SCREENSHOT") or tmp_path / "page.png")
+    png = page.screenshot(clip={"x": 0, "y": 0, "width": 1000, "height": 640})
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png)).convert("RGB").quantize(colors=64)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    image.save(target, optimize=True)
+    assert target.stat().st_size < 200_000
+    check_clean(watch, server)

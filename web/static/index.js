@@ -1,0 +1,147 @@
+// The page's wiring: URL parameters, backend and model choice, and drawing -> preprocess -> predict.
+//
+// URL parameters: ?backend=wasm|webgl|cpu (default wasm) and ?model=<model>-<variant>
+// (e.g. cnn-uint8, article-float32; a bare model name takes its first variant).
+// Test hooks: data-testid canvas, clear, prediction, status, input-28, error, retry, model, backend;
+// window.__lastInput holds the Float32Array(784) the model last saw (null when nothing is drawn).
+
+import { preprocessOrNull } from './preprocess.js';
+import { BACKENDS, useBackend, loadCatalog, findEntry, loadModel, dispose, predict } from './model.js';
+import * as ui from './ui.js';
+
+const THROTTLE_MS = 150;   // at most ~7 predictions a second while a stroke is in progress
+
+const params = new URLSearchParams(location.search);
+const state = { backend: null, catalog: null, model: null, loading: 0 };
+
+const canvas = ui.byTestId('canvas');
+const prediction = ui.byTestId('prediction');
+const hint = ui.byTestId('hint');
+const timing = ui.byTestId('timing');
+const inputCanvas = ui.byTestId('input-28');
+const modelSelect = ui.byTestId('model');
+const backendSelect = ui.byTestId('backend');
+const showBars = ui.createProbabilityBars(ui.byTestId('probabilities'));
+window.__lastInput = null;
+
+// --- prediction: run after every stroke, throttled while drawing, never two at once ---
+
+let running = false;
+let again = false;
+let timer = null;
+
+async function updatePrediction() {
+  clearTimeout(timer);
+  timer = null;
+  if (running) {
+    again = true;
+    return;
+  }
+  running = true;
+  try {
+    do {
+      again = false;
+      await predictOnce();
+    } while (again);
+  } finally {
+    running = false;
+  }
+}
+
+function onDrawingChange(strokeEnded) {
+  if (strokeEnded) updatePrediction();
+  else if (!timer) timer = setTimeout(updatePrediction, THROTTLE_MS);
+}
+
+async function predictOnce() {
+  const version = canvas.dataset.version;
+  const start = performance.now();
+  const input = pad.isEmpty() ? null : preprocessOrNull(pad.imageData());
+  const preprocessMs = performance.now() - start;
+  window.__lastInput = input;
+  ui.showInput(inputCanvas, input);
+  const model = state.model;
+  if (!input || !model) {
+    prediction.textContent = '';
+    hint.hidden = Boolean(input);
+    showBars(null);
+    timing.textContent = '';
+  } else {
+    hint.hidden = true;
+    try {
+      const { probabilities, ms } = await predict(model, input);
+      if (model !== state.model) return;   // the model changed meanwhile; a fresh run follows
+      const best = probabilities.indexOf(Math.max(...probabilities));
+      prediction.textContent = model.labels[best];
+      showBars(probabilities, model.labels);
+      timing.textContent = `${state.backend}: model ${ms.toFixed(1)} ms, ` +
+        `preprocessing ${preprocessMs.toFixed(1)} ms`;
+    } catch (error) {
+      prediction.textContent = '';
+      ui.showError(`Prediction failed: ${error.message}`);
+    }
+  }
+  prediction.dataset.version = version;
+}
+
+const pad = ui.createDrawingPad(canvas, onDrawingChange);
+ui.byTestId('clear').addEventListener('click', () => pad.clear());
+
+// --- backend and model: every (re)load goes through here; a newer load wins over an older one ---
+
+function rememberInUrl() {
+  const url = new URL(location.href);
+  url.searchParams.set('backend', state.backend);
+  if (modelSelect.value) url.searchParams.set('model', modelSelect.value);
+  history.replaceState(null, '', url);
+}
+
+async function load(backend, key) {
+  const ticket = ++state.loading;
+  const stale = () => ticket !== state.loading;
+  dispose(state.model);
+  state.model = null;
+  updatePrediction();   // clears the result while nothing is loaded
+  ui.hideError();
+  ui.setStatus('loading', `loading ${key || 'the model list'} on ${backend}…`);
+  try {
+    if (state.backend !== backend) {
+      state.backend = await useBackend(backend);
+      backendSelect.value = backend;
+    }
+    if (!state.catalog) {
+      state.catalog = await loadCatalog();
+      const wanted = findEntry(state.catalog, key);
+      if (key && !wanted) {
+        state.catalog.problems.push(`There is no model "${key}"; showing the default instead.`);
+      }
+      key = (wanted || findEntry(state.catalog, state.catalog.defaultKey)).key;
+      ui.fillModelSelect(modelSelect, state.catalog.entries, key);
+    }
+    const entry = findEntry(state.catalog, key);
+    modelSelect.value = entry.key;
+    ui.setStatus('loading', `loading ${entry.key} on ${state.backend}…`);
+    ui.byTestId('model-info').textContent = ui.describeEntry(entry);
+    const model = await loadModel(entry);
+    if (stale()) return dispose(model);
+    state.model = model;
+    rememberInUrl();
+    ui.setStatus('ready', `ready: ${entry.key} on ${state.backend}`);
+    if (state.catalog.problems.length) ui.showError(state.catalog.problems.join(' '));
+    updatePrediction();
+  } catch (error) {
+    if (stale()) return;
+    const message = `Could not load ${key || 'the models'} on ${backend}: ${error.message}`;
+    ui.setStatus('error', message);
+    ui.showError(message, () => load(backend, key));
+  }
+}
+
+backendSelect.replaceChildren(...BACKENDS.map((name) => new Option(name, name)));
+backendSelect.addEventListener('change', () => load(backendSelect.value, modelSelect.value));
+modelSelect.addEventListener('change', () => load(state.backend || backendSelect.value,
+  modelSelect.value));
+
+const requested = params.get('backend') || 'wasm';
+backendSelect.value = BACKENDS.includes(requested) ? requested : 'wasm';
+load(requested, params.get('model'));

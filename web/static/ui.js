@@ -1,0 +1,188 @@
+// The DOM side: the drawing pad, the result panel, the selectors, the status line and the banner.
+// No TF.js and no model logic here.
+
+const byTestId = (id) => document.querySelector(`[data-testid="${id}"]`);
+
+// MNIST strokes are about 2-3 px wide in the 20x20 box; a digit drawn ~200 px tall on the
+// 280 px canvas is scaled by ~0.1, so 22 px of ink here lands at ~2 px there.
+export const STROKE_WIDTH = 22;
+
+// A square canvas to draw on with mouse, finger or pen: white ink on black.
+// `onChange(strokeEnded)` is called after every change; the canvas's data-version counts changes
+// (tests compare it with the prediction's data-version to know the result is up to date).
+export function createDrawingPad(canvas, onChange) {
+  const context = canvas.getContext('2d', { willReadFrequently: true });
+  let last = null;        // last point of the stroke in progress
+  let empty = true;
+  let version = 0;
+
+  function changed(strokeEnded) {
+    version += 1;
+    canvas.dataset.version = String(version);
+    onChange(strokeEnded);
+  }
+
+  function paintBlack() {
+    context.fillStyle = '#000';
+    context.fillRect(0, 0, canvas.width, canvas.height);
+    empty = true;
+  }
+
+  function clear() {
+    paintBlack();
+    changed(true);
+  }
+
+  // Pointer position in canvas pixels, whatever size CSS shows the canvas at.
+  function point(event) {
+    const rect = canvas.getBoundingClientRect();
+    return {
+      x: (event.clientX - rect.left) * (canvas.width / rect.width),
+      y: (event.clientY - rect.top) * (canvas.height / rect.height),
+    };
+  }
+
+  function line(from, to) {
+    context.strokeStyle = '#fff';
+    context.lineWidth = STROKE_WIDTH;
+    context.lineCap = 'round';
+    context.lineJoin = 'round';
+    context.beginPath();
+    context.moveTo(from.x, from.y);
+    context.lineTo(to.x, to.y);   // a zero-length line with round caps is a dot
+    context.stroke();
+    empty = false;
+  }
+
+  canvas.addEventListener('pointerdown', (event) => {
+    if (event.button !== 0) return;
+    canvas.setPointerCapture(event.pointerId);   // keep the stroke when the pointer leaves
+    last = point(event);
+    line(last, last);
+    changed(false);
+    event.preventDefault();
+  });
+  canvas.addEventListener('pointermove', (event) => {
+    if (!last) return;
+    // Coalesced events keep fast pen and touch strokes smooth.
+    const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [];
+    for (const e of events.length ? events : [event]) {
+      const next = point(e);
+      line(last, next);
+      last = next;
+    }
+    changed(false);
+  });
+  const end = () => {
+    if (!last) return;
+    last = null;
+    changed(true);
+  };
+  canvas.addEventListener('pointerup', end);
+  canvas.addEventListener('pointercancel', end);
+
+  paintBlack();   // version 0: blank, matching the prediction's initial data-version="0"
+  canvas.dataset.version = '0';
+  return {
+    clear,
+    isEmpty: () => empty,
+    version: () => version,
+    imageData: () => context.getImageData(0, 0, canvas.width, canvas.height),
+  };
+}
+
+// Ten rows "digit, bar, percent"; built once, updated in place.
+export function createProbabilityBars(container) {
+  const rows = [];
+  for (let digit = 0; digit < 10; digit++) {
+    const row = document.createElement('div');
+    row.className = 'bar-row';
+    const label = document.createElement('span');
+    label.className = 'bar-label';
+    const track = document.createElement('span');
+    track.className = 'bar-track';
+    const fill = document.createElement('span');
+    fill.className = 'bar-fill';
+    track.append(fill);
+    const value = document.createElement('span');
+    value.className = 'bar-value';
+    row.append(label, track, value);
+    container.append(row);
+    rows.push({ row, label, fill, value });
+  }
+  return function show(probabilities, labels) {
+    const best = probabilities ? probabilities.indexOf(Math.max(...probabilities)) : -1;
+    rows.forEach((r, i) => {
+      const p = probabilities ? probabilities[i] : 0;
+      r.label.textContent = labels ? labels[i] : String(i);
+      // CSSOM writes are allowed by a strict style-src; only inline style attributes are not.
+      r.fill.style.width = `${(p * 100).toFixed(1)}%`;
+      r.value.textContent = probabilities ? `${(p * 100).toFixed(1)} %` : '';
+      r.row.classList.toggle('best', i === best);
+    });
+  };
+}
+
+// The 28x28 input the model saw, on a 28x28 canvas that CSS scales up with sharp pixels.
+export function showInput(canvas, input) {
+  const context = canvas.getContext('2d');
+  const image = context.createImageData(28, 28);
+  for (let i = 0; i < 28 * 28; i++) {
+    const v = input ? Math.round(input[i] * 255) : 0;
+    image.data.set([v, v, v, 255], i * 4);
+  }
+  context.putImageData(image, 0, 0);
+}
+
+function formatBytes(bytes) {
+  if (!Number.isFinite(bytes)) return 'size unknown';
+  return bytes < 1e6 ? `${(bytes / 1e3).toFixed(1)} kB` : `${(bytes / 1e6).toFixed(2)} MB`;
+}
+
+function formatAccuracy(accuracy) {
+  return Number.isFinite(accuracy) ? `${(accuracy * 100).toFixed(2)} %` : 'accuracy unknown';
+}
+
+// One option per TF.js artifact: "cnn · uint8 — 99.12 % · 34.8 kB".
+export function fillModelSelect(select, entries, selectedKey) {
+  select.replaceChildren(...entries.map((entry) => {
+    const { verification = {}, bytes } = entry.artifact;
+    const option = document.createElement('option');
+    option.value = entry.key;
+    option.textContent = `${entry.model} · ${entry.variant} — ` +
+      `${formatAccuracy(verification.accuracy)} · ${formatBytes(bytes)}`;
+    return option;
+  }));
+  select.value = selectedKey;
+}
+
+export function describeEntry(entry) {
+  const { verification = {}, bytes } = entry.artifact;
+  const where = verification.runtime ? ` in ${verification.runtime}` : '';
+  const images = verification.images ? ` on ${verification.images} test images` : '';
+  return `${entry.model} ${entry.variant}: ${formatAccuracy(verification.accuracy)} accuracy` +
+    `${where}${images}, ${formatBytes(bytes)} to download.`;
+}
+
+// data-state is "loading", "ready" or "error"; the text says the same for people.
+export function setStatus(state, text) {
+  const status = byTestId('status');
+  status.dataset.state = state;
+  status.textContent = text;
+}
+
+// The error banner: a message and a Retry button that calls `retry` (hidden when null).
+export function showError(message, retry = null) {
+  const banner = byTestId('error');
+  banner.querySelector('.error-message').textContent = message;
+  const button = byTestId('retry');
+  button.hidden = !retry;
+  button.onclick = retry;
+  banner.hidden = false;
+}
+
+export function hideError() {
+  byTestId('error').hidden = true;
+}
+
+export { byTestId };
