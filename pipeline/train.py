@@ -92,7 +92,7 @@ def train(model_name: str, out_dir: str | Path = "build", epochs: int | None = N
               f"({len(x_val)} held out for validation), {epochs} epochs, batch {recipe.batch_size}, "
               f"seed {seed}.", flush=True)
     started = time.perf_counter()
-    history = model.fit(train_data, validation_data=val_data, epochs=epochs,
+    history = model.fit(train_data, validation_data=val_data, epochs=epochs, shuffle=False,
                         steps_per_epoch=steps_per_epoch, verbose=2 if verbose == 2 else verbose)
     seconds = time.perf_counter() - started
 

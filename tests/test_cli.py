@@ -1,0 +1,105 @@
+"""The command line as a user meets it: help, refusals, and `predict` on real digits."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import REPO_ROOT
+
+
+def cli(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "pipeline", *map(str, args)], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def write_png(path, array):
+    Image.fromarray(array).save(path)
+    return path
+
+
+def test_help_lists_every_command():
+    result = cli("--help")
+    assert result.returncode == 0
+    for command in ("train", "evaluate", "export", "run", "predict", "site"):
+        assert command in result.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--model", "article", "--bogus"], "unrecognized arguments: --bogus"),
+    (["train", "--model", "resnet"], "invalid choice: 'resnet'"),
+    (["train", "--model", "article", "--epochs", "0"], "must be at least 1"),
+    (["frobnicate"], "invalid choice: 'frobnicate'"),
+])
+def test_bad_options_are_refused(args, message):
+    result = cli(*args)
+    assert result.returncode == 2 and message in result.stderr
+
+
+def test_errors_are_one_sentence_not_a_traceback(tmp_path):
+    result = cli("predict", tmp_path / "missing.png")
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"error: Image file {tmp_path / 'missing.png'} does not exist."
+    result = cli("evaluate", "--model", "article", "--build-dir", tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "No trained model at" in result.stderr and "python -m pipeline train" in result.stderr
+
+
+def test_predict_reads_real_test_digits(tmp_path, mnist, cnn_dir):
+    images, labels = mnist[1]
+    right = 0
+    for index in range(12):
+        digit = images[index]
+        if index % 2:   # dark ink on light paper, enlarged: the polarity and size a photo has
+            digit = 255 - np.kron(digit, np.ones((5, 5), np.uint8))
+        path = write_png(tmp_path / f"digit{index}.png", digit)
+        runtime = "keras" if index == 0 else "litert"
+        result = cli("predict", path, "--json", "--runtime", runtime)
+        assert result.returncode == 0, result.stderr
+        answer = json.loads(result.stdout)
+        assert len(answer["probabilities"]) == 10 and abs(sum(answer["probabilities"]) - 1) < 1e-3
+        right += answer["digit"] == labels[index]
+    assert right == 12
+
+
+def test_predict_human_output_and_model_dir(tmp_path, mnist, cnn_dir):
+    path = write_png(tmp_path / "seven.png", mnist[1][0][0])   # the first test digit is a 7
+    copy = shutil.copytree(cnn_dir, tmp_path / "model-copy")
+    result = cli("predict", path, "--model-dir", copy)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"{path}: 7 ")
+    assert len(result.stdout.strip().splitlines()) == 11
+
+
+def test_predict_refuses_a_damaged_model_with_a_reason(tmp_path, mnist, cnn_dir):
+    path = write_png(tmp_path / "seven.png", mnist[1][0][0])
+    copy = shutil.copytree(cnn_dir, tmp_path / "cnn")
+    tflite = copy / "tflite" / "cnn-float32.tflite"
+    tflite.write_bytes(tflite.read_bytes()[:1000])   # truncated, as by an interrupted copy
+    result = cli("predict", path, "--model-dir", copy)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "cnn-float32.tflite is damaged: its sha256 does not match the manifest" in result.stderr
+
+
+def test_predict_blank_image_is_a_clear_answer(tmp_path):
+    path = write_png(tmp_path / "blank.png", np.zeros((64, 64), np.uint8))
+    result = cli("predict", path)
+    assert result.returncode == 1
+    assert result.stderr.strip() == "error: The image is blank: there is no digit to read."
+
+
+def test_predict_litert_path_does_not_import_tensorflow(tmp_path, mnist, cnn_dir):
+    path = write_png(tmp_path / "seven.png", mnist[1][0][0])
+    code = ("import sys; from pipeline.cli import main; main(['predict', sys.argv[1], '--json']); "
+            "print('tensorflow' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code, str(path)], cwd=REPO_ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "False"

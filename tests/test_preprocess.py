@@ -1,0 +1,131 @@
+"""MNIST's preprocessing recipe on drawings, photos and odd inputs."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipeline.errors import PipelineError
+from pipeline.preprocess import BlankImageError, preprocess, read_image
+
+
+def png_bytes(array: np.ndarray, mode: str | None = None) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array, mode=mode).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def big_drawing(digit: np.ndarray, scale: int = 10) -> np.ndarray:
+    """An MNIST digit blown up like a canvas drawing: 280x280, with a margin it sits off-centre in."""
+    canvas = np.zeros((28 * scale + 60, 28 * scale + 60), dtype=np.uint8)
+    canvas[10:10 + 28 * scale, 40:40 + 28 * scale] = np.kron(digit, np.ones((scale, scale), np.uint8))
+    return canvas
+
+
+def centre_of_mass(image: np.ndarray) -> tuple[float, float]:
+    total = image.sum()
+    rows, cols = np.indices(image.shape)
+    return (rows * image).sum() / total, (cols * image).sum() / total
+
+
+def test_output_contract(mnist):
+    result = preprocess(mnist[1][0][0])
+    assert result.shape == (28, 28) and result.dtype == np.float32
+    assert result.min() >= 0 and result.max() == pytest.approx(1.0)
+
+
+def test_digit_is_fitted_in_20x20_and_centred(mnist):
+    result = preprocess(big_drawing(mnist[1][0][3]))
+    rows, cols = np.nonzero(result > 0)
+    assert max(rows.max() - rows.min() + 1, cols.max() - cols.min() + 1) == 20
+    row, col = centre_of_mass(result)
+    assert abs(row - 14) <= 0.5 and abs(col - 14) <= 0.5
+
+
+def test_mnist_digits_survive_the_recipe_nearly_unchanged(mnist):
+    """Test digits were made with this recipe: redoing it on them changes little."""
+    images = mnist[1][0][:50].astype(np.float32) / 255
+    differences = [np.abs(preprocess(image) - image).mean() for image in images]
+    assert np.median(differences) < 0.05
+
+
+def test_either_polarity_gives_the_same_input(mnist):
+    drawing = big_drawing(mnist[1][0][7])
+    np.testing.assert_allclose(preprocess(255 - drawing), preprocess(drawing), atol=1e-6)
+
+
+def test_blank_and_uniform_images_are_refused():
+    for image in (np.zeros((280, 280), np.uint8), np.full((50, 80), 255, np.uint8),
+                  np.full((28, 28), 0.5, np.float32)):
+        with pytest.raises(BlankImageError, match="blank"):
+            preprocess(image)
+
+
+def test_single_dot_and_ink_on_the_border_still_give_an_input():
+    dot = np.zeros((280, 280), np.uint8)
+    dot[140, 140] = 255
+    assert preprocess(dot).max() == pytest.approx(1.0)
+    border = np.zeros((100, 100), np.uint8)
+    border[:, :8] = 255          # a stroke touching the edge
+    result = preprocess(border)
+    assert np.isfinite(result).all() and result.max() > 0
+
+
+@pytest.mark.parametrize("bad, message", [
+    (np.full((28, 28), np.nan, np.float32), "NaN or infinite"),
+    (np.full((28, 28), np.inf), "NaN or infinite"),
+    (np.zeros((2, 28, 28, 3)), "must be HxW"),
+    (np.zeros((28, 28, 2)), "must be HxW"),
+    (np.zeros((0, 28)), "empty"),
+    (np.full((28, 28), 2.0), "values in 0..1"),
+    (np.array([["a"]]), "must hold numbers"),
+    (np.full((4, 4), -1, np.int32), "negative"),
+])
+def test_bad_arrays_get_a_clear_refusal(bad, message):
+    with pytest.raises(PipelineError, match=message):
+        preprocess(bad)
+
+
+def test_png_flavours_decode_to_the_same_digit(mnist):
+    drawing = big_drawing(mnist[1][0][0])
+    reference = preprocess(drawing)
+    rgba = np.dstack([drawing] * 3 + [np.full_like(drawing, 255)])
+    transparent_ink = np.dstack([np.zeros_like(drawing)] * 3 + [drawing])  # black ink, alpha only
+    sixteen_bit = drawing.astype(np.uint16) * 257
+    flavours = {
+        "grey": png_bytes(drawing),
+        "rgba": png_bytes(rgba),
+        "alpha-only ink": png_bytes(transparent_ink),
+        "16-bit": png_bytes(sixteen_bit),
+        "palette": (lambda b: (Image.open(io.BytesIO(b)).convert("P").save(buf := io.BytesIO(), "PNG"),
+                               buf.getvalue())[1])(png_bytes(drawing)),
+    }
+    for name, blob in flavours.items():
+        np.testing.assert_allclose(preprocess(read_image(blob)), reference, atol=0.02, err_msg=name)
+
+
+def test_jpeg_photo_of_dark_ink_on_paper(mnist):
+    paper = 230 - (big_drawing(mnist[1][0][1]).astype(np.int16) * 200 // 255)
+    buffer = io.BytesIO()
+    Image.fromarray(paper.astype(np.uint8)).convert("RGB").save(buffer, "JPEG", quality=90)
+    result = preprocess(read_image(buffer.getvalue()))
+    assert np.abs(result - preprocess(big_drawing(mnist[1][0][1]))).mean() < 0.03
+
+
+def test_non_images_and_bombs_are_refused(tmp_path):
+    with pytest.raises(PipelineError, match="not a readable PNG or JPEG"):
+        read_image(b"definitely not an image")
+    gif = io.BytesIO()
+    Image.new("L", (10, 10)).save(gif, "GIF")
+    with pytest.raises(PipelineError, match="GIF file; use a PNG or JPEG"):
+        read_image(gif.getvalue())
+    bomb = io.BytesIO()
+    Image.new("1", (10000, 10000)).save(bomb, "PNG")   # 100 megapixels in a few kilobytes
+    assert len(bomb.getvalue()) < 100_000
+    with pytest.raises(PipelineError, match="more than the 40 million allowed"):
+        read_image(bomb.getvalue())
+    with pytest.raises(PipelineError, match="does not exist"):
+        read_image(tmp_path / "nope.png")

@@ -1,0 +1,91 @@
+"""The model registry and training: shapes, parameter counts, learning, repeatability."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from pipeline.errors import PipelineError
+from pipeline.models import MODELS, get_recipe
+
+
+def test_article_model_is_the_seed_articles():
+    recipe = get_recipe("article")
+    model = recipe.build()
+    assert model.count_params() == 7850           # Dense(10, input_dim=784): 784*10 + 10
+    assert [layer.name for layer in model.layers] == ["flatten", "dense", "probabilities"]
+    assert (recipe.epochs, recipe.batch_size, recipe.augment) == (20, 32, False)
+    optimizer = recipe.optimizer(100)
+    assert type(optimizer).__name__ == "SGD"
+    assert float(optimizer.learning_rate) == pytest.approx(0.01)  # Keras's default, as the article
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_models_map_28x28_images_to_ten_probabilities(name):
+    model = get_recipe(name).build()
+    probabilities = np.asarray(model(np.random.default_rng(0).random((3, 28, 28), dtype=np.float32)))
+    assert probabilities.shape == (3, 10)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_unknown_model_is_refused():
+    with pytest.raises(PipelineError, match="Unknown model 'resnet'; choose one of: article, cnn"):
+        get_recipe("resnet")
+
+
+def weights(path):
+    from pipeline.evaluate import load_keras_model
+
+    return [np.asarray(w) for w in load_keras_model(path).weights]
+
+
+def test_short_training_learns_and_is_repeatable(tmp_path, mnist):
+    from pipeline.evaluate import load_keras_model
+    from pipeline.train import train
+
+    first = train("article", out_dir=tmp_path / "a", epochs=2, train_subset=5000, verbose=0)
+    second = train("article", out_dir=tmp_path / "b", epochs=2, train_subset=5000, verbose=0)
+    other_seed = train("article", out_dir=tmp_path / "c", epochs=2, train_subset=5000, seed=1, verbose=0)
+
+    (x_test, y_test) = mnist[1]
+    model = load_keras_model(first.model_path)
+    accuracy = np.mean(np.asarray(model(x_test[:2000] / 255.0)).argmax(axis=1) == y_test[:2000])
+    assert accuracy > 0.7, "2 epochs on 4,500 images should be far above chance (0.1)"
+
+    for a, b in zip(weights(first.model_path), weights(second.model_path)):
+        np.testing.assert_array_equal(a, b)        # same seed, same weights
+    assert any(not np.array_equal(a, c) for a, c in
+               zip(weights(first.model_path), weights(other_seed.model_path)))
+
+    record = json.loads((tmp_path / "a" / "article" / "history.json").read_text())
+    assert record["validation_images"] == 500 and record["train_images"] == 4500
+    assert len(record["history"]["val_accuracy"]) == 2
+
+
+def test_cnn_training_with_augmentation_is_repeatable(tmp_path):
+    from pipeline.train import train
+
+    runs = [train("cnn", out_dir=tmp_path / name, epochs=1, train_subset=640, verbose=0)
+            for name in ("a", "b")]
+    for a, b in zip(weights(runs[0].model_path), weights(runs[1].model_path)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_augmentation_keeps_digits_recognisable(mnist):
+    """Warped digits stay in range, keep ink (thinning and shrinking take some), and differ."""
+    from pipeline.augment import augment_batch
+    from pipeline.tf_setup import import_tensorflow
+
+    tf = import_tensorflow()
+    images = mnist[0][0][:64].astype(np.float32) / 255.0
+    warped, _ = augment_batch(tf.constant(images), tf.zeros([64, 10]), tf.constant([0, 1], tf.int64))
+    warped = warped.numpy()
+    again, _ = augment_batch(tf.constant(images), tf.zeros([64, 10]), tf.constant([0, 1], tf.int64))
+    np.testing.assert_array_equal(warped, again.numpy())   # stateless: same seed, same warp
+    assert warped.shape == images.shape and warped.min() >= 0 and warped.max() <= 1
+    ink_ratio = warped.sum(axis=(1, 2)) / images.sum(axis=(1, 2))
+    assert np.all(ink_ratio > 0.2) and np.all(ink_ratio < 2.5)
+    assert 0.8 < np.mean(ink_ratio) < 1.25
+    assert np.mean(np.abs(warped - images)) > 0.02
