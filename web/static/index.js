@@ -77,6 +77,7 @@ async function predictOnce() {
       timing.textContent = `${state.backend}: model ${ms.toFixed(1)} ms, ` +
         `preprocessing ${preprocessMs.toFixed(1)} ms`;
     } catch (error) {
+      if (model !== state.model) return;   // disposed by a model switch mid-prediction
       prediction.textContent = '';
       ui.showError(`Prediction failed: ${error.message}`);
     }
@@ -96,7 +97,8 @@ function rememberInUrl() {
   history.replaceState(null, '', url);
 }
 
-async function load(backend, key) {
+// `notes` are shown in the banner once the model is ready (things the user asked for but did not get).
+async function load(backend, key, notes = []) {
   const ticket = ++state.loading;
   const stale = () => ticket !== state.loading;
   dispose(state.model);
@@ -112,9 +114,7 @@ async function load(backend, key) {
     if (!state.catalog) {
       state.catalog = await loadCatalog();
       const wanted = findEntry(state.catalog, key);
-      if (key && !wanted) {
-        state.catalog.problems.push(`There is no model "${key}"; showing the default instead.`);
-      }
+      if (key && !wanted) notes.push(`There is no model "${key}"; showing the default instead.`);
       key = (wanted || findEntry(state.catalog, state.catalog.defaultKey)).key;
       ui.fillModelSelect(modelSelect, state.catalog.entries, key);
     }
@@ -125,9 +125,11 @@ async function load(backend, key) {
     const model = await loadModel(entry);
     if (stale()) return dispose(model);
     state.model = model;
+    backendSelect.value = state.backend;   // after a failed switch, show the one in use
     rememberInUrl();
     ui.setStatus('ready', `ready: ${entry.key} on ${state.backend}`);
-    if (state.catalog.problems.length) ui.showError(state.catalog.problems.join(' '));
+    notes.push(...state.catalog.problems);   // e.g. another model's broken manifest
+    if (notes.length) ui.showError(notes.join(' '));
     updatePrediction();
   } catch (error) {
     if (stale()) return;
@@ -143,5 +145,7 @@ modelSelect.addEventListener('change', () => load(state.backend || backendSelect
   modelSelect.value));
 
 const requested = params.get('backend') || 'wasm';
-backendSelect.value = BACKENDS.includes(requested) ? requested : 'wasm';
-load(requested, params.get('model'));
+const backend = BACKENDS.includes(requested) ? requested : 'wasm';
+backendSelect.value = backend;
+load(backend, params.get('model'), backend === requested ? [] :
+  [`There is no backend "${requested}"; using wasm (choose from ${BACKENDS.join(', ')}).`]);

@@ -9,6 +9,7 @@
 export const SIZE = 28;            // SIZE in preprocess.py: the model's input is SIZE x SIZE
 export const BOX = 20;             // BOX: the digit is fitted in BOX x BOX
 export const INK_THRESHOLD = 0.1;  // INK_THRESHOLD: after normalisation, values below are background
+export const EPSILON = 1e-9;       // EPSILON: an exact half-pixel centre must not fall either way by float noise
 
 // Raised (like BlankImageError in Python) when there is no ink: nothing to predict.
 export class BlankImageError extends Error {
@@ -121,7 +122,7 @@ export function resizeArea(image, imageHeight, imageWidth, height, width) {
 }
 
 // Twin of centre_in_field: paste into SIZE x SIZE with the centre of mass at the centre, moved by
-// whole pixels: floor(SIZE / 2 - centre), clamped so the digit stays inside.
+// whole pixels: floor(SIZE / 2 - centre + 0.5 + EPSILON), clamped so the digit stays inside.
 export function centreInField(digit, height, width) {
   // Row and column sums first, then the weighted sums, in numpy's order.
   const rowSums = new Float64Array(height), colSums = new Float64Array(width);
@@ -137,8 +138,8 @@ export function centreInField(digit, height, width) {
   let rowMoment = 0, colMoment = 0;
   for (let y = 0; y < height; y++) rowMoment += rowSums[y] * y;
   for (let x = 0; x < width; x++) colMoment += colSums[x] * x;
-  const top = Math.min(Math.max(Math.floor(SIZE / 2 - rowMoment / total), 0), SIZE - height);
-  const left = Math.min(Math.max(Math.floor(SIZE / 2 - colMoment / total), 0), SIZE - width);
+  const top = Math.min(Math.max(Math.floor(SIZE / 2 - rowMoment / total + 0.5 + EPSILON), 0), SIZE - height);
+  const left = Math.min(Math.max(Math.floor(SIZE / 2 - colMoment / total + 0.5 + EPSILON), 0), SIZE - width);
   const field = new Float32Array(SIZE * SIZE);
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) field[(top + y) * SIZE + left + x] = digit[y * width + x];
