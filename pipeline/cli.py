@@ -11,6 +11,7 @@ import sys
 
 from pipeline.errors import PipelineError
 from pipeline.models import MODELS
+from pipeline.train import STRATEGIES  # a light import: TensorFlow loads inside train()
 
 DEFAULT_BUILD_DIR = "build"
 DEFAULT_EXPORT_DIR = "exported_models"
@@ -27,9 +28,10 @@ def cmd_train(args) -> int:
     from pipeline.train import train
 
     result = train(args.model, out_dir=args.out, epochs=args.epochs, seed=args.seed,
-                   data_dir=args.data_dir)
+                   data_dir=args.data_dir, train_subset=args.train_subset, strategy=args.strategy,
+                   cpu_devices=args.cpu_devices, mixed_precision=args.mixed_precision)
     print(f"Trained '{args.model}' in {result.seconds:.1f} s on {result.device}; "
-          f"wrote {result.model_path}.")
+          + (f"wrote {result.model_path}." if result.wrote else "the chief worker writes the model."))
     return 0
 
 
@@ -49,8 +51,10 @@ def cmd_export(args) -> int:
 
 
 def cmd_run(args) -> int:
+    from pipeline.publish import check_writable
     from pipeline.run import run
 
+    check_writable(args.out)  # before training, not after it
     return run(args.model or list(MODELS), epochs=args.epochs, out_dir=args.out,
                build_dir=args.build_dir, seed=args.seed)
 
@@ -85,6 +89,15 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", default=DEFAULT_BUILD_DIR, help="build folder (default: build)")
     train.add_argument("--data-dir", help="folder holding the four MNIST IDX files (else $MNIST_DIR, "
                                           "the cache, or npm)")
+    train.add_argument("--train-subset", type=positive_int, metavar="N",
+                       help="train on the first N training images only (quick experiments)")
+    train.add_argument("--strategy", choices=STRATEGIES, default="default",
+                       help="tf.distribute strategy: mirrored = all local GPUs; multi-worker = the "
+                            "hosts in $TF_CONFIG (default: one device)")
+    train.add_argument("--cpu-devices", type=positive_int, default=1, metavar="N",
+                       help="split the CPU into N logical devices (try --strategy mirrored without GPUs)")
+    train.add_argument("--mixed-precision", action="store_true",
+                       help="compute in float16 on GPUs (mixed_float16); the output stays float32")
     train.set_defaults(handler=cmd_train)
 
     evaluate = commands.add_parser("evaluate", help="score trained models on the MNIST test set")

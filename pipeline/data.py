@@ -17,6 +17,7 @@ mnist.npz, and Keras would delete it and try to download.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import shutil
 import subprocess
@@ -76,7 +77,7 @@ def parse_idx(data: bytes, name: str = "IDX data") -> np.ndarray:
     if len(data) < header_size:
         raise PipelineError(f"{name} is truncated inside its header.")
     shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    expected = header_size + int(np.prod(shape, dtype=np.int64))
+    expected = header_size + math.prod(shape)  # Python ints: np.prod wraps round at 2**63
     if len(data) != expected:
         state = "truncated" if len(data) < expected else "longer than its header says"
         raise PipelineError(

@@ -137,6 +137,7 @@ def export(model_name: str, build_dir: str | Path = "build", out_dir: str | Path
                                        "centre of mass at the centre of 28x28"},
             "output": {"name": "probabilities", "shape": [None, NUM_CLASSES], "dtype": "float32"},
             "labels": "labels.txt",
+            "labels_sha256": sha256_file(staging / "labels.txt"),
             "training": {k: v for k, v in training.items() if k != "history"},
             "evaluation": {"test_accuracy": evaluation["accuracy"], "test_loss": evaluation["loss"],
                            "test_images": evaluation["images"], "details": "evaluation.json"},
@@ -150,6 +151,10 @@ def export(model_name: str, build_dir: str | Path = "build", out_dir: str | Path
         write_model_card(staging, manifest, evaluation)
         publish.write_json_atomic(staging / "manifest.json", manifest)
         publish.swap_in(staging, out_dir / model_name)
+    except OSError as exc:  # disk full or gone read-only while writing the staging copy
+        shutil.rmtree(staging, ignore_errors=True)
+        raise PipelineError(f"Could not write the export to {out_dir} ({exc.strerror or exc}); "
+                            "nothing was published, the previous export is unchanged.") from exc
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

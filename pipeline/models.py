@@ -2,7 +2,8 @@
 
 Every model takes the same input, float32 [batch, 28, 28] with values 0..1 (white ink on black,
 MNIST-preprocessed), and returns float32 [batch, 10] probabilities. One contract means one
-preprocessing and one set of loaders for every app and runtime.
+preprocessing and one set of loaders for every app and runtime. The output layer is float32 even
+under mixed precision, so the contract holds for a model trained with --mixed-precision too.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ NUM_CLASSES = 10
 
 @dataclass(frozen=True)
 class Recipe:
-    build: Callable[[], object]          # returns an uncompiled keras.Model
-    optimizer: Callable[[int], object]   # steps in the whole run -> keras optimizer
+    build: Callable[..., object]          # (keras module) -> an uncompiled model
+    optimizer: Callable[..., object]      # (steps in the whole run, keras module) -> optimizer
     epochs: int
     batch_size: int
     augment: bool
@@ -28,27 +29,36 @@ class Recipe:
     jit_compile: bool = True   # XLA speeds the tiny article model 4x but slows CPU convolutions 4x
 
 
-def build_article():
+def keras_module(module=None):
+    """Keras 3 unless told otherwise: multi-worker training passes tf_keras (see train.py)."""
+    if module is not None:
+        return module
+    import keras
+
+    return keras
+
+
+def build_article(keras=None):
     """The seed article's softmax regression: Dense(10, input_dim=784) + softmax, 7,850 parameters.
 
     The article flattens the images with numpy before the model; Flatten does the same inside it, so
     every model shares one input contract. It adds no parameters.
     """
-    import keras
-    from keras import layers
+    keras = keras_module(keras)
+    layers = keras.layers
 
     return keras.Sequential([
         keras.Input(INPUT_SHAPE, name="image"),
         layers.Flatten(name="flatten"),
         layers.Dense(units=NUM_CLASSES, name="dense"),
-        layers.Activation("softmax", name="probabilities"),
+        layers.Activation("softmax", name="probabilities", dtype="float32"),
     ], name="article")
 
 
-def build_cnn():
+def build_cnn(keras=None):
     """A small VGG-style CNN: three conv blocks with batch norm, 2 cores train it in minutes."""
-    import keras
-    from keras import layers
+    keras = keras_module(keras)
+    layers = keras.layers
 
     def block(x, filters, kernel, name):
         x = layers.Conv2D(filters, kernel, padding="same", use_bias=False, name=f"{name}_conv")(x)
@@ -69,19 +79,17 @@ def build_cnn():
     x = layers.BatchNormalization(name="dense_bn")(x)
     x = layers.ReLU(name="dense_relu")(x)
     x = layers.Dropout(0.3, name="dropout2")(x)
-    outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="probabilities")(x)
+    outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="probabilities", dtype="float32")(x)
     return keras.Model(inputs, outputs, name="cnn")
 
 
-def article_optimizer(total_steps: int):
-    import keras
-
+def article_optimizer(total_steps: int, keras=None):
+    keras = keras_module(keras)
     return keras.optimizers.SGD()  # Keras's default learning rate, 0.01, as the article has it
 
 
-def cnn_optimizer(total_steps: int):
-    import keras
-
+def cnn_optimizer(total_steps: int, keras=None):
+    keras = keras_module(keras)
     schedule = keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=1e-4, decay_steps=max(1, total_steps - total_steps // 10),
         warmup_target=3e-3, warmup_steps=total_steps // 10, alpha=0.01)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ INK_THRESHOLD = 0.1  # after normalisation, values below this are background
 EPSILON = 1e-9       # see centre_in_field
 MAX_PIXELS = 40_000_000   # larger images are refused before they are decoded
 MAX_BYTES = 20 * 1024 * 1024
+ORIENTATION_TAG = 0x0112  # EXIF: how a camera held sideways stored the picture
 
 
 class BlankImageError(PipelineError):
@@ -37,7 +39,10 @@ def to_grayscale(image: np.ndarray) -> np.ndarray:
     Integers are read as 8-bit (0..255) unless they exceed 255 (then 16-bit); floats must already
     be 0..1. Transparent pixels are background: they take the colour opposite to the opaque ink.
     """
-    array = np.asarray(image)
+    try:
+        array = np.asarray(image)
+    except ValueError as exc:  # ragged nested lists
+        raise PipelineError(f"An image must be a rectangular array of numbers ({exc}).") from exc
     if array.dtype == bool:
         array = array.astype(np.uint8) * 255
     if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
@@ -150,12 +155,14 @@ def read_image(source: str | Path | bytes) -> np.ndarray:
 
     Handles palette, 16-bit, greyscale+alpha and RGBA files.
     """
-    from PIL import Image, UnidentifiedImageError  # Pillow only when a file is decoded
+    from PIL import Image, ImageOps, UnidentifiedImageError  # Pillow only when a file is decoded
 
     if isinstance(source, (str, Path)):
         path = Path(source)
-        if not path.is_file():
+        if not path.exists():
             raise PipelineError(f"Image file {path} does not exist.")
+        if not path.is_file():
+            raise PipelineError(f"{path} is not a file; give a PNG or JPEG image.")
         if path.stat().st_size > MAX_BYTES:
             raise PipelineError(f"Image file {path} is larger than {MAX_BYTES // 2**20} MiB.")
         data, name = path.read_bytes(), str(path)
@@ -164,7 +171,10 @@ def read_image(source: str | Path | bytes) -> np.ndarray:
         if len(data) > MAX_BYTES:
             raise PipelineError(f"{name} is larger than {MAX_BYTES // 2**20} MiB.")
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        # Pillow warns above 89 Mpx on stderr; MAX_PIXELS below refuses those with a sentence instead
+        with warnings.catch_warnings(action="ignore", category=Image.DecompressionBombWarning):
+            image = Image.open(io.BytesIO(data))
+        with image:
             if image.format not in ("PNG", "JPEG"):
                 raise PipelineError(f"{name} is a {image.format} file; use a PNG or JPEG.")
             if image.width * image.height > MAX_PIXELS:
@@ -172,6 +182,8 @@ def read_image(source: str | Path | bytes) -> np.ndarray:
                     f"{name} is {image.width}x{image.height} pixels, more than the "
                     f"{MAX_PIXELS // 1_000_000} million allowed.")
             image.load()
+            if image.getexif().get(ORIENTATION_TAG, 1) != 1:  # a phone photo: turn it upright
+                image = ImageOps.exif_transpose(image)
             if image.mode.startswith("I"):  # 16-bit greyscale PNGs decode as I or I;16
                 return np.asarray(image.convert("I"), dtype=np.int64).clip(0, 65535).astype(np.uint16)
             return np.asarray(image.convert("RGBA" if "A" in image.getbands() or

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import errno
 import json
 import os
 import shutil
@@ -22,6 +23,16 @@ STAGING = ".staging-"
 OLD = ".old-"
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
+
+
+def check_writable(out_dir: Path) -> None:
+    """Fail at once, not after training, if `out_dir` cannot be created or written."""
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=out_dir).close()
+    except OSError as exc:
+        raise PipelineError(f"Cannot write to {out_dir} ({exc.strerror}).") from exc
 
 
 def staging_dir(out_dir: Path, name: str) -> Path:
@@ -60,6 +71,10 @@ def clean_debris(out_dir: Path, name: str) -> None:
         pid = int(marker.read_text()) if marker.is_file() and marker.read_text().isdigit() else None
         if pid is None or not _pid_alive(pid) or pid == os.getpid():
             shutil.rmtree(path, ignore_errors=True)
+    for path in out_dir.glob(".index.json.*.tmp"):  # write_json_atomic killed before its rename
+        pid = path.name.split(".")[3]
+        if not pid.isdigit() or not _pid_alive(int(pid)) or int(pid) == os.getpid():
+            path.unlink(missing_ok=True)
 
 
 def mark_owner(staging: Path) -> None:
@@ -67,13 +82,21 @@ def mark_owner(staging: Path) -> None:
 
 
 def _exchange(a: Path, b: Path) -> bool:
-    """Swap two paths in one atomic step (Linux renameat2); False where that is not available."""
+    """Swap two paths in one atomic step (Linux renameat2); False where that is not available.
+
+    Any other failure (no space, read-only file system...) raises OSError: a fallback would fail too.
+    """
     libc_name = ctypes.util.find_library("c")
     if libc_name is None or not hasattr(ctypes.CDLL(libc_name), "renameat2"):
         return False
     libc = ctypes.CDLL(libc_name, use_errno=True)
     result = libc.renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
-    return result == 0
+    if result == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):  # kernel or file system lacks it
+        return False
+    raise OSError(code, os.strerror(code), str(b))
 
 
 def fsync_tree(folder: Path) -> None:
@@ -88,24 +111,38 @@ def fsync_tree(folder: Path) -> None:
 
 
 def swap_in(staging: Path, target: Path) -> None:
-    """Make `staging` the new `target`; the previous `target` is removed only afterwards."""
-    (staging / ".pid").unlink(missing_ok=True)
-    fsync_tree(staging)
-    if not target.exists():
-        os.rename(staging, target)
-        return
-    if _exchange(staging, target):
-        shutil.rmtree(staging)  # now holds the previous export
-        return
-    aside = target.with_name(f".{target.name}{OLD}{os.getpid()}")
-    os.rename(target, aside)
-    os.rename(staging, target)
-    shutil.rmtree(aside)
+    """Make `staging` the new `target`; the previous `target` is removed only afterwards.
+
+    A failure (disk full, read-only...) raises PipelineError with the previous `target` in place.
+    """
+    try:
+        (staging / ".pid").unlink(missing_ok=True)
+        fsync_tree(staging)
+        if not target.exists():
+            os.rename(staging, target)
+            return
+        if _exchange(staging, target):
+            shutil.rmtree(staging, ignore_errors=True)  # holds the previous export; else the next run
+            return
+        aside = target.with_name(f".{target.name}{OLD}{os.getpid()}")
+        os.rename(target, aside)
+        try:
+            os.rename(staging, target)
+        except OSError:
+            os.rename(aside, target)  # put the previous export back at once
+            raise
+        shutil.rmtree(aside, ignore_errors=True)
+    except OSError as exc:
+        raise PipelineError(f"Could not publish {target} ({exc.strerror or exc}); "
+                            "the previous export is unchanged.") from exc
 
 
 def write_json_atomic(path: Path, data) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    with open(tmp, "w") as handle:
+        handle.write(json.dumps(data, indent=2) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())  # a power cut after the rename must not leave an empty file
     os.replace(tmp, path)
 
 
@@ -113,6 +150,10 @@ def update_index(out_dir: Path, default: str = "cnn") -> None:
     """index.json lists the published models, so pages and apps need no hard-coded names."""
     models = sorted(p.name for p in Path(out_dir).iterdir()
                     if p.is_dir() and not p.name.startswith(".") and (p / "manifest.json").is_file())
-    write_json_atomic(Path(out_dir) / "index.json", {
-        "schema_version": 1, "default": default if default in models else (models or [None])[0],
-        "models": models})
+    try:
+        write_json_atomic(Path(out_dir) / "index.json", {
+            "schema_version": 1, "default": default if default in models else (models or [None])[0],
+            "models": models})
+    except OSError as exc:
+        raise PipelineError(f"The models were published, but {Path(out_dir) / 'index.json'} could not "
+                            f"be updated ({exc.strerror or exc}).") from exc

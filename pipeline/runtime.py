@@ -59,6 +59,13 @@ def manifest_problems(manifest) -> list[str]:
                       ("labels", str), ("evaluation", dict)):
         if not isinstance(manifest.get(key), kind):
             problems.append(f"'{key}' is missing or not a {kind.__name__}")
+    if isinstance(manifest.get("labels"), str) and not inside_folder(manifest["labels"]):
+        problems.append(f"'labels' names {manifest['labels']!r}, outside the model folder")
+    if "labels_sha256" in manifest and not isinstance(manifest["labels_sha256"], str):
+        problems.append("'labels_sha256' is not a string")
+    shape = manifest["output"].get("shape") if isinstance(manifest.get("output"), dict) else None
+    if not (isinstance(shape, list) and shape and isinstance(shape[-1], int) and shape[-1] > 0):
+        problems.append("'output' has no valid 'shape' (a list ending in the number of classes)")
     for index, artifact in enumerate(manifest.get("artifacts") or []):
         for key, kind in (("id", str), ("format", str), ("variant", str), ("path", str),
                           ("bytes", int), ("sha256", str), ("files", list), ("verification", dict)):
@@ -68,11 +75,20 @@ def manifest_problems(manifest) -> list[str]:
         else:
             for file in artifact["files"]:
                 if not (isinstance(file, dict) and isinstance(file.get("path"), str)
-                        and isinstance(file.get("sha256"), str) and ".." not in Path(file["path"]).parts
-                        and not Path(file["path"]).is_absolute()):
+                        and isinstance(file.get("sha256"), str) and inside_folder(file["path"])):
                     problems.append(f"artifact {artifact['id']} lists an invalid file entry")
                     break
+            else:  # the entry file is opened by the runtime: it must be one of the checked files
+                if artifact["path"] not in [file["path"] for file in artifact["files"]]:
+                    problems.append(f"artifact {artifact['id']}'s path {artifact['path']!r} is not "
+                                    "among its listed files")
     return problems
+
+
+def inside_folder(relative: str) -> bool:
+    """A manifest path must stay inside the model folder: relative, no '..' (the manifest is data)."""
+    path = Path(relative)
+    return bool(relative) and not path.is_absolute() and ".." not in path.parts
 
 
 def find_artifact(manifest: dict, format_name: str, variant: str) -> dict:
@@ -99,9 +115,16 @@ def check_files(model_dir: str | Path, artifact: dict) -> Path:
 def read_labels(model_dir: str | Path, manifest: dict) -> list[str]:
     path = Path(model_dir) / manifest["labels"]
     try:
-        labels = path.read_text().split()
+        data = path.read_bytes()
     except OSError as exc:
         raise PipelineError(f"{path} cannot be read ({exc.strerror}); {FIX}.") from exc
+    # exports since labels_sha256 was added are checked; a flipped byte would mislabel answers
+    if "labels_sha256" in manifest and hashlib.sha256(data).hexdigest() != manifest["labels_sha256"]:
+        raise PipelineError(f"{path} is damaged: its sha256 does not match the manifest; {FIX}.")
+    try:
+        labels = data.decode("utf-8").split()
+    except UnicodeDecodeError as exc:
+        raise PipelineError(f"{path} is damaged (not UTF-8 text); {FIX}.") from exc
     if len(labels) != manifest["output"].get("shape", [None, 10])[-1]:
         raise PipelineError(f"{path} has {len(labels)} labels, the model has "
                             f"{manifest['output']['shape'][-1]} outputs; {FIX}.")
@@ -147,11 +170,24 @@ class Classifier:
             raise PipelineError(f"{path} could not be loaded by {runtime} ({exc}); {FIX}.") from exc
 
     def predict(self, images: np.ndarray) -> np.ndarray:
-        images = np.asarray(images)
+        """float [N, 28, 28] in 0..1 (white ink on black, MNIST-preprocessed) -> [N, classes]."""
+        try:
+            images = np.asarray(images)
+        except ValueError as exc:  # ragged nested lists
+            raise PipelineError(f"Expected images of shape [N, 28, 28] ({exc}).") from exc
         if images.ndim != 3 or images.shape[1:] != (28, 28):
             raise PipelineError(f"Expected images of shape [N, 28, 28], got {list(images.shape)}.")
+        if not (images.dtype == bool or np.issubdtype(images.dtype, np.integer)
+                or np.issubdtype(images.dtype, np.floating)):
+            raise PipelineError(f"Expected images of real numbers, got {images.dtype}.")
+        if len(images) == 0:
+            return np.zeros((0, len(self.labels)), np.float32)
         if not np.all(np.isfinite(images)):
             raise PipelineError("The images hold NaN or infinite values.")
+        if images.min() < 0 or images.max() > 1:
+            raise PipelineError(
+                f"Expected values in 0..1 (white ink on black), got {images.min():g}..{images.max():g}; "
+                "divide 8-bit pixels by 255, or use classify() to preprocess any image.")
         return self._module.predict(self._model, images.astype(np.float32))
 
     def classify(self, image) -> Prediction:
