@@ -1,12 +1,13 @@
 # One command for the main job, one for the tests; both set up what they need first (idempotent).
 #   make run    create .venv, install the lock, npm ci, fetch MNIST, train → export → verify → publish
 #   make test   the same setup plus Debian's chromium, then the whole test suite
+#   make app    the Streamlit app on http://127.0.0.1:8501;  make serve: the static page on :8000
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup browser run test serve site clean
+.PHONY: setup browser run test app serve site bench clean
 
 $(VENV)/.installed: requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +29,9 @@ run: setup
 
 test: setup browser
 	$(PY) -m pytest
+
+app: setup
+	$(PY) -m streamlit run web/app.py
 
 site: setup
 	$(PY) -m pipeline site --out site

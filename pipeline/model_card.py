@@ -53,10 +53,8 @@ Written by the export pipeline on {manifest['created']} from commit `{manifest['
 
 ## Training
 - Data: MNIST ({manifest['data']['source']}, each file checked against a pinned sha256):
-  {training.get('train_images', '?')} training images, {training.get('validation_images', '?')} held out
-  for validation, seed {training.get('seed', '?')}.
-- {training.get('epochs', '?')} epochs at batch {training.get('batch_size', '?')} on
-  {training.get('device', '?')}: {training.get('train_seconds', '?')} s.
+  {training.get('train_images', '?')} training images, {training.get('validation_images', '?')} held out for validation, seed {training.get('seed', '?')}.
+- {training.get('epochs', '?')} epochs at batch {training.get('batch_size', '?')} on {training.get('device', '?')}: {training.get('train_seconds', '?')} s.
 - Software: {versions}.
 
 ## Evaluation (10,000 MNIST test images)

@@ -190,5 +190,8 @@ def read_image(source: str | Path | bytes) -> np.ndarray:
                                             "transparency" in image.info else "RGB"))
     except PipelineError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
+    except UnidentifiedImageError as exc:
+        raise PipelineError(f"{name} is not a readable PNG or JPEG image: its bytes are not in "
+                            "any image format Pillow recognises.") from exc
+    except (Image.DecompressionBombError, OSError, ValueError) as exc:
         raise PipelineError(f"{name} is not a readable PNG or JPEG image ({exc}).") from exc

@@ -6,13 +6,13 @@ LiteRT; TensorFlow is imported only when the Keras runtime is asked for.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from pipeline.data import sha256_bytes, sha256_file
 from pipeline.errors import PipelineError
 from pipeline.preprocess import preprocess
 
@@ -21,14 +21,6 @@ FIX = "run `make run` (or `python -m pipeline run`) to rebuild it"
 # runtime name -> (format, variants it can run)
 RUNTIMES = {"keras": ("keras", ("float32",)),
             "litert": ("tflite", ("float32", "float16", "dynamic", "int8"))}
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_manifest(model_dir: str | Path) -> dict:
@@ -91,6 +83,25 @@ def inside_folder(relative: str) -> bool:
     return bool(relative) and not path.is_absolute() and ".." not in path.parts
 
 
+def read_index(root: str | Path) -> tuple[list[str], str]:
+    """The published models' names and the default one, from `root/index.json`."""
+    path = Path(root) / "index.json"
+    if not path.is_file():
+        raise PipelineError(f"{path} is missing: no models have been published; {FIX}.")
+    try:
+        index = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PipelineError(f"{path} is damaged ({exc}); {FIX}.") from exc
+    names = index.get("models") if isinstance(index, dict) else None
+    if not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)):
+        raise PipelineError(f"{path} lists no models; {FIX}.")
+    for name in names:  # names become folder names: nothing that leaves `root`
+        if name in ("", ".", "..") or Path(name).name != name:
+            raise PipelineError(f"{path} lists an invalid model name {name!r}; {FIX}.")
+    default = index.get("default")
+    return names, default if default in names else names[0]
+
+
 def find_artifact(manifest: dict, format_name: str, variant: str) -> dict:
     for artifact in manifest["artifacts"]:
         if artifact["format"] == format_name and artifact["variant"] == variant:
@@ -119,7 +130,7 @@ def read_labels(model_dir: str | Path, manifest: dict) -> list[str]:
     except OSError as exc:
         raise PipelineError(f"{path} cannot be read ({exc.strerror}); {FIX}.") from exc
     # exports since labels_sha256 was added are checked; a flipped byte would mislabel answers
-    if "labels_sha256" in manifest and hashlib.sha256(data).hexdigest() != manifest["labels_sha256"]:
+    if "labels_sha256" in manifest and sha256_bytes(data) != manifest["labels_sha256"]:
         raise PipelineError(f"{path} is damaged: its sha256 does not match the manifest; {FIX}.")
     try:
         labels = data.decode("utf-8").split()

@@ -9,14 +9,13 @@ in at the end, so a failed build leaves the previous site untouched.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 
-from pipeline.data import sha256_file
 from pipeline.errors import PipelineError
+from pipeline.runtime import check_files, load_manifest, read_index
 
 ROOT = Path(__file__).resolve().parent.parent
 STATIC_DIR = ROOT / "web" / "static"
@@ -35,18 +34,6 @@ VENDOR_FILES = {
     "@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm":
         "tfjs-backend-wasm-threaded-simd.wasm",
 }
-
-
-def read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PipelineError(f"{path} does not exist.") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PipelineError(f"{path} cannot be read as JSON ({exc}).") from exc
-    if not isinstance(data, dict):
-        raise PipelineError(f"{path} must hold a JSON object.")
-    return data
 
 
 def inside(folder: Path, relative: str) -> Path:
@@ -69,27 +56,19 @@ def copy_vendor(target: Path, node_modules: Path) -> None:
 
 
 def copy_model(name: str, models_dir: Path, target: Path) -> int:
-    """Copy one model's manifest, labels and TF.js artifacts, checking each file; returns bytes."""
+    """Copy one model's manifest, labels and TF.js artifacts, each checked first; returns bytes."""
     folder = models_dir / name
-    manifest = read_json(folder / "manifest.json")
-    files = [("manifest.json", None, None), (manifest.get("labels", "labels.txt"), None, None)]
-    artifacts = [a for a in manifest.get("artifacts", []) if a.get("format") == "tfjs"]
+    manifest = load_manifest(folder)
+    artifacts = [a for a in manifest["artifacts"] if a["format"] == "tfjs"]
     if not artifacts:
         raise PipelineError(f"{folder / 'manifest.json'} lists no TF.js artifact: nothing for the page.")
+    relatives = ["manifest.json", manifest["labels"]]
     for artifact in artifacts:
-        for entry in artifact.get("files", []):
-            files.append((entry["path"], entry.get("bytes"), entry.get("sha256")))
+        check_files(folder, artifact)   # sha256 of every file against the manifest
+        relatives += [file["path"] for file in artifact["files"]]
     copied = 0
-    for relative, size, sha256 in files:
-        source = inside(folder, relative)
-        if not source.is_file():
-            raise PipelineError(f"{source} is listed in {folder / 'manifest.json'} but missing.")
-        if size is not None and source.stat().st_size != size:
-            raise PipelineError(
-                f"{source} is {source.stat().st_size} bytes, the manifest says {size}: re-export.")
-        if sha256 is not None and sha256_file(source) != sha256:
-            raise PipelineError(f"{source} does not match its sha256 in the manifest: re-export.")
-        destination = inside(target / name, relative)
+    for relative in relatives:
+        source, destination = inside(folder, relative), inside(target / name, relative)
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, destination)
         copied += source.stat().st_size
@@ -97,11 +76,7 @@ def copy_model(name: str, models_dir: Path, target: Path) -> int:
 
 
 def copy_models(models_dir: Path, target: Path) -> list[str]:
-    index = read_json(models_dir / "index.json")
-    names = index.get("models")
-    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
-        raise PipelineError(f"{models_dir / 'index.json'} must list the models, e.g. "
-                            '{"models": ["cnn"]}.')
+    names, _ = read_index(models_dir)
     target.mkdir(parents=True)
     for name in names:
         copy_model(name, models_dir, target)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -25,13 +26,18 @@ def write_model(folder: Path, name: str = "tiny") -> Path:
     (model / "tfjs" / "float32" / "group1-shard1of1.bin").write_bytes(b"\0" * 8)
     (model / "keras" / "model.keras").write_bytes(b"big")
     (model / "labels.txt").write_text("".join(f"{i}\n" for i in range(10)))
-    files = [{"path": p, "bytes": (model / p).stat().st_size}
-             for p in ("tfjs/float32/model.json", "tfjs/float32/group1-shard1of1.bin")]
-    manifest = {"schema_version": 1, "model": name, "labels": "labels.txt", "artifacts": [
-        {"id": "tfjs-float32", "format": "tfjs", "variant": "float32",
-         "path": "tfjs/float32/model.json", "bytes": 10, "files": files},
-        {"id": "keras", "format": "keras", "variant": "float32", "path": "keras/model.keras",
-         "files": [{"path": "keras/model.keras", "bytes": 3}]}]}
+    def artifact(artifact_id, fmt, paths):
+        files = [{"path": p, "bytes": (model / p).stat().st_size,
+                  "sha256": hashlib.sha256((model / p).read_bytes()).hexdigest()} for p in paths]
+        return {"id": artifact_id, "format": fmt, "variant": "float32", "path": paths[0],
+                "bytes": sum(f["bytes"] for f in files), "sha256": files[0]["sha256"],
+                "files": files, "verification": {"accuracy": 0.5}}
+    manifest = {"schema_version": 1, "model": name, "labels": "labels.txt",
+                "input": {"shape": [None, 28, 28]}, "output": {"shape": [None, 10]},
+                "evaluation": {}, "artifacts": [
+                    artifact("tfjs-float32", "tfjs", ["tfjs/float32/model.json",
+                                                      "tfjs/float32/group1-shard1of1.bin"]),
+                    artifact("keras", "keras", ["keras/model.keras"])]}
     (model / "manifest.json").write_text(json.dumps(manifest))
     (folder / "index.json").write_text(json.dumps({"schema_version": 1, "default": name,
                                                    "models": [name]}))
@@ -72,7 +78,7 @@ def test_a_failed_rebuild_leaves_the_previous_site(tmp_path):
     models = write_model(tmp_path / "models")
     out = build_site(tmp_path / "site", models)
     (models / "tiny" / "tfjs" / "float32" / "group1-shard1of1.bin").write_bytes(b"\0" * 3)
-    with pytest.raises(PipelineError, match="group1-shard1of1.bin is 3 bytes"):
+    with pytest.raises(PipelineError, match="group1-shard1of1.bin is damaged"):
         build_site(out, models)
     assert (out / "models" / "tiny" / "tfjs" / "float32" / "group1-shard1of1.bin").stat().st_size == 8
     assert sorted(p.name for p in tmp_path.iterdir()) == ["models", "site"]

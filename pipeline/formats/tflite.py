@@ -52,11 +52,8 @@ class LiteRTModel:
     def __init__(self, path: Path, num_threads: int = 1):
         from ai_edge_litert.interpreter import Interpreter
 
-        from pipeline.tf_setup import silenced
-
         self.path = Path(path)
-        with silenced():  # "Created TensorFlow Lite XNNPACK delegate", straight to stderr
-            self._interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
+        self._interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
         self._input = self._interpreter.get_input_details()[0]["index"]
         self._output = self._interpreter.get_output_details()[0]["index"]
         self._batch = None

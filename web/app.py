@@ -1,0 +1,183 @@
+"""Draw a digit, upload a photo or pick an MNIST test image; a published model reads it.
+
+    streamlit run web/app.py          # from any directory; security defaults: web/.streamlit/config.toml
+
+The models come from exported_models/ ($MNIST_MODELS_DIR overrides it). Everything that is not UI
+lives in web/serving.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+# `streamlit run` puts web/ on sys.path, not the repository root: make `pipeline` importable.
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import streamlit as st  # noqa: E402
+
+from pipeline.errors import PipelineError  # noqa: E402
+from pipeline.preprocess import MAX_BYTES, BlankImageError  # noqa: E402
+from pipeline.runtime import FIX, Classifier, load_manifest  # noqa: E402
+from web import serving  # noqa: E402
+
+LOG = logging.getLogger("mnist_app")
+CANVAS_SIZE = 280
+STROKE_WIDTH = 20   # on 280x280 this ends up as MNIST's 2-3 pixel strokes once fitted in 20x20
+
+
+def canvas_key() -> str:
+    """The canvas's widget key; Clear moves to a new one, which remounts an empty canvas."""
+    return f"canvas-{st.session_state.setdefault('canvas_generation', 0)}"
+
+
+def clear_canvas() -> None:
+    st.session_state["canvas_generation"] = st.session_state.get("canvas_generation", 0) + 1
+
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=16)
+def cached_classifier(model_dir: str, runtime: str, variant: str, fingerprint: tuple) -> Classifier:
+    """One Classifier per process and (model, runtime, variant), shared by every session.
+
+    Classifier is thread-safe (LiteRT behind a lock). `fingerprint` changes when the model is
+    republished, so a new export is loaded without a restart. Failures are not cached.
+    """
+    return serving.load_classifier(model_dir, runtime, variant)
+
+
+@st.cache_resource(show_spinner="Loading the MNIST test set…")
+def cached_test_set() -> tuple[np.ndarray, np.ndarray]:
+    return serving.mnist_test_set()
+
+
+def sidebar(root: Path) -> tuple[Path, serving.RuntimeOption]:
+    """Model and runtime choices, with each runtime's accuracy and size and the model card's plots."""
+    names, default = serving.read_index(root)
+    with st.sidebar:
+        name = st.selectbox("Model", names, index=names.index(default), key="model")
+        model_dir = root / name
+        manifest = load_manifest(model_dir)
+        st.caption(manifest.get("description", ""))
+        options = serving.runtime_options(manifest)
+        labels = [option.label for option in options]
+        label = st.selectbox("Runtime", labels, index=serving.default_option(options), key="runtime")
+        st.dataframe(pd.DataFrame({
+            "Runtime": labels,
+            "Accuracy": ["–" if o.accuracy is None else f"{o.accuracy:.2%}" for o in options],
+            "Size": [serving.format_bytes(o.bytes) for o in options]}), hide_index=True)
+        st.caption("Accuracy on the MNIST test set, measured in each runtime when the model was "
+                   "exported.")
+        for title, path in serving.plots(model_dir, manifest):
+            with st.expander(title):
+                st.image(str(path))
+    return model_dir, options[labels.index(label)]
+
+
+def show_prediction(classifier: Classifier, option: serving.RuntimeOption, image,
+                    blank_hint: str) -> None:
+    """The top digit, the ten probabilities, the 28x28 image the model saw, runtime and time."""
+    try:
+        result = serving.classify(classifier, image)
+    except BlankImageError:
+        st.info(blank_hint)
+        return
+    prediction = result.prediction
+    left, right = st.columns([1, 2])
+    with left:
+        st.metric("Prediction", prediction.label)
+        st.caption(f"confidence {prediction.probabilities[prediction.digit]:.1%}")
+        st.image(serving.enlarge(prediction.image), caption="What the model saw (28×28)", clamp=True)
+        st.caption(f"{option.label} · {result.milliseconds:.2f} ms (preprocessing + inference)")
+    with right:
+        chart = pd.DataFrame({"digit": classifier.labels, "probability": prediction.probabilities})
+        st.bar_chart(chart, x="digit", y="probability", sort=False)
+
+
+def draw_tab(classifier, option) -> None:
+    from streamlit_drawable_canvas import st_canvas  # only importable inside the Streamlit runtime
+
+    left, right = st.columns([1, 2])
+    with left:
+        st.caption("Draw one digit, large:")  # also keeps the toolbar off the tabs
+        drawing = st_canvas(stroke_width=STROKE_WIDTH, stroke_color="#FFFFFF",
+                            background_color="#000000", height=CANVAS_SIZE, width=CANVAS_SIZE,
+                            drawing_mode="freedraw", update_streamlit=True,
+                            return_image_data=True, key=canvas_key())
+        st.button("Clear", on_click=clear_canvas, icon=":material/delete:")
+    with right:
+        hint = "Draw a digit (0–9) on the black square: the prediction follows as you draw."
+        if drawing.image_bytes is None:
+            st.info(hint)
+        else:
+            try:
+                image = serving.decode_image(drawing.image_bytes)
+            except PipelineError as exc:
+                st.error(str(exc))
+                return
+            show_prediction(classifier, option, image, hint)
+
+
+def upload_tab(classifier, option) -> None:
+    upload = st.file_uploader("A PNG or JPEG of one digit (dark on light paper is fine)",
+                              type=["png", "jpg", "jpeg"], max_upload_size=MAX_BYTES // 2**20,
+                              key="upload")
+    if upload is None:
+        return
+    try:
+        image = serving.decode_image(upload.getvalue())
+    except PipelineError as exc:
+        st.error(str(exc))
+        return
+    st.image(upload.getvalue(), caption=upload.name, width=140)
+    show_prediction(classifier, option, image, "The image is blank: there is no digit to read.")
+
+
+def test_digit_tab(classifier, option) -> None:
+    clicked = st.button("Random test digit", key="random")
+    if not clicked and "test_index" not in st.session_state:
+        st.caption("Shows one of MNIST's test images, its true label and the prediction.")
+        return
+    try:
+        images, labels = cached_test_set()
+    except PipelineError as exc:   # no cached copy and npm unreachable
+        st.error(str(exc))
+        return
+    if clicked:
+        st.session_state["test_index"] = int(np.random.default_rng().integers(len(images)))
+    index = st.session_state["test_index"]
+    st.write(f"MNIST test image #{index}: true label **{labels[index]}**")
+    show_prediction(classifier, option, images[index], "This test image is blank.")
+
+
+def run_app() -> None:
+    model_dir, option = sidebar(serving.models_dir())
+    classifier = cached_classifier(str(model_dir), option.runtime, option.variant,
+                                   serving.fingerprint(model_dir))
+    draw, upload, test = st.tabs(["Draw", "Upload", "Random test digit"])
+    with draw:
+        draw_tab(classifier, option)
+    with upload:
+        upload_tab(classifier, option)
+    with test:
+        test_digit_tab(classifier, option)
+
+
+def main() -> None:
+    st.set_page_config(page_title="MNIST digits", page_icon="✏️", layout="wide")
+    st.title("Handwritten digits")
+    try:
+        run_app()
+    except PipelineError as exc:   # missing or damaged model, bad index: say what to run
+        st.error(str(exc))
+    except Exception as exc:       # never a traceback in the page; the log has it
+        LOG.exception("Unexpected error")
+        st.error(f"Something went wrong ({type(exc).__name__}: {exc}). The server log has the "
+                 f"details. If a model is at fault, {FIX}.")
+
+
+main()

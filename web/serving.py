@@ -1,0 +1,122 @@
+"""What the Streamlit app does that is not UI: where the models are, what can be chosen, loading and
+classifying. Plain functions, testable without a browser or the Streamlit runtime.
+
+Only numpy, Pillow and LiteRT are imported on the LiteRT path; TensorFlow is imported (by
+pipeline.runtime) only when the Keras runtime is chosen.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.errors import PipelineError
+from pipeline.preprocess import read_image
+from pipeline.runtime import FIX, RUNTIMES, Classifier, Prediction, load_manifest, read_index
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+MODELS_ENV = "MNIST_MODELS_DIR"   # points the app at another export folder (tests, development)
+SHOWN_SIZE = 140                  # the 28x28 input is shown 5x, in whole pixels
+
+
+def models_dir() -> Path:
+    """$MNIST_MODELS_DIR, or the repository's exported_models/ whatever the working directory."""
+    return Path(os.environ.get(MODELS_ENV) or REPO_ROOT / "exported_models")
+
+
+@dataclass(frozen=True)
+class RuntimeOption:
+    """One choice in the runtime menu: an artifact of the manifest and the runtime that runs it."""
+    label: str            # "Keras", "LiteRT int8", ...
+    runtime: str          # pipeline.runtime.RUNTIMES key
+    variant: str
+    accuracy: float | None
+    bytes: int
+
+
+def runtime_options(manifest: dict) -> list[RuntimeOption]:
+    """What the manifest offers that the app can run, Keras first, LiteRT variants in export order."""
+    options = []
+    for runtime, (format_name, variants) in RUNTIMES.items():
+        for variant in variants:
+            for artifact in manifest["artifacts"]:
+                if artifact["format"] == format_name and artifact["variant"] == variant:
+                    label = "Keras" if runtime == "keras" else f"LiteRT {variant}"
+                    accuracy = artifact["verification"].get("accuracy")
+                    options.append(RuntimeOption(label, runtime, variant, accuracy,
+                                                 artifact["bytes"]))
+                    break
+    if not options:
+        raise PipelineError(f"Model '{manifest['model']}' has no Keras or TFLite artifact; {FIX}.")
+    return options
+
+
+def default_option(options: list[RuntimeOption]) -> int:
+    """LiteRT float32 when there is one: exact, fast, and it needs no TensorFlow."""
+    labels = [option.label for option in options]
+    return labels.index("LiteRT float32") if "LiteRT float32" in labels else 0
+
+
+def plots(model_dir: Path, manifest: dict) -> list[tuple[str, Path]]:
+    """The model card's plots that exist, as (title, path); paths may not leave the model folder."""
+    found = []
+    model_dir = Path(model_dir).resolve()
+    for name, relative in (manifest.get("plots") or {}).items():
+        path = (model_dir / str(relative)).resolve()
+        if path.is_relative_to(model_dir) and path.is_file():
+            found.append((name.replace("_", " ").capitalize(), path))
+    return found
+
+
+def fingerprint(model_dir: Path) -> tuple:
+    """Changes when a model is republished, so a cached Classifier is not served stale."""
+    try:
+        stat = (Path(model_dir) / "manifest.json").stat()
+    except OSError:
+        return ()
+    return stat.st_ino, stat.st_mtime_ns, stat.st_size
+
+
+def load_classifier(model_dir: str | Path, runtime: str, variant: str) -> Classifier:
+    """A Classifier with every file checked against the manifest (PipelineError if not usable)."""
+    return Classifier(model_dir, runtime=runtime, variant=variant)
+
+
+def format_bytes(size: int) -> str:
+    return f"{size / 1024:.1f} KB" if size < 1024 ** 2 else f"{size / 1024 ** 2:.1f} MB"
+
+
+@dataclass
+class Result:
+    prediction: Prediction
+    milliseconds: float   # preprocessing + inference, as `python -m pipeline predict` does them
+
+
+def classify(classifier: Classifier, image) -> Result:
+    """Preprocess (MNIST's recipe) and predict; BlankImageError if there is no ink."""
+    started = time.perf_counter()
+    prediction = classifier.classify(image)
+    return Result(prediction, (time.perf_counter() - started) * 1000)
+
+
+def decode_image(data: bytes) -> np.ndarray:
+    """A canvas PNG or an uploaded file -> array; PipelineError for non-images, bombs, huge files."""
+    return read_image(bytes(data))
+
+
+def enlarge(image: np.ndarray, size: int = SHOWN_SIZE) -> np.ndarray:
+    """The 28x28 input scaled up by whole pixels, so the browser does not blur it."""
+    factor = max(1, size // image.shape[0])
+    return np.kron(image, np.ones((factor, factor), dtype=image.dtype)).clip(0, 1)
+
+
+def mnist_test_set() -> tuple[np.ndarray, np.ndarray]:
+    """MNIST's 10,000 test images and labels (local cache, checksummed; see pipeline.data)."""
+    from pipeline.data import load_mnist
+
+    _, (images, labels) = load_mnist()
+    return images, labels
