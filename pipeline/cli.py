@@ -24,12 +24,20 @@ def positive_int(text: str) -> int:
     return value
 
 
+def fraction(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, got {value}")
+    return value
+
+
 def cmd_train(args) -> int:
     from pipeline.train import train
 
     result = train(args.model, out_dir=args.out, epochs=args.epochs, seed=args.seed,
                    data_dir=args.data_dir, train_subset=args.train_subset, strategy=args.strategy,
-                   cpu_devices=args.cpu_devices, mixed_precision=args.mixed_precision)
+                   cpu_devices=args.cpu_devices, mixed_precision=args.mixed_precision,
+                   validation_fraction=args.validation_fraction)
     print(f"Trained '{args.model}' in {result.seconds:.1f} s on {result.device}; "
           + (f"wrote {result.model_path}." if result.wrote else "the chief worker writes the model."))
     return 0
@@ -38,7 +46,12 @@ def cmd_train(args) -> int:
 def cmd_evaluate(args) -> int:
     from pipeline.evaluate import evaluate
 
-    for name in args.model or list(MODELS):
+    from pathlib import Path
+
+    trained = [name for name in MODELS if (Path(args.build_dir) / name / "model.keras").is_file()]
+    if not (args.model or trained):
+        raise PipelineError(f"No trained model in {args.build_dir}/: run `python -m pipeline train` first.")
+    for name in args.model or trained:
         evaluate(name, build_dir=args.build_dir)
     return 0
 
@@ -91,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
                                           "the cache, or npm)")
     train.add_argument("--train-subset", type=positive_int, metavar="N",
                        help="train on the first N training images only (quick experiments)")
+    train.add_argument("--validation-fraction", type=fraction, default=0.1, metavar="F",
+                       help="share of the training set held out for validation (default: 0.1; "
+                            "0 trains on all 60,000 as the article does)")
     train.add_argument("--strategy", choices=STRATEGIES, default="default",
                        help="tf.distribute strategy: mirrored = all local GPUs; multi-worker = the "
                             "hosts in $TF_CONFIG (default: one device)")
@@ -150,3 +166,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("Interrupted; nothing was published.", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` and the like: not an error of ours
+        sys.stderr.close()
+        return 0

@@ -89,44 +89,12 @@ def is_chief(strategy) -> bool:
         and "chief" not in resolver.cluster_spec().as_dict())
 
 
-def train(model_name: str, out_dir: str | Path = "build", epochs: int | None = None, seed: int = 0,
-          data_dir: str | Path | None = None, train_subset: int | None = None,
-          strategy: str = "default", cpu_devices: int = 1, mixed_precision: bool = False,
-          verbose: int = 1) -> TrainResult:
-    """Train `model_name` with its recipe.
-
-    `train_subset` keeps only the first N training images (quick runs, tests); `strategy` picks a
-    tf.distribute strategy; `cpu_devices` > 1 splits the CPU into logical devices for it;
-    `mixed_precision` computes in float16 on GPUs (the output stays float32).
-    """
-    recipe = get_recipe(model_name)
-    epochs = recipe.epochs if epochs is None else epochs
-    tf = import_tensorflow()
-    import keras
-
-    if cpu_devices > 1:
-        split_cpu(tf, cpu_devices)
-    distribution = make_strategy(tf, strategy)
-    device = describe_device()
-    if distribution.num_replicas_in_sync > 1:
-        device += f", {strategy} over {distribution.num_replicas_in_sync} replicas"
-    keras.utils.set_random_seed(seed)
-    if not tf.config.list_physical_devices("GPU"):
-        tf.config.experimental.enable_op_determinism()  # same seed, same weights on CPU
-    if mixed_precision:
-        keras.mixed_precision.set_global_policy("mixed_float16")
-
-    (x_train, y_train), _ = load_mnist(data_dir)
-    if train_subset is not None:
-        x_train, y_train = x_train[:train_subset], y_train[:train_subset]
-    (x_fit, y_fit), (x_val, y_val) = split_validation(x_train, y_train, seed)
-    scale = lambda x: (x.astype(np.float32) / 255.0)  # noqa: E731  the article's code skips this: ~89 %
-    one_hot = lambda y: np.eye(NUM_CLASSES, dtype=np.float32)[y]  # noqa: E731
-    steps_per_epoch = int(np.ceil(len(x_fit) / recipe.batch_size))
-    train_data = make_dataset(tf, scale(x_fit), one_hot(y_fit), recipe.batch_size, seed,
-                              recipe.augment, training=True)
-    val_data = make_dataset(tf, scale(x_val), one_hot(y_val), 1000, seed, False, training=False)
-
+def keras_fit(tf, keras, recipe, strategy: str, distribution, train_set, validation_set,
+              epochs: int, seed: int, verbose: int):
+    """Keras's own fit(), under a tf.distribute strategy; returns (Keras 3 model, history dict)."""
+    steps_per_epoch = int(np.ceil(len(train_set[0]) / recipe.batch_size))
+    train_data = make_dataset(tf, *train_set, recipe.batch_size, seed, recipe.augment, training=True)
+    val_data = make_dataset(tf, *validation_set, 1000, seed, False, training=False)
     if strategy != "default":
         # in-memory data cannot be split by file: each worker takes every n-th batch instead
         options = tf.data.Options()
@@ -149,22 +117,74 @@ def train(model_name: str, out_dir: str | Path = "build", epochs: int | None = N
             steps_per_execution=steps_per_execution(steps_per_epoch) if strategy == "default" else 1,
             jit_compile=recipe.jit_compile and strategy == "default",
         )
+    history = model.fit(train_data, validation_data=val_data if len(validation_set[0]) else None,
+                        epochs=epochs, steps_per_epoch=steps_per_epoch, shuffle=False,
+                        verbose=2 if verbose == 2 else verbose).history
+    if engine is not keras:
+        trained, model = model, recipe.build()
+        model.set_weights(trained.get_weights())
+    return model, history
+
+
+def train(model_name: str, out_dir: str | Path = "build", epochs: int | None = None, seed: int = 0,
+          data_dir: str | Path | None = None, train_subset: int | None = None,
+          strategy: str = "default", cpu_devices: int = 1, mixed_precision: bool = False,
+          validation_fraction: float = VALIDATION_FRACTION, verbose: int = 1) -> TrainResult:
+    """Train `model_name` with its recipe.
+
+    `train_subset` keeps only the first N training images (quick runs, tests); `strategy` picks a
+    tf.distribute strategy; `cpu_devices` > 1 splits the CPU into logical devices for it;
+    `mixed_precision` computes in float16 on GPUs (the output stays float32);
+    `validation_fraction` 0 trains on every image (as the article's program does).
+    """
+    recipe = get_recipe(model_name)
+    epochs = recipe.epochs if epochs is None else epochs
+    tf = import_tensorflow()
+    import keras
+
+    if cpu_devices > 1:
+        split_cpu(tf, cpu_devices)
+    distribution = make_strategy(tf, strategy)
+    device = describe_device()
+    if distribution.num_replicas_in_sync > 1:
+        device += f", {strategy} over {distribution.num_replicas_in_sync} replicas"
+    keras.utils.set_random_seed(seed)
+    if not tf.config.list_physical_devices("GPU"):
+        tf.config.experimental.enable_op_determinism()  # same seed, same weights on CPU
+    if mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+
+    (x_train, y_train), _ = load_mnist(data_dir)
+    if train_subset is not None:
+        x_train, y_train = x_train[:train_subset], y_train[:train_subset]
+    (x_fit, y_fit), (x_val, y_val) = split_validation(x_train, y_train, seed, validation_fraction)
+    scale = lambda x: (x.astype(np.float32) / 255.0)  # noqa: E731  the article's code skips this: ~89 %
+    one_hot = lambda y: np.eye(NUM_CLASSES, dtype=np.float32)[y]  # noqa: E731
+    train_set, validation_set = (scale(x_fit), one_hot(y_fit)), (scale(x_val), one_hot(y_val))
     if verbose:
         print(f"Training '{model_name}' on {device}: {len(x_fit)} images "
               f"({len(x_val)} held out for validation), {epochs} epochs, batch {recipe.batch_size}, "
               f"seed {seed}.", flush=True)
+
     started = time.perf_counter()
-    history = model.fit(train_data, validation_data=val_data, epochs=epochs, shuffle=False,
-                        steps_per_epoch=steps_per_epoch, verbose=2 if verbose == 2 else verbose)
+    if recipe.compiled_loop and strategy == "default":
+        from pipeline.compiled_fit import fit_compiled
+
+        model = recipe.build()
+        steps = int(np.ceil(len(x_fit) / recipe.batch_size)) * epochs
+        history = fit_compiled(
+            tf, keras, model, recipe.optimizer(steps),
+            keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
+            train_set, validation_set, epochs, recipe.batch_size, seed, verbose)
+    else:
+        model, history = keras_fit(tf, keras, recipe, strategy, distribution, train_set,
+                                   validation_set, epochs, seed, verbose)
     seconds = time.perf_counter() - started
 
-    if engine is not keras:
-        trained, model = model, recipe.build()
-        model.set_weights(trained.get_weights())
     target = Path(out_dir) / model_name
     model_path = target / "model.keras"
     if not is_chief(distribution):  # the other workers trained the same weights; one writes them
-        return TrainResult(model_path, history.history, seconds, device, wrote=False)
+        return TrainResult(model_path, history, seconds, device, wrote=False)
     target.mkdir(parents=True, exist_ok=True)
     tmp_path = target / "model.tmp.keras"
     model.save(tmp_path)
@@ -174,7 +194,7 @@ def train(model_name: str, out_dir: str | Path = "build", epochs: int | None = N
         "train_images": len(x_fit), "validation_images": len(x_val), "device": device,
         "train_seconds": round(seconds, 2), "strategy": strategy,
         "mixed_precision": mixed_precision,
-        "history": {key: [float(v) for v in values] for key, values in history.history.items()},
+        "history": {key: [float(v) for v in values] for key, values in history.items()},
     }
     (target / "history.json").write_text(json.dumps(record, indent=2) + "\n")
     return TrainResult(model_path, record["history"], seconds, device)
