@@ -21,7 +21,7 @@ import pytest
 
 from pipeline.preprocess import preprocess, read_image
 from pipeline.site import build_site
-from tests.browser import (CHROMIUM, DIGIT_STROKES, Watch, draw, launch, serve,
+from pipeline.browser import (CHROMIUM, DIGIT_STROKES, Watch, draw, launch, serve,
                            wait_for_prediction, wait_for_status)
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is not installed "

@@ -1,12 +1,19 @@
-"""Helpers for the browser tests of the static page: a local HTTP server, headless Chromium, and
-mouse strokes that draw digits on the page's 280x280 canvas."""
+"""Headless Chromium for the browser tests and the benchmark: a local HTTP server, Debian's chromium
+through Playwright, digits drawn as mouse strokes, and drivers for the page and the Streamlit app."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import math
+import os
+import socket
+import subprocess
+import sys
 import threading
+import time
+import urllib.request
 from pathlib import Path
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -111,3 +118,86 @@ def wait_for_status(page, state: str, timeout_ms: float = 30_000) -> str:
     """Wait for the status line's data-state ('ready' or 'error'), return its text."""
     page.wait_for_selector(f"[data-testid=status][data-state={state}]", timeout=timeout_ms)
     return page.get_by_test_id("status").text_content()
+
+
+# --- the Streamlit app ---
+
+STREAMLIT_APP = Path(__file__).resolve().parent.parent / "web" / "app.py"
+STREAMLIT_CANVAS = "canvas.upper-canvas"   # fabric.js's input layer, inside a shadow root
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def streamlit_server(models_dir: Path, cwd: Path, log_path: Path):
+    """`streamlit run web/app.py` as a user would, from `cwd`; yields its URL, stops it with SIGTERM.
+
+    Its output goes to a file: a server writing to a pipe nobody reads ignores SIGTERM.
+    """
+    port = free_port()
+    env = {**os.environ, "MNIST_MODELS_DIR": str(models_dir)}
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(STREAMLIT_APP), "--server.port", str(port),
+             "--server.headless", "true"], cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(url + "_stcore/health", timeout=2).read()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"streamlit did not start:\n{log_path.read_text()[-3000:]}")
+                time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            raise RuntimeError("streamlit did not stop within 15 s of SIGTERM")
+
+
+def fresh_streamlit_canvas(page):
+    """The canvas the app shows now; Clear replaces it, and the old one is marked stale."""
+    canvas = page.get_by_test_id("stBidiComponentIsolated").locator(
+        f"{STREAMLIT_CANVAS}:not([data-stale])")
+    canvas.wait_for(timeout=30_000)
+    return canvas
+
+
+def draw_in_streamlit(page, strokes) -> float:
+    """Drag the mouse along `strokes` (canvas pixels); returns the time of the last mouse-up."""
+    canvas = fresh_streamlit_canvas(page)
+    canvas.hover()   # the toolbar appears on hover: measure the canvas after it has
+    box = canvas.bounding_box()
+    for stroke in strokes:
+        points = densify(stroke)
+        page.mouse.move(box["x"] + points[0][0], box["y"] + points[0][1])
+        page.mouse.down()
+        for x, y in points[1:]:
+            page.mouse.move(box["x"] + x, box["y"] + y)
+        page.mouse.up()
+    return time.perf_counter()
+
+
+def streamlit_read_digit(page, digit: int) -> tuple[str, float]:
+    """Draw `digit`, wait for the Prediction metric; returns (its text, seconds from mouse-up)."""
+    prediction = page.get_by_test_id("stMetricValue")
+    released = draw_in_streamlit(page, DIGIT_STROKES[digit])
+    prediction.wait_for(timeout=20_000)
+    return prediction.text_content(), time.perf_counter() - released
+
+
+def streamlit_clear(page) -> None:
+    fresh_streamlit_canvas(page).evaluate("canvas => { canvas.dataset.stale = '1'; }")
+    page.get_by_role("button", name="Clear").click()
+    page.get_by_test_id("stMetricValue").wait_for(state="detached", timeout=10_000)
