@@ -139,7 +139,7 @@ def streamlit_server(models_dir: Path, cwd: Path, log_path: Path):
     Its output goes to a file: a server writing to a pipe nobody reads ignores SIGTERM.
     """
     port = free_port()
-    env = {**os.environ, "MNIST_MODELS_DIR": str(models_dir)}
+    env = {**os.environ, "MNIST_MODELS_DIR": str(Path(models_dir).resolve())}
     with open(log_path, "w") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", str(STREAMLIT_APP), "--server.port", str(port),

@@ -86,6 +86,12 @@ def cmd_site(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    from pipeline.bench.run import main as bench_main
+
+    return bench_main(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m pipeline",
@@ -150,6 +156,15 @@ def build_parser() -> argparse.ArgumentParser:
     site.add_argument("--out", required=True, help="folder to write (replaced whole)")
     site.add_argument("--models-dir", default=DEFAULT_EXPORT_DIR, help="published models to include")
     site.set_defaults(handler=cmd_site)
+
+    bench = commands.add_parser("bench", help="measure training, inference and sizes; write BENCHMARKS.md")
+    bench.add_argument("--only", metavar="SECTIONS",
+                       help="comma-separated: training,cnn,inference,browser,sizes,end-to-end (default: all)")
+    bench.add_argument("--repeats", type=positive_int, default=3,
+                       help="pipeline/plain training pairs (default: 3)")
+    bench.add_argument("--models-dir", default=DEFAULT_EXPORT_DIR, help="published models to measure")
+    bench.add_argument("--out", default="BENCHMARKS.md", help="report to write (default: BENCHMARKS.md)")
+    bench.set_defaults(handler=cmd_bench)
     return parser
 
 

@@ -26,6 +26,9 @@ def load_keras_model(path: Path):
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:
+        if "safe_mode" in str(exc):  # Keras would suggest turning safe mode off: never do that
+            raise PipelineError(f"{path} contains Python code (a Lambda layer or similar), which is "
+                                "never loaded: only models built from Keras's own layers are.") from exc
         raise PipelineError(f"{path} is not a loadable Keras model ({type(exc).__name__}: {exc}).") from exc
 
 

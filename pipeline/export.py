@@ -91,7 +91,6 @@ def export(model_name: str, build_dir: str | Path = "build", out_dir: str | Path
 
     staging = publish.staging_dir(out_dir, model_name)
     try:
-        publish.mark_owner(staging)
         artifacts, rows = [], []
         for format_name in FORMATS:
             module = format_module(format_name)

@@ -193,5 +193,6 @@ def read_image(source: str | Path | bytes) -> np.ndarray:
     except UnidentifiedImageError as exc:
         raise PipelineError(f"{name} is not a readable PNG or JPEG image: its bytes are not in "
                             "any image format Pillow recognises.") from exc
-    except (Image.DecompressionBombError, OSError, ValueError) as exc:
+    except (Image.DecompressionBombError, OSError, ValueError, SyntaxError, EOFError) as exc:
+        # SyntaxError and EOFError: how Pillow reports some broken PNG chunks and cut-off files
         raise PipelineError(f"{name} is not a readable PNG or JPEG image ({exc}).") from exc

@@ -41,7 +41,8 @@ def staging_dir(out_dir: Path, name: str) -> Path:
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         clean_debris(out_dir, name)
-        staging = Path(tempfile.mkdtemp(prefix=f".{name}{STAGING}", dir=out_dir))
+        # the owner's pid is in the name, so no other run can take the folder for a dead one's
+        staging = Path(tempfile.mkdtemp(prefix=f".{name}{STAGING}{os.getpid()}-", dir=out_dir))
         staging.chmod(0o755)  # mkdtemp makes it private; the published folder must be readable
         return staging
     except OSError as exc:
@@ -67,18 +68,13 @@ def clean_debris(out_dir: Path, name: str) -> None:
         else:
             shutil.rmtree(path, ignore_errors=True)
     for path in out_dir.glob(f".{name}{STAGING}*"):
-        marker = path / ".pid"
-        pid = int(marker.read_text()) if marker.is_file() and marker.read_text().isdigit() else None
-        if pid is None or not _pid_alive(pid) or pid == os.getpid():
+        owner = path.name[len(f".{name}{STAGING}"):].split("-")[0]
+        if not owner.isdigit() or not _pid_alive(int(owner)) or int(owner) == os.getpid():
             shutil.rmtree(path, ignore_errors=True)
     for path in out_dir.glob(".index.json.*.tmp"):  # write_json_atomic killed before its rename
         pid = path.name.split(".")[3]
         if not pid.isdigit() or not _pid_alive(int(pid)) or int(pid) == os.getpid():
             path.unlink(missing_ok=True)
-
-
-def mark_owner(staging: Path) -> None:
-    (staging / ".pid").write_text(str(os.getpid()))
 
 
 def _exchange(a: Path, b: Path) -> bool:
@@ -116,7 +112,6 @@ def swap_in(staging: Path, target: Path) -> None:
     A failure (disk full, read-only...) raises PipelineError with the previous `target` in place.
     """
     try:
-        (staging / ".pid").unlink(missing_ok=True)
         fsync_tree(staging)
         if not target.exists():
             os.rename(staging, target)

@@ -53,8 +53,8 @@ def manifest_problems(manifest) -> list[str]:
             problems.append(f"'{key}' is missing or not a {kind.__name__}")
     if isinstance(manifest.get("labels"), str) and not inside_folder(manifest["labels"]):
         problems.append(f"'labels' names {manifest['labels']!r}, outside the model folder")
-    if "labels_sha256" in manifest and not isinstance(manifest["labels_sha256"], str):
-        problems.append("'labels_sha256' is not a string")
+    if not isinstance(manifest.get("labels_sha256"), str):
+        problems.append("'labels_sha256' is missing or not a string")
     shape = manifest["output"].get("shape") if isinstance(manifest.get("output"), dict) else None
     if not (isinstance(shape, list) and shape and isinstance(shape[-1], int) and shape[-1] > 0):
         problems.append("'output' has no valid 'shape' (a list ending in the number of classes)")
@@ -129,8 +129,7 @@ def read_labels(model_dir: str | Path, manifest: dict) -> list[str]:
         data = path.read_bytes()
     except OSError as exc:
         raise PipelineError(f"{path} cannot be read ({exc.strerror}); {FIX}.") from exc
-    # exports since labels_sha256 was added are checked; a flipped byte would mislabel answers
-    if "labels_sha256" in manifest and sha256_bytes(data) != manifest["labels_sha256"]:
+    if sha256_bytes(data) != manifest["labels_sha256"]:  # a flipped byte would mislabel answers
         raise PipelineError(f"{path} is damaged: its sha256 does not match the manifest; {FIX}.")
     try:
         labels = data.decode("utf-8").split()

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from pipeline.errors import PipelineError
-from pipeline.runtime import check_files, load_manifest, read_index
+from pipeline.runtime import check_files, load_manifest, read_index, read_labels
 
 ROOT = Path(__file__).resolve().parent.parent
 STATIC_DIR = ROOT / "web" / "static"
@@ -62,6 +62,7 @@ def copy_model(name: str, models_dir: Path, target: Path) -> int:
     artifacts = [a for a in manifest["artifacts"] if a["format"] == "tfjs"]
     if not artifacts:
         raise PipelineError(f"{folder / 'manifest.json'} lists no TF.js artifact: nothing for the page.")
+    read_labels(folder, manifest)   # checked against the manifest's labels_sha256
     relatives = ["manifest.json", manifest["labels"]]
     for artifact in artifacts:
         check_files(folder, artifact)   # sha256 of every file against the manifest

@@ -90,7 +90,7 @@ def is_chief(strategy) -> bool:
 
 
 def keras_fit(tf, keras, recipe, strategy: str, distribution, train_set, validation_set,
-              epochs: int, seed: int, verbose: int):
+              epochs: int, seed: int, verbose: int, callbacks=()):
     """Keras's own fit(), under a tf.distribute strategy; returns (Keras 3 model, history dict)."""
     steps_per_epoch = int(np.ceil(len(train_set[0]) / recipe.batch_size))
     train_data = make_dataset(tf, *train_set, recipe.batch_size, seed, recipe.augment, training=True)
@@ -119,7 +119,7 @@ def keras_fit(tf, keras, recipe, strategy: str, distribution, train_set, validat
         )
     history = model.fit(train_data, validation_data=val_data if len(validation_set[0]) else None,
                         epochs=epochs, steps_per_epoch=steps_per_epoch, shuffle=False,
-                        verbose=2 if verbose == 2 else verbose).history
+                        callbacks=list(callbacks), verbose=2 if verbose == 2 else verbose).history
     if engine is not keras:
         trained, model = model, recipe.build()
         model.set_weights(trained.get_weights())
@@ -129,13 +129,15 @@ def keras_fit(tf, keras, recipe, strategy: str, distribution, train_set, validat
 def train(model_name: str, out_dir: str | Path = "build", epochs: int | None = None, seed: int = 0,
           data_dir: str | Path | None = None, train_subset: int | None = None,
           strategy: str = "default", cpu_devices: int = 1, mixed_precision: bool = False,
-          validation_fraction: float = VALIDATION_FRACTION, verbose: int = 1) -> TrainResult:
+          validation_fraction: float = VALIDATION_FRACTION, callbacks=(),
+          verbose: int = 1) -> TrainResult:
     """Train `model_name` with its recipe.
 
     `train_subset` keeps only the first N training images (quick runs, tests); `strategy` picks a
     tf.distribute strategy; `cpu_devices` > 1 splits the CPU into logical devices for it;
     `mixed_precision` computes in float16 on GPUs (the output stays float32);
-    `validation_fraction` 0 trains on every image (as the article's program does).
+    `validation_fraction` 0 trains on every image (as the article's program does); `callbacks`
+    are Keras callbacks for fit() (the benchmark times epochs with one).
     """
     recipe = get_recipe(model_name)
     epochs = recipe.epochs if epochs is None else epochs
@@ -178,7 +180,7 @@ def train(model_name: str, out_dir: str | Path = "build", epochs: int | None = N
             train_set, validation_set, epochs, recipe.batch_size, seed, verbose)
     else:
         model, history = keras_fit(tf, keras, recipe, strategy, distribution, train_set,
-                                   validation_set, epochs, seed, verbose)
+                                   validation_set, epochs, seed, verbose, callbacks)
     seconds = time.perf_counter() - started
 
     target = Path(out_dir) / model_name

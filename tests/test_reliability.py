@@ -350,11 +350,9 @@ def test_damaged_model_file_is_named_and_never_used(export_copy, tmp_path, capfd
                                 export_copy.root)
         assert code == 1 and str(path.resolve()) in one_error_line(err)
         assert not (tmp_path / "site").exists()
-    assert loads == []
-    # the other artifacts are untouched and still load
-    if fmt != "tflite":
-        np.testing.assert_array_equal(Classifier(folder, "litert").predict(digits.inputs[:5]).shape,
-                                      (5, 10))
+    assert loads == []   # no runtime opened the damaged artifact
+    if fmt != "tflite":  # one damaged artifact does not stop the others: LiteRT still answers
+        assert Classifier(folder, "litert").predict(digits.inputs[:5]).shape == (5, 10)
 
 
 def edit_manifest(folder: Path, change) -> None:
@@ -445,10 +443,13 @@ def test_damaged_labels_are_refused(export_copy, tmp_path, capfd, digits, damage
     assert code == 1 and expected in one_error_line(err)
 
 
-def test_labels_of_an_older_manifest_are_still_counted(export_copy):
-    """Exports made before labels_sha256 existed are still checked for the number of labels."""
+def test_labels_must_be_hashed_and_counted(export_copy):
+    """A manifest without labels_sha256 is refused; a labels file with the wrong count too."""
     edit_manifest(export_copy.folder, lambda m: m.pop("labels_sha256"))
-    Classifier(export_copy.folder, "litert")
+    with pytest.raises(PipelineError, match="'labels_sha256' is missing"):
+        Classifier(export_copy.folder, "litert")
+    edit_manifest(export_copy.folder, lambda m: m.update(labels_sha256=hashlib.sha256(
+        b"0\n1\n2\n").hexdigest()))
     (export_copy.folder / "labels.txt").write_text("0\n1\n2\n")
     with pytest.raises(PipelineError, match="has 3 labels, the model has 10 outputs"):
         Classifier(export_copy.folder, "litert")
@@ -651,9 +652,11 @@ def bad_upload(kind: str, folder: Path) -> tuple[Path, str]:
     if kind == "text named .png":
         return write_bytes(folder / "notes.png", b"shopping list\n"), "is not a readable PNG or JPEG image"
     if kind == "truncated PNG":
+        noise = (np.random.default_rng(0).random((200, 200)) * 255).astype(np.uint8)
         buffer = io.BytesIO()
-        Image.fromarray((np.random.default_rng(0).random((200, 200)) * 255).astype(np.uint8)).save(buffer, "PNG")
-        return write_bytes(folder / "cut.png", buffer.getvalue()[:3000]), "is not a readable PNG or JPEG image"
+        Image.fromarray(noise).save(buffer, "PNG")
+        return (write_bytes(folder / "cut.png", buffer.getvalue()[:3000]),
+                "is not a readable PNG or JPEG image")
     if kind == "GIF":
         Image.new("L", (28, 28)).save(folder / "digit.gif")
         return folder / "digit.gif", "is a GIF file; use a PNG or JPEG."
@@ -689,7 +692,8 @@ def test_bad_uploads_get_one_sentence(first_export, tmp_path, capfd, kind):
 @pytest.fixture(scope="module")
 def classifiers(first_export):
     folder = first_export.folder
-    return {"litert float32": Classifier(folder, "litert"), "litert int8": Classifier(folder, "litert", "int8"),
+    return {"litert float32": Classifier(folder, "litert"),
+            "litert int8": Classifier(folder, "litert", "int8"),
             "keras": Classifier(folder, "keras")}
 
 
@@ -917,10 +921,11 @@ def test_keras_file_with_python_code_is_refused(export_copy, tmp_path, capfd, di
     edit_manifest(export_copy.folder, matching)
 
     image = png_file(tmp_path / "digit.png", digits.images[0])
-    code, out, err = cli_main(capfd, "predict", image, "--model-dir", export_copy.folder, "--runtime", "keras")
+    code, out, err = cli_main(capfd, "predict", image, "--model-dir", export_copy.folder,
+                              "--runtime", "keras")
     message = one_error_line(err)
     assert code == 1 and out == ""
-    assert message.startswith(f"{evil} is not a loadable Keras model") and "arbitrary code" in message
+    assert message.startswith(f"{evil} contains Python code") and "never loaded" in message
     assert not marker.exists()
     # the control: without safe mode the same file does run its code
     keras.saving.load_model(evil, safe_mode=False)(np.zeros((1, 28, 28), np.float32))
@@ -943,7 +948,7 @@ def test_pickled_cache_is_refused_not_executed(mnist, tmp_path, monkeypatch):
     arrays["y_test"] = np.array([RunsCode(marker)], dtype=object)
     cache = tmp_path / data.CACHE_NAME
     np.savez(cache, **arrays)
-    assert b"__builtin__" in cache.read_bytes() or b"builtins" in cache.read_bytes()
+    control = shutil.copyfile(cache, tmp_path / "control.npz")
     with pytest.raises(PipelineError, match=r"cannot be read \(Object arrays cannot be loaded when "
                                             r"allow_pickle=False\)"):
         data.read_cache(cache)
@@ -951,7 +956,7 @@ def test_pickled_cache_is_refused_not_executed(mnist, tmp_path, monkeypatch):
     data.load_mnist(cache_dir=tmp_path)
     assert not marker.exists()
     # the control: numpy with pickles allowed does run it
-    with np.load(cache, allow_pickle=True) as npz:
+    with np.load(control, allow_pickle=True) as npz:
         npz["y_test"]
     assert marker.exists()
 

@@ -33,6 +33,7 @@ def write_model(folder: Path, name: str = "tiny") -> Path:
                 "bytes": sum(f["bytes"] for f in files), "sha256": files[0]["sha256"],
                 "files": files, "verification": {"accuracy": 0.5}}
     manifest = {"schema_version": 1, "model": name, "labels": "labels.txt",
+                "labels_sha256": hashlib.sha256((model / "labels.txt").read_bytes()).hexdigest(),
                 "input": {"shape": [None, 28, 28]}, "output": {"shape": [None, 10]},
                 "evaluation": {}, "artifacts": [
                     artifact("tfjs-float32", "tfjs", ["tfjs/float32/model.json",

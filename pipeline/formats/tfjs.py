@@ -58,8 +58,12 @@ def load(path: Path, variant: str | None = None) -> Path:
     return path
 
 
-def run_node(model_json: Path, images: np.ndarray, latency_repeats: int = 0) -> tuple[np.ndarray, float]:
-    """Predict `images` with TF.js in Node; returns (probabilities, median batch-1 ms or nan)."""
+def run_node(model_json: Path, images: np.ndarray, latency_repeats: int = 0) -> tuple[np.ndarray, dict]:
+    """Predict `images` with TF.js in Node; returns (probabilities, report).
+
+    With `latency_repeats`, the report holds latency_ms (median, batch 1), latency_p99_ms and
+    throughput_per_s (all `images` in one batch).
+    """
     with tempfile.TemporaryDirectory(prefix="tfjs-") as tmp:
         inputs, outputs = Path(tmp) / "images.f32", Path(tmp) / "probabilities.f32"
         np.ascontiguousarray(images, dtype="<f4").tofile(inputs)
@@ -72,7 +76,7 @@ def run_node(model_json: Path, images: np.ndarray, latency_repeats: int = 0) -> 
                                 f"{(result.stderr.strip().splitlines() or ['no output'])[-1]}")
         report = json.loads(result.stdout.strip().splitlines()[-1])
         probabilities = np.fromfile(outputs, dtype="<f4").reshape(len(images), -1)
-    return probabilities, report.get("latency_ms", float("nan"))
+    return probabilities, report
 
 
 def predict(model_json: Path, images: np.ndarray) -> np.ndarray:
@@ -80,4 +84,4 @@ def predict(model_json: Path, images: np.ndarray) -> np.ndarray:
 
 
 def latency_ms(model_json: Path, image: np.ndarray) -> float:
-    return run_node(model_json, image[None], latency_repeats=200)[1]
+    return run_node(model_json, image[None], latency_repeats=200)[1]["latency_ms"]

@@ -1,6 +1,7 @@
 // Run a TF.js graph model in Node on raw float32 images, for the pipeline's verification step.
 // usage: node tfjs_predict.mjs MODEL_JSON IMAGES_F32 COUNT OUT_F32 [LATENCY_REPEATS]
-// Writes the probabilities (float32 little-endian, COUNT x 10) to OUT_F32 and prints one JSON line.
+// Writes the probabilities (float32 little-endian, COUNT x 10) to OUT_F32 and prints one JSON line;
+// with LATENCY_REPEATS > 0 it also times batch-1 predictions and one batch of all COUNT images.
 import { readFile, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import path from "node:path";
@@ -59,24 +60,31 @@ for (let start = 0; start < count; start += batchSize) {
   outputs.push(await probabilities.data());
   probabilities.dispose();
 }
-const all = new Float32Array(outputs.reduce((n, part) => n + part.length, 0));
+const joined = new Float32Array(outputs.reduce((n, part) => n + part.length, 0));
 let offset = 0;
-for (const part of outputs) { all.set(part, offset); offset += part.length; }
-await writeFile(outPath, Buffer.from(all.buffer));
+for (const part of outputs) { joined.set(part, offset); offset += part.length; }
+await writeFile(outPath, Buffer.from(joined.buffer));
 
-let latencyMs = null;
+// Timing, when asked: batch-1 latency percentiles, and throughput on all the images at once.
+let timing = {};
 if (repeats > 0) {
   const one = tf.tensor3d(images.subarray(0, 784), [1, 28, 28]);
-  const time = () => {
+  const all = tf.tensor3d(images, [count, 28, 28]);
+  const time = (input) => {
     const started = performance.now();
-    const result = model.predict(one);
+    const result = model.predict(input);
     result.dataSync();
     result.dispose();
     return performance.now() - started;
   };
-  for (let i = 0; i < 10; i += 1) time();
-  const times = Array.from({ length: repeats }, time).sort((a, b) => a - b);
-  latencyMs = times[Math.floor(times.length / 2)];
+  for (let i = 0; i < 10; i += 1) time(one);
+  const times = Array.from({ length: repeats }, () => time(one)).sort((a, b) => a - b);
+  const quantile = (q) => times[Math.min(times.length - 1, Math.floor(q * times.length))];
+  time(all);
+  const batchTimes = Array.from({ length: 5 }, () => time(all)).sort((a, b) => a - b);
+  timing = { latency_ms: quantile(0.5), latency_p99_ms: quantile(0.99),
+             throughput_per_s: count / (batchTimes[2] / 1000) };
   one.dispose();
+  all.dispose();
 }
-console.log(JSON.stringify({ backend: tf.getBackend(), tfjs: tf.version.tfjs, count, latency_ms: latencyMs }));
+console.log(JSON.stringify({ backend: tf.getBackend(), tfjs: tf.version.tfjs, count, ...timing }));
