@@ -10,7 +10,9 @@ export PYTHONPATH := $(CURDIR)
 .PHONY: setup browser run test app serve site bench clean
 
 $(VENV)/.installed: requirements.lock
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@# a venv made without ensurepip (Debian without python3-venv) has no pip: start it again
+	$(PY) -m pip --version >/dev/null 2>&1 || { rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); } || \
+		{ echo "python3 -m venv failed: on Debian, apt-get install python3-venv"; exit 1; }
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
 	touch $@
 
@@ -22,7 +24,7 @@ setup: $(VENV)/.installed node_modules/.installed
 
 # Debian's chromium for the browser tests (Playwright cannot download its own browser here).
 browser:
-	@command -v chromium >/dev/null || { apt-get update -q && apt-get install -y -q chromium; }
+	@test -x /usr/bin/chromium || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
 
 run: setup
 	$(PY) -m pipeline run
@@ -38,6 +40,9 @@ site: setup
 
 serve: site
 	$(PY) -m http.server --bind 127.0.0.1 --directory site 8000
+
+bench: setup browser
+	$(PY) -m pipeline bench
 
 clean:
 	rm -rf build site .pytest_cache

