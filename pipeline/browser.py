@@ -16,6 +16,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from pipeline import REPO_ROOT
+
 CHROMIUM = Path("/usr/bin/chromium")
 # Playwright cannot download its own browser here; Debian's chromium runs headless with these.
 CHROMIUM_ARGS = [
@@ -122,7 +124,7 @@ def wait_for_status(page, state: str, timeout_ms: float = 30_000) -> str:
 
 # --- the Streamlit app ---
 
-STREAMLIT_APP = Path(__file__).resolve().parent.parent / "web" / "app.py"
+STREAMLIT_APP = REPO_ROOT / "web" / "app.py"
 STREAMLIT_CANVAS = "canvas.upper-canvas"   # fabric.js's input layer, inside a shadow root
 
 

@@ -178,9 +178,19 @@ def main(argv: list[str] | None = None) -> int:
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:   # a folder not writable, a disk full...: the system's own sentence
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"error: {exc.strerror or exc}{where}.", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("Interrupted; nothing was published.", file=sys.stderr)
         return 130
     except BrokenPipeError:  # output piped into `head` and the like: not an error of ours
         sys.stderr.close()
         return 0
+    except Exception as exc:  # a bug of ours: still one line, the traceback on request
+        if args.verbose:
+            raise
+        print(f"error: unexpected {type(exc).__name__}: {exc} (rerun with --verbose for the "
+              "traceback, and please report it).", file=sys.stderr)
+        return 1

@@ -8,12 +8,11 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import metrics, plots
+from pipeline.plots import PLOTS
 from pipeline.data import load_mnist
 from pipeline.errors import PipelineError
 from pipeline.tf_setup import import_tensorflow
 
-PLOTS = {"training_curves": "training_curves.png", "confusion_matrix": "confusion_matrix.png",
-         "misclassified": "misclassified.png"}
 
 
 def load_keras_model(path: Path):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import publish
+from pipeline import REPO_ROOT, publish
 from pipeline.data import MNIST_FILES, NPM_PACKAGE, load_mnist
 from pipeline.errors import PipelineError
 from pipeline.evaluate import PLOTS, evaluate, load_keras_model, mnist_test_set
@@ -29,7 +29,6 @@ from pipeline.models import INPUT_SHAPE, NUM_CLASSES, get_recipe
 from pipeline.runtime import SCHEMA_VERSION, sha256_file
 from pipeline.verify import format_table, verify_artifact
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 CALIBRATION_SEED = 1234
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.verify import human_bytes
+from pipeline.verify import FLOAT16_MIN_AGREEMENT, FLOAT32_MAX_DIFF, MAX_ACCURACY_LOSS, human_bytes
 
 INTENDED_USE = """\
 ## Intended use and limits
@@ -66,8 +66,9 @@ Test accuracy **{evaluation['accuracy']:.4f}**, loss {evaluation['loss']:.4f}, {
 
 ## Every exported format, verified in its own runtime
 Each artifact was run on the whole test set in the runtime that will run it and compared with the
-Keras model. Tolerances: float32 formats agree on every image within 1e-4; float16 agrees on
-≥ 99.9 % of images; every reduced-precision format loses at most 0.2 points of accuracy.
+Keras model. Tolerances: float32 formats agree on every image within {FLOAT32_MAX_DIFF:.0e}; float16
+agrees on ≥ {FLOAT16_MIN_AGREEMENT:.1%} of images; every reduced-precision format loses at most
+{MAX_ACCURACY_LOSS * 100:.1f} points of accuracy.
 
 {artifact_table(manifest)}
 

@@ -6,6 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
+PLOTS = {"training_curves": "training_curves.png", "confusion_matrix": "confusion_matrix.png",
+         "misclassified": "misclassified.png"}
+
 
 def _pyplot():
     import matplotlib

@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 from pipeline.preprocess import read_image
-from pipeline.runtime import Classifier
+from pipeline.runtime import Classifier, default_models_dir
 
 
 def main(args) -> int:
-    model_dir = Path(args.model_dir) if args.model_dir else Path("exported_models") / args.model
+    model_dir = Path(args.model_dir) if args.model_dir else default_models_dir() / args.model
     classifier = Classifier(model_dir, runtime=args.runtime)
     prediction = classifier.classify(read_image(args.image))
     probabilities = [round(float(p), 6) for p in prediction.probabilities]

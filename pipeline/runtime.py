@@ -7,6 +7,7 @@ LiteRT; TensorFlow is imported only when the Keras runtime is asked for.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,14 @@ from pipeline.errors import PipelineError
 from pipeline.preprocess import preprocess
 
 SCHEMA_VERSION = 1
+MODELS_ENV = "MNIST_MODELS_DIR"   # serve another export folder than the repository's
+
+
+def default_models_dir() -> Path:
+    """$MNIST_MODELS_DIR, or the repository's exported_models/, whatever the working directory."""
+    from pipeline import REPO_ROOT
+
+    return Path(os.environ.get(MODELS_ENV) or REPO_ROOT / "exported_models")
 FIX = "run `make run` (or `python -m pipeline run`) to rebuild it"
 # runtime name -> (format, variants it can run)
 RUNTIMES = {"keras": ("keras", ("float32",)),

@@ -8,18 +8,17 @@ in at the end, so a failed build leaves the previous site untouched.
 
 from __future__ import annotations
 
-import argparse
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
+from pipeline import REPO_ROOT
 from pipeline.errors import PipelineError
+from pipeline.publish import swap_in
 from pipeline.runtime import check_files, load_manifest, read_index, read_labels
 
-ROOT = Path(__file__).resolve().parent.parent
-STATIC_DIR = ROOT / "web" / "static"
-NODE_MODULES = ROOT / "node_modules"
+STATIC_DIR = REPO_ROOT / "web" / "static"
+NODE_MODULES = REPO_ROOT / "node_modules"
 MARKER = ".pipeline-site"   # marks a folder this module wrote, so it may be replaced
 
 # node_modules file -> name in the site's vendor/ folder. The ES2017 UMD bundles: the ES-module
@@ -85,17 +84,6 @@ def copy_models(models_dir: Path, target: Path) -> list[str]:
     return names
 
 
-def replace_folder(new: Path, out: Path) -> None:
-    """Swap `new` in as `out`: the old site is moved aside first and deleted last."""
-    old = None
-    if out.exists():
-        old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}-old-"))
-        out.rename(old / "site")
-    new.rename(out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def build_site(out_dir: str | Path, models_dir: str | Path = "exported_models", *,
                node_modules: str | Path | None = None) -> Path:
     """Write the page, TF.js and the models' TF.js artifacts to `out_dir`; return its path."""
@@ -117,27 +105,8 @@ def build_site(out_dir: str | Path, models_dir: str | Path = "exported_models", 
         copy_models(models, work / "models")
         (work / MARKER).write_text("Written by `python -m pipeline site`; replaced on rebuild.\n")
         work.chmod(0o755)   # mkdtemp makes it 0700; a web server may run as another user
-        replace_folder(work, out)
+        swap_in(work, out)   # atomic: a failed or killed build leaves the previous site
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
     return out
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.site", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="site", help="folder to write (default: site)")
-    parser.add_argument("--models-dir", default="exported_models", help="published models to include")
-    args = parser.parse_args(argv)
-    try:
-        out = build_site(args.out, args.models_dir)
-    except PipelineError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
-    print(f"Wrote {out} ({size / 1e6:.1f} MB). Serve it with: python -m http.server -d {out}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

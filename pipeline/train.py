@@ -12,6 +12,7 @@ import numpy as np
 
 from pipeline.data import load_mnist
 from pipeline.errors import PipelineError
+from pipeline.plots import PLOTS
 from pipeline.models import NUM_CLASSES, get_recipe
 from pipeline.tf_setup import describe_device, import_tensorflow
 
@@ -119,7 +120,7 @@ def keras_fit(tf, keras, recipe, strategy: str, distribution, train_set, validat
         )
     history = model.fit(train_data, validation_data=val_data if len(validation_set[0]) else None,
                         epochs=epochs, steps_per_epoch=steps_per_epoch, shuffle=False,
-                        callbacks=list(callbacks), verbose=2 if verbose == 2 else verbose).history
+                        callbacks=list(callbacks), verbose=verbose).history
     if engine is not keras:
         trained, model = model, recipe.build()
         model.set_weights(trained.get_weights())
@@ -153,8 +154,7 @@ def train(model_name: str, out_dir: str | Path = "build", epochs: int | None = N
     keras.utils.set_random_seed(seed)
     if not tf.config.list_physical_devices("GPU"):
         tf.config.experimental.enable_op_determinism()  # same seed, same weights on CPU
-    if mixed_precision:
-        keras.mixed_precision.set_global_policy("mixed_float16")
+    keras.mixed_precision.set_global_policy("mixed_float16" if mixed_precision else "float32")
 
     (x_train, y_train), _ = load_mnist(data_dir)
     if train_subset is not None:
@@ -172,6 +172,9 @@ def train(model_name: str, out_dir: str | Path = "build", epochs: int | None = N
     if recipe.compiled_loop and strategy == "default":
         from pipeline.compiled_fit import fit_compiled
 
+        if callbacks:
+            raise PipelineError(f"'{model_name}' trains with a compiled loop, which takes no Keras callbacks.")
+
         model = recipe.build()
         steps = int(np.ceil(len(x_fit) / recipe.batch_size)) * epochs
         history = fit_compiled(
@@ -188,6 +191,8 @@ def train(model_name: str, out_dir: str | Path = "build", epochs: int | None = N
     if not is_chief(distribution):  # the other workers trained the same weights; one writes them
         return TrainResult(model_path, history, seconds, device, wrote=False)
     target.mkdir(parents=True, exist_ok=True)
+    for stale in ("evaluation.json", *PLOTS.values()):   # they described the previous model
+        (target / stale).unlink(missing_ok=True)
     tmp_path = target / "model.tmp.keras"
     model.save(tmp_path)
     tmp_path.replace(model_path)

@@ -7,7 +7,6 @@ pipeline.runtime) only when the Keras runtime is chosen.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,17 +14,13 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.errors import PipelineError
+from pipeline.verify import human_bytes
 from pipeline.preprocess import read_image
-from pipeline.runtime import FIX, RUNTIMES, Classifier, Prediction, load_manifest, read_index
+from pipeline.runtime import (FIX, MODELS_ENV, RUNTIMES, Classifier, Prediction, load_manifest,
+                              read_index)
+from pipeline.runtime import default_models_dir as models_dir  # $MNIST_MODELS_DIR or the repo's
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-MODELS_ENV = "MNIST_MODELS_DIR"   # points the app at another export folder (tests, development)
 SHOWN_SIZE = 140                  # the 28x28 input is shown 5x, in whole pixels
-
-
-def models_dir() -> Path:
-    """$MNIST_MODELS_DIR, or the repository's exported_models/ whatever the working directory."""
-    return Path(os.environ.get(MODELS_ENV) or REPO_ROOT / "exported_models")
 
 
 @dataclass(frozen=True)
@@ -87,7 +82,7 @@ def load_classifier(model_dir: str | Path, runtime: str, variant: str) -> Classi
 
 
 def format_bytes(size: int) -> str:
-    return f"{size / 1024:.1f} KB" if size < 1024 ** 2 else f"{size / 1024 ** 2:.1f} MB"
+    return human_bytes(size)   # the same units as the manifest's readers: the page, the model card
 
 
 @dataclass

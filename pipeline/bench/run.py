@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pipeline.bench import browsers, inference, machine, report, training
 from pipeline.bench.stats import run_process
-from pipeline.export import REPO_ROOT
+from pipeline import REPO_ROOT
 from pipeline.runtime import load_manifest, read_index
 
 SECTIONS = ("training", "cnn", "inference", "browser", "sizes", "end-to-end")

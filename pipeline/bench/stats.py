@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from pipeline.export import REPO_ROOT
+from pipeline import REPO_ROOT
 
 
 def summary(samples) -> dict:

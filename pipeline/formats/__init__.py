@@ -30,9 +30,6 @@ FORMATS = {
     "tflite": "pipeline.formats.tflite",
 }
 
-# What each variant must achieve against the Keras model; see verify.py.
-FLOAT32_VARIANTS = {"float32", "default"}
-FLOAT16_VARIANTS = {"float16"}
 
 
 @dataclass

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline import REPO_ROOT
 from pipeline.errors import PipelineError
 
 NAME = "tfjs"
@@ -45,7 +46,7 @@ def node_command() -> list[str]:
     node = shutil.which("node")
     if node is None:
         raise PipelineError("Node.js is not installed: TF.js models are verified with it.")
-    if not (Path(__file__).resolve().parents[2] / "node_modules" / "@tensorflow" / "tfjs").is_dir():
+    if not (REPO_ROOT / "node_modules" / "@tensorflow" / "tfjs").is_dir():
         raise PipelineError("TF.js is not installed for Node: run `npm ci` in the repository root.")
     return [node, str(NODE_SCRIPT)]
 
