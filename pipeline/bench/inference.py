@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
 
-from pipeline.bench.stats import summary, timed_calls
-from pipeline.formats import format_module
+from pipeline.bench.stats import summary
+from pipeline.formats import format_module, timed_calls
 from pipeline.runtime import check_files, load_manifest, read_index
 
 BATCH = 1000
@@ -49,5 +48,4 @@ def all_artifacts(models_dir: Path, repeats: int = 300) -> list[dict]:
                          "bytes": artifact["bytes"], **figures})
             print(f"  {name} {artifact['id']:<15} p50 {figures['latency_ms']:.3f} ms, "
                   f"{figures['throughput_per_s']:.0f} img/s", flush=True)
-            time.sleep(0.1)
     return rows

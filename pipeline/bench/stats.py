@@ -17,18 +17,6 @@ def summary(samples) -> dict:
             "min": float(samples.min()), "n": int(samples.size)}
 
 
-def timed_calls(call, repeats: int, warmup: int = 5) -> list[float]:
-    """Milliseconds of `call()` each time, after a warm-up."""
-    for _ in range(warmup):
-        call()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - started) * 1000)
-    return times
-
-
 def run_process(args: list[str], timeout: float = 3600) -> tuple[float, str]:
     """Run `python args...` from the repository root; returns (wall seconds, stdout)."""
     started = time.perf_counter()

@@ -48,13 +48,18 @@ def format_module(name: str):
     return importlib.import_module(FORMATS[name])
 
 
-def median_latency_ms(run_once, repeats: int = 50, warmup: int = 5) -> float:
-    """Median wall time of `run_once()`, in milliseconds, after a warm-up."""
+def timed_calls(call, repeats: int, warmup: int = 5) -> list[float]:
+    """Milliseconds of each of `repeats` calls of `call()`, after a warm-up."""
     for _ in range(warmup):
-        run_once()
+        call()
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
-        run_once()
-        times.append(time.perf_counter() - started)
-    return float(np.median(times) * 1000)
+        call()
+        times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
+def median_latency_ms(run_once, repeats: int = 50, warmup: int = 5) -> float:
+    """Median wall time of `run_once()`, in milliseconds, after a warm-up."""
+    return float(np.median(timed_calls(run_once, repeats, warmup)))
