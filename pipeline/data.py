@@ -77,6 +77,8 @@ def parse_idx(data: bytes, name: str = "IDX data") -> np.ndarray:
     if len(data) < header_size:
         raise PipelineError(f"{name} is truncated inside its header.")
     shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    if 0 in shape:   # numpy cannot even describe (2**32, 2**31, 0): refuse, do not crash
+        raise PipelineError(f"{name} has an empty dimension in its header (shape {shape}).")
     expected = header_size + math.prod(shape)  # Python ints: np.prod wraps round at 2**63
     if len(data) != expected:
         state = "truncated" if len(data) < expected else "longer than its header says"

@@ -39,6 +39,7 @@ def test_parse_idx_reads_shape_and_values():
     (b"\x00\x00\x08\x03" + (2).to_bytes(4, "big"), "truncated inside its header"),
     (b"\x00\x00\x08\x01" + (5).to_bytes(4, "big") + b"abc", "truncated"),
     (b"\x00\x00\x08\x01" + (2).to_bytes(4, "big") + b"abc", "longer than its header says"),
+    (b"\x00\x00\x08\x03" + b"\xff\xff\xff\xfd\x80\x00\x00\x02\x00\x00\x00\x00", "empty dimension"),
 ])
 def test_parse_idx_refuses_crafted_bad_files(blob, message):
     with pytest.raises(PipelineError, match=message):
