@@ -237,6 +237,21 @@ def test_truncated_weights_are_refused_and_another_model_can_be_picked(open_page
     check_clean(watch, server)
 
 
+def test_altered_labels_are_refused(open_page, server):
+    """Same size, one byte changed: only the sha256 (localhost is a secure context) catches it."""
+    entry = default_entry(MODELS_DIR)
+
+    def swap_two_labels(route):
+        response = route.fetch()
+        route.fulfill(response=response, body=response.body().replace(b"7", b"1", 1))
+
+    page, watch = open_page(routes={model_file_url(entry, "labels.txt"): swap_two_labels})
+    wait_for_status(page, "error")
+    banner = page.get_by_test_id("error").text_content()
+    assert "labels.txt is damaged: its sha256 does not match the manifest" in banner
+    check_clean(watch, server)
+
+
 def test_a_broken_manifest_leaves_the_other_models_usable(open_page, server):
     entry = default_entry(MODELS_DIR)
     if another_entry(entry)["model"] == entry["model"]:

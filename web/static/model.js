@@ -70,6 +70,8 @@ export async function loadCatalog(base = new URL('models/', document.baseURI)) {
           variant: artifact.variant,
           manifestUrl: manifestUrl.href,
           labelsPath: manifest.labels || 'labels.txt',
+          labelsSha256: manifest.labels_sha256,
+          classes: manifest.output?.shape?.at(-1) ?? 10,
           artifact,
         });
       }
@@ -101,9 +103,7 @@ async function sha256Hex(buffer) {
 // truncated or stale file is refused with its name instead of a cryptic tensor-shape error.
 async function fetchArtifactFile(entry, path) {
   const buffer = await (await fetchOk(new URL(path, entry.manifestUrl), path)).arrayBuffer();
-  const files = entry.artifact.files;
-  if (!files) return buffer;   // an older manifest without the list: nothing to check against
-  const spec = files.find((f) => f.path === path);
+  const spec = (entry.artifact.files || []).find((f) => f.path === path);
   if (!spec) throw new Error(`${path} is not listed in the manifest.`);
   if (buffer.byteLength !== spec.bytes) {
     throw new Error(`${path} is damaged: ${buffer.byteLength} bytes, the manifest says ${spec.bytes}.`);
@@ -143,11 +143,17 @@ export async function loadModel(entry) {
     for (const shard of group.paths) shards.push(await fetchArtifactFile(entry, folder + shard));
     weightSpecs.push(...group.weights);
   }
-  const labelsText = await (await fetchOk(new URL(entry.labelsPath, entry.manifestUrl),
-    entry.labelsPath)).text();
-  const labels = labelsText.split('\n').map((l) => l.trim()).filter((l) => l !== '');
-  if (labels.length !== 10) {
-    throw new Error(`${entry.labelsPath} has ${labels.length} labels, expected 10.`);
+  const labelsBytes = await (await fetchOk(new URL(entry.labelsPath, entry.manifestUrl),
+    entry.labelsPath)).arrayBuffer();
+  // a flipped byte in labels.txt would mislabel every answer: it is hashed like the weights
+  if (globalThis.crypto?.subtle && entry.labelsSha256 &&
+      (await sha256Hex(labelsBytes)) !== entry.labelsSha256) {
+    throw new Error(`${entry.labelsPath} is damaged: its sha256 does not match the manifest.`);
+  }
+  const labels = new TextDecoder().decode(labelsBytes).split('\n').map((l) => l.trim())
+    .filter((l) => l !== '');
+  if (labels.length !== entry.classes) {
+    throw new Error(`${entry.labelsPath} has ${labels.length} labels, the model has ${entry.classes} outputs.`);
   }
   let graph;
   try {
