@@ -186,6 +186,14 @@ class WatchedRun:
         return sorted(self.out.glob(".article.staging-*"))
 
 
+def frozen_after_verification(out: Path, build: Path) -> "WatchedRun":
+    """A run stopped (SIGSTOP) as soon as it prints its verification table, near the swap."""
+    run = WatchedRun(out, build)
+    run.wait_for(lambda: "Verification of 'article'" in run.output, "the verification table", poll=0.001)
+    run.stop()
+    return run
+
+
 def child_processes(pid: int) -> list[tuple[int, str]]:
     children = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -255,9 +263,7 @@ def test_runs_killed_at_every_stage_leave_a_whole_export(first_export, tmp_path,
     assert_previous_export_intact()
 
     # 4. the staging copy is complete (manifest written), the exchange has not happened yet
-    run = WatchedRun(out, build)
-    run.wait_for(lambda: "Verification of 'article'" in run.output, "the verification table", poll=0.001)
-    run.stop()
+    run = frozen_after_verification(out, build)
     try:
         # this run cleaned the staging folders of runs 2 and 3 when it made its own
         assert len(run.staging()) == 1, run.staging()
@@ -270,9 +276,7 @@ def test_runs_killed_at_every_stage_leave_a_whole_export(first_export, tmp_path,
     assert_previous_export_intact()
 
     # 5. just after the exchange: the new export is in place, the old one not yet deleted
-    run = WatchedRun(out, build)
-    run.wait_for(lambda: "Verification of 'article'" in run.output, "the verification table", poll=0.001)
-    run.stop()
+    run = frozen_after_verification(out, build)
     try:
         assert len(run.staging()) == 1, run.staging()
         old_manifest = (folder / "manifest.json").read_bytes()
