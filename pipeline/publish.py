@@ -11,13 +11,13 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import errno
-import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
 from pipeline.errors import PipelineError
+from pipeline.files import write_json_atomic
 
 STAGING = ".staging-"
 OLD = ".old-"
@@ -130,15 +130,6 @@ def swap_in(staging: Path, target: Path) -> None:
     except OSError as exc:
         raise PipelineError(f"Could not publish {target} ({exc.strerror or exc}); "
                             "the previous export is unchanged.") from exc
-
-
-def write_json_atomic(path: Path, data) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as handle:
-        handle.write(json.dumps(data, indent=2) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())  # a power cut after the rename must not leave an empty file
-    os.replace(tmp, path)
 
 
 def update_index(out_dir: Path, default: str = "cnn") -> None:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.data import sha256_bytes, sha256_file
 from pipeline.errors import PipelineError
+from pipeline.files import inside_folder, sha256_bytes, sha256_file
 from pipeline.preprocess import preprocess
 
 SCHEMA_VERSION = 1
@@ -84,12 +84,6 @@ def manifest_problems(manifest) -> list[str]:
                     problems.append(f"artifact {artifact['id']}'s path {artifact['path']!r} is not "
                                     "among its listed files")
     return problems
-
-
-def inside_folder(relative: str) -> bool:
-    """A manifest path must stay inside the model folder: relative, no '..' (the manifest is data)."""
-    path = Path(relative)
-    return bool(relative) and not path.is_absolute() and ".." not in path.parts
 
 
 def read_index(root: str | Path) -> tuple[list[str], str]:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pipeline import REPO_ROOT
 from pipeline.errors import PipelineError
+from pipeline.files import resolve_inside
 from pipeline.publish import swap_in
 from pipeline.runtime import check_files, load_manifest, read_index, read_labels
 
@@ -33,14 +34,6 @@ VENDOR_FILES = {
     "@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm":
         "tfjs-backend-wasm-threaded-simd.wasm",
 }
-
-
-def inside(folder: Path, relative: str) -> Path:
-    """folder/relative, refusing paths that climb out of folder (a manifest is data, not trusted)."""
-    path = (folder / relative).resolve()
-    if not path.is_relative_to(folder.resolve()):
-        raise PipelineError(f"Path {relative!r} in {folder} points outside it.")
-    return path
 
 
 def copy_vendor(target: Path, node_modules: Path) -> None:
@@ -68,7 +61,7 @@ def copy_model(name: str, models_dir: Path, target: Path) -> int:
         relatives += [file["path"] for file in artifact["files"]]
     copied = 0
     for relative in relatives:
-        source, destination = inside(folder, relative), inside(target / name, relative)
+        source, destination = resolve_inside(folder, relative), resolve_inside(target / name, relative)
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, destination)
         copied += source.stat().st_size

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.data import load_mnist
+from pipeline.data import load_mnist, one_hot, scale_pixels
 from pipeline.errors import PipelineError
-from pipeline.plots import PLOTS
 from pipeline.models import NUM_CLASSES, get_recipe
+from pipeline.plots import PLOTS
 from pipeline.tf_setup import describe_device, import_tensorflow
 
 VALIDATION_FRACTION = 0.1
@@ -160,9 +160,8 @@ def train(model_name: str, out_dir: str | Path = "build", epochs: int | None = N
     if train_subset is not None:
         x_train, y_train = x_train[:train_subset], y_train[:train_subset]
     (x_fit, y_fit), (x_val, y_val) = split_validation(x_train, y_train, seed, validation_fraction)
-    scale = lambda x: (x.astype(np.float32) / 255.0)  # noqa: E731  the article's code skips this: ~89 %
-    one_hot = lambda y: np.eye(NUM_CLASSES, dtype=np.float32)[y]  # noqa: E731
-    train_set, validation_set = (scale(x_fit), one_hot(y_fit)), (scale(x_val), one_hot(y_val))
+    train_set = scale_pixels(x_fit), one_hot(y_fit, NUM_CLASSES)
+    validation_set = scale_pixels(x_val), one_hot(y_val, NUM_CLASSES)
     if verbose:
         print(f"Training '{model_name}' on {device}: {len(x_fit)} images "
               f"({len(x_val)} held out for validation), {epochs} epochs, batch {recipe.batch_size}, "

@@ -24,7 +24,7 @@ def free_port() -> int:
 
 def accuracy_of(path, mnist) -> float:
     """Accuracy of a saved model on the first 3,000 test images."""
-    from pipeline.evaluate import load_keras_model
+    from pipeline.formats.keras_format import load as load_keras_model
 
     images, labels = mnist[1]
     probabilities = np.asarray(load_keras_model(path)(images[:3000] / 255.0))

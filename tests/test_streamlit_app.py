@@ -29,12 +29,12 @@ from streamlit.testing.v1 import AppTest
 from pipeline.data import load_mnist
 from pipeline.errors import PipelineError
 from pipeline.preprocess import MAX_BYTES, read_image
-from pipeline.runtime import Classifier, load_manifest
+from pipeline.runtime import MODELS_ENV, Classifier, default_models_dir, load_manifest, read_index
 from web import serving
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "web" / "app.py"
-MODELS_DIR = Path(os.environ.get(serving.MODELS_ENV) or ROOT / "exported_models")
+MODELS_DIR = Path(os.environ.get(MODELS_ENV) or ROOT / "exported_models")
 TIMEOUT = 90  # seconds for one script run; the first Keras load imports TensorFlow
 
 
@@ -47,7 +47,7 @@ def models_dir() -> Path:
 
 @pytest.fixture(scope="module")
 def default_model(models_dir) -> Path:
-    return models_dir / serving.read_index(models_dir)[1]
+    return models_dir / read_index(models_dir)[1]
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +79,7 @@ def enlarged(image: np.ndarray, size: int = 280, fmt: str = "PNG", dark_on_light
 
 
 def start_app(monkeypatch, models_dir: Path) -> AppTest:
-    monkeypatch.setenv(serving.MODELS_ENV, str(models_dir))
+    monkeypatch.setenv(MODELS_ENV, str(models_dir))
     return AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
 
 
@@ -203,7 +203,7 @@ def test_random_test_digit_shows_true_label_and_prediction(monkeypatch, models_d
 
 def test_every_runtime_of_every_model_can_be_chosen(monkeypatch, models_dir, digits):
     app = draw(start_app(monkeypatch, models_dir), enlarged(digits[7]))
-    names, _ = serving.read_index(models_dir)
+    names, _ = read_index(models_dir)
     assert app.selectbox(key="model").options == names
     for name in names:
         app.selectbox(key="model").set_value(name).run()
@@ -237,7 +237,7 @@ def models_copy(tmp_path, models_dir) -> Path:
 
 
 def default_artifact(models: Path, artifact_id: str) -> tuple[Path, dict, dict]:
-    model_dir = models / serving.read_index(models)[1]
+    model_dir = models / read_index(models)[1]
     manifest = json.loads((model_dir / "manifest.json").read_text())
     artifact = next(a for a in manifest["artifacts"] if a["id"] == artifact_id)
     return model_dir, manifest, artifact
@@ -351,7 +351,7 @@ print("HEAVY", heavy)
     image_path, png_path = tmp_path / "digit.npy", tmp_path / "digit.png"
     np.save(image_path, digits[8])
     png_path.write_bytes(enlarged(digits[8]))
-    env = {**os.environ, "PYTHONPATH": str(ROOT), serving.MODELS_ENV: str(models_dir)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), MODELS_ENV: str(models_dir)}
     done = subprocess.run([sys.executable, "-c", script, str(image_path), str(png_path)],
                           capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -361,10 +361,10 @@ print("HEAVY", heavy)
 # --- non-UI helpers ---
 
 def test_models_dir_defaults_to_the_repository(monkeypatch):
-    monkeypatch.delenv(serving.MODELS_ENV, raising=False)
-    assert serving.models_dir() == ROOT / "exported_models"
-    monkeypatch.setenv(serving.MODELS_ENV, "/somewhere/else")
-    assert serving.models_dir() == Path("/somewhere/else")
+    monkeypatch.delenv(MODELS_ENV, raising=False)
+    assert default_models_dir() == ROOT / "exported_models"
+    monkeypatch.setenv(MODELS_ENV, "/somewhere/else")
+    assert default_models_dir() == Path("/somewhere/else")
 
 
 @pytest.mark.parametrize("index, message", [
@@ -375,12 +375,12 @@ def test_models_dir_defaults_to_the_repository(monkeypatch):
 def test_read_index_refuses_bad_indexes(tmp_path, index, message):
     (tmp_path / "index.json").write_text(json.dumps(index))
     with pytest.raises(PipelineError, match=message):
-        serving.read_index(tmp_path)
+        read_index(tmp_path)
 
 
 def test_read_index_default_falls_back_to_the_first_model(tmp_path):
     (tmp_path / "index.json").write_text(json.dumps({"default": "gone", "models": ["a", "b"]}))
-    assert serving.read_index(tmp_path) == (["a", "b"], "a")
+    assert read_index(tmp_path) == (["a", "b"], "a")
 
 
 def test_plots_stay_inside_the_model_folder(tmp_path):

@@ -36,13 +36,13 @@ def test_unknown_model_is_refused():
 
 
 def weights(path):
-    from pipeline.evaluate import load_keras_model
+    from pipeline.formats.keras_format import load as load_keras_model
 
     return [np.asarray(w) for w in load_keras_model(path).weights]
 
 
 def test_short_training_learns_and_is_repeatable(tmp_path, mnist):
-    from pipeline.evaluate import load_keras_model
+    from pipeline.formats.keras_format import load as load_keras_model
     from pipeline.train import train
 
     first = train("article", out_dir=tmp_path / "a", epochs=2, train_subset=5000, verbose=0)

@@ -22,8 +22,9 @@ import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
 from pipeline.errors import PipelineError  # noqa: E402
-from pipeline.preprocess import MAX_BYTES, BlankImageError  # noqa: E402
-from pipeline.runtime import FIX, Classifier, load_manifest  # noqa: E402
+from pipeline.preprocess import MAX_BYTES, BlankImageError, read_image  # noqa: E402
+from pipeline.runtime import FIX, Classifier, default_models_dir, load_manifest, read_index  # noqa: E402
+from pipeline.verify import human_bytes  # noqa: E402
 from web import serving  # noqa: E402
 
 LOG = logging.getLogger("mnist_app")
@@ -57,7 +58,7 @@ def cached_test_set() -> tuple[np.ndarray, np.ndarray]:
 
 def sidebar(root: Path) -> tuple[Path, serving.RuntimeOption]:
     """Model and runtime choices, with each runtime's accuracy and size and the model card's plots."""
-    names, default = serving.read_index(root)
+    names, default = read_index(root)
     with st.sidebar:
         name = st.selectbox("Model", names, index=names.index(default), key="model")
         model_dir = root / name
@@ -69,7 +70,7 @@ def sidebar(root: Path) -> tuple[Path, serving.RuntimeOption]:
         st.dataframe(pd.DataFrame({
             "Runtime": labels,
             "Accuracy": ["–" if o.accuracy is None else f"{o.accuracy:.2%}" for o in options],
-            "Size": [serving.format_bytes(o.bytes) for o in options]}), hide_index=True)
+            "Size": [human_bytes(o.bytes) for o in options]}), hide_index=True)
         st.caption("Accuracy on the MNIST test set, measured in each runtime when the model was "
                    "exported.")
         for title, path in serving.plots(model_dir, manifest):
@@ -115,7 +116,7 @@ def draw_tab(classifier, option) -> None:
             st.info(hint)
         else:
             try:
-                image = serving.decode_image(drawing.image_bytes)
+                image = read_image(drawing.image_bytes)
             except PipelineError as exc:
                 st.error(str(exc))
                 return
@@ -129,7 +130,7 @@ def upload_tab(classifier, option) -> None:
     if upload is None:
         return
     try:
-        image = serving.decode_image(upload.getvalue())
+        image = read_image(upload.getvalue())
     except PipelineError as exc:
         st.error(str(exc))
         return
@@ -155,7 +156,7 @@ def test_digit_tab(classifier, option) -> None:
 
 
 def run_app() -> None:
-    model_dir, option = sidebar(serving.models_dir())
+    model_dir, option = sidebar(default_models_dir())
     classifier = cached_classifier(str(model_dir), option.runtime, option.variant,
                                    serving.fingerprint(model_dir))
     draw, upload, test = st.tabs(["Draw", "Upload", "Random test digit"])

@@ -14,11 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.errors import PipelineError
-from pipeline.verify import human_bytes
-from pipeline.preprocess import read_image
-from pipeline.runtime import (FIX, MODELS_ENV, RUNTIMES, Classifier, Prediction, load_manifest,
-                              read_index)
-from pipeline.runtime import default_models_dir as models_dir  # $MNIST_MODELS_DIR or the repo's
+from pipeline.files import resolve_inside
+from pipeline.runtime import FIX, RUNTIMES, Classifier, Prediction
 
 SHOWN_SIZE = 140                  # the 28x28 input is shown 5x, in whole pixels
 
@@ -59,10 +56,12 @@ def default_option(options: list[RuntimeOption]) -> int:
 def plots(model_dir: Path, manifest: dict) -> list[tuple[str, Path]]:
     """The model card's plots that exist, as (title, path); paths may not leave the model folder."""
     found = []
-    model_dir = Path(model_dir).resolve()
     for name, relative in (manifest.get("plots") or {}).items():
-        path = (model_dir / str(relative)).resolve()
-        if path.is_relative_to(model_dir) and path.is_file():
+        try:
+            path = resolve_inside(model_dir, relative)
+        except PipelineError:
+            continue
+        if path.is_file():
             found.append((name.replace("_", " ").capitalize(), path))
     return found
 
@@ -81,10 +80,6 @@ def load_classifier(model_dir: str | Path, runtime: str, variant: str) -> Classi
     return Classifier(model_dir, runtime=runtime, variant=variant)
 
 
-def format_bytes(size: int) -> str:
-    return human_bytes(size)   # the same units as the manifest's readers: the page, the model card
-
-
 @dataclass
 class Result:
     prediction: Prediction
@@ -96,11 +91,6 @@ def classify(classifier: Classifier, image) -> Result:
     started = time.perf_counter()
     prediction = classifier.classify(image)
     return Result(prediction, (time.perf_counter() - started) * 1000)
-
-
-def decode_image(data: bytes) -> np.ndarray:
-    """A canvas PNG or an uploaded file -> array; PipelineError for non-images, bombs, huge files."""
-    return read_image(bytes(data))
 
 
 def enlarge(image: np.ndarray, size: int = SHOWN_SIZE) -> np.ndarray:

@@ -21,7 +21,8 @@ def article_against_plain_program(repeats: int) -> dict:
     Both train the article's model on all 60,000 images (scaled to 0..1), 20 epochs, batch 32,
     SGD 0.01, and both include Python start-up, imports and data loading in their time.
     """
-    from pipeline.evaluate import load_keras_model, mnist_test_set
+    from pipeline.evaluate import mnist_test_set
+    from pipeline.formats import keras_format
 
     images, labels = mnist_test_set()
     pipeline_s, plain_s, pipeline_acc, plain_acc = [], [], [], []
@@ -36,7 +37,7 @@ def article_against_plain_program(repeats: int) -> dict:
                 print(f"  {name:<8} run {i + 1}/{repeats}: {seconds:.1f} s", flush=True)
                 if name == "pipeline":
                     pipeline_s.append(seconds)
-                    model = load_keras_model(out / "article" / "model.keras")
+                    model = keras_format.load(out / "article" / "model.keras")
                     pipeline_acc.append(float(np.mean(
                         np.asarray(model(images)).argmax(axis=1) == labels)))
                 else:
@@ -52,8 +53,8 @@ def article_against_plain_program(repeats: int) -> dict:
 def speedup_ablation(epochs: int = 3) -> dict:
     """Seconds per epoch of the article's model under each training setting, in one process."""
     from pipeline.compiled_fit import fit_compiled
-    from pipeline.data import load_mnist
-    from pipeline.models import build_article
+    from pipeline.data import load_mnist, one_hot, scale_pixels
+    from pipeline.models import NUM_CLASSES, build_article
     from pipeline.tf_setup import import_tensorflow
     from pipeline.train import make_dataset, steps_per_execution
 
@@ -61,8 +62,7 @@ def speedup_ablation(epochs: int = 3) -> dict:
     import keras
 
     (x, y), _ = load_mnist()
-    x = x.astype(np.float32) / 255
-    y = np.eye(10, dtype=np.float32)[y]
+    x, y = scale_pixels(x), one_hot(y, NUM_CLASSES)
     steps = int(np.ceil(len(x) / 32))
 
     def with_fit(data, spe, jit):

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.errors import PipelineError
 from pipeline.formats import median_latency_ms
+from pipeline.tf_setup import import_tensorflow
 
 NAME = "keras"
 VARIANTS = ("float32",)
@@ -22,9 +24,20 @@ def export(source, variant: str, out_dir: Path) -> Path:
 
 
 def load(path: Path, variant: str = "float32"):
-    from pipeline.evaluate import load_keras_model
+    """Load a .keras file with safe_mode on: a file that would run arbitrary code is refused."""
+    import_tensorflow()
+    import keras
 
-    return load_keras_model(Path(path))
+    path = Path(path)
+    if not path.is_file():
+        raise PipelineError(f"No trained model at {path}: run `python -m pipeline train` first.")
+    try:
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as exc:
+        if "safe_mode" in str(exc):  # Keras would suggest turning safe mode off: never do that
+            raise PipelineError(f"{path} contains Python code (a Lambda layer or similar), which is "
+                                "never loaded: only models built from Keras's own layers are.") from exc
+        raise PipelineError(f"{path} is not a loadable Keras model ({type(exc).__name__}: {exc}).") from exc
 
 
 def predict(model, images: np.ndarray) -> np.ndarray:
