@@ -44,9 +44,9 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from pipeline.evaluate import evaluate
-
     from pathlib import Path
+
+    from pipeline.evaluate import evaluate
 
     trained = [name for name in MODELS if (Path(args.build_dir) / name / "model.keras").is_file()]
     if not (args.model or trained):
@@ -69,7 +69,7 @@ def cmd_run(args) -> int:
 
     check_writable(args.out)  # before training, not after it
     return run(args.model or list(MODELS), epochs=args.epochs, out_dir=args.out,
-               build_dir=args.build_dir, seed=args.seed)
+               build_dir=args.build_dir, seed=args.seed, events_path=args.events)
 
 
 def cmd_predict(args) -> int:
@@ -141,6 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     run.add_argument("--build-dir", default=DEFAULT_BUILD_DIR, help="scratch folder (default: build)")
     run.add_argument("--out", default=DEFAULT_EXPORT_DIR, help="publish folder (default: exported_models)")
+    run.add_argument("--events", metavar="FILE",
+                     help="append one JSON object per line per stage start and end, artifact and "
+                          "summary (for scripts)")
     run.set_defaults(handler=cmd_run)
 
     predict = commands.add_parser("predict", help="read the digit in a PNG or JPEG")

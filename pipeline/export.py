@@ -23,6 +23,7 @@ from pipeline import REPO_ROOT, publish
 from pipeline.data import MNIST_FILES, NPM_PACKAGE, load_mnist, scale_pixels
 from pipeline.errors import PipelineError
 from pipeline.evaluate import PLOTS, evaluate, mnist_test_set
+from pipeline.events import EventLog
 from pipeline.files import sha256_file, write_json_atomic
 from pipeline.formats import FORMATS, ExportSource, format_module, keras_format
 from pipeline.model_card import write_model_card
@@ -72,8 +73,9 @@ def calibration_images(count: int = 500) -> np.ndarray:
 
 
 def export(model_name: str, build_dir: str | Path = "build", out_dir: str | Path = "exported_models",
-           verbose: bool = True) -> dict:
+           verbose: bool = True, events: EventLog | None = None) -> dict:
     recipe = get_recipe(model_name)
+    events = events or EventLog()
     build = Path(build_dir) / model_name
     out_dir = Path(out_dir)
     keras_path = build / "model.keras"
@@ -107,11 +109,14 @@ def export(model_name: str, build_dir: str | Path = "build", out_dir: str | Path
                     "path": entry.relative_to(staging).as_posix(), "bytes": size,
                     "sha256": sha256_file(entry), "files": files, "verification": figures})
                 rows.append((artifact_id, size, figures))
+                events.emit("artifact", model=model_name, artifact=artifact_id, bytes=size, **figures)
                 if verbose:
                     print(f"  {artifact_id:<16} exported in {exported:5.1f} s, verified: "
                           f"{'ok' if figures['passed'] else 'FAIL'}", flush=True)
         table = format_table(model_name, rows)
-        if not all(figures["passed"] for _, _, figures in rows):
+        passed = all(figures["passed"] for _, _, figures in rows)
+        events.emit("verified", model=model_name, passed=passed)
+        if not passed:
             raise PipelineError(f"verification failed, nothing was published:\n{table}")
         if verbose:
             print(table)

@@ -30,6 +30,7 @@ from PIL import Image
 
 from pipeline import cli, data, publish
 from pipeline.errors import PipelineError
+from pipeline.events import read_events
 from pipeline.preprocess import MAX_BYTES, MAX_PIXELS, read_image
 from pipeline.runtime import FIX, Classifier, check_files, load_manifest
 from tests.conftest import REPO_ROOT
@@ -139,7 +140,9 @@ class WatchedRun:
 
     def __init__(self, out: Path, build: Path):
         self.out = out
-        self.process = subprocess.Popen([sys.executable, *RUN_ARGS, "--out", out, "--build-dir", build],
+        self.events_path = build.parent / f"events-{time.monotonic_ns()}.jsonl"
+        self.process = subprocess.Popen([sys.executable, *RUN_ARGS, "--out", out, "--build-dir", build,
+                                         "--events", self.events_path],
                                         cwd=REPO_ROOT, env=ENV, stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT)
         self.chunks: list[bytes] = []
@@ -153,6 +156,11 @@ class WatchedRun:
     @property
     def output(self) -> str:
         return b"".join(self.chunks).decode(errors="replace")
+
+    def reached(self, event: str, **fields) -> bool:
+        """Whether the run's event stream (`run --events`) holds such an event yet."""
+        return any(e["event"] == event and all(e.get(k) == v for k, v in fields.items())
+                   for e in read_events(self.events_path))
 
     def wait_for(self, condition, what: str, timeout: float = 600, poll: float = 0.005):
         deadline = time.monotonic() + timeout
@@ -186,10 +194,10 @@ class WatchedRun:
         return sorted(self.out.glob(".article.staging-*"))
 
 
-def frozen_after_verification(out: Path, build: Path) -> "WatchedRun":
-    """A run stopped (SIGSTOP) as soon as it prints its verification table, near the swap."""
+def frozen_after_verification(out: Path, build: Path) -> WatchedRun:
+    """A run stopped (SIGSTOP) as soon as every artifact is verified, near the swap."""
     run = WatchedRun(out, build)
-    run.wait_for(lambda: "Verification of 'article'" in run.output, "the verification table", poll=0.001)
+    run.wait_for(lambda: run.reached("verified", passed=True), "the end of verification", poll=0.001)
     run.stop()
     return run
 
@@ -232,21 +240,21 @@ def test_runs_killed_at_every_stage_leave_a_whole_export(first_export, tmp_path,
 
     # 1. during training
     run = WatchedRun(out, build)
-    run.wait_for(lambda: "Training 'article'" in run.output, "training")
+    run.wait_for(lambda: run.reached("start", stage="train"), "training")
     time.sleep(0.5)
     run.kill()
-    assert "== article: evaluate" not in run.output
+    assert not run.reached("start", stage="evaluate")
     landed.append("training")
     assert_previous_export_intact()
 
     # 2. while the TF.js verifier (a Node child of the run) predicts the test set
     run = WatchedRun(out, build)
-    run.wait_for(lambda: "savedmodel " in run.output, "the TF.js export")
+    run.wait_for(lambda: run.reached("artifact", artifact="savedmodel"), "the TF.js export")
     run.wait_for(lambda: any(name == "node" for _, name in child_processes(run.process.pid)),
                  "TF.js verification in Node", poll=0.01)
     node = [pid for pid, name in child_processes(run.process.pid) if name == "node"]
     run.kill()
-    assert "tflite-float32" not in run.output and run.staging()  # killed mid-export
+    assert not run.reached("artifact", artifact="tflite-float32") and run.staging()  # killed mid-export
     landed.append("TF.js conversion/verification (Node child running)")
     assert_previous_export_intact()
     deadline = time.monotonic() + 60
@@ -256,9 +264,9 @@ def test_runs_killed_at_every_stage_leave_a_whole_export(first_export, tmp_path,
 
     # 3. during a TFLite conversion
     run = WatchedRun(out, build)
-    run.wait_for(lambda: "  tflite-float32   exported in" in run.output, "the TFLite export", poll=0.001)
+    run.wait_for(lambda: run.reached("artifact", artifact="tflite-float32"), "the TFLite export", poll=0.001)
     run.kill()
-    assert "tflite-float16" not in run.output
+    assert not run.reached("artifact", artifact="tflite-float16")
     landed.append("TFLite conversion (float16)")
     assert_previous_export_intact()
 

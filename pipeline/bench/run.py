@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import datetime
 import json
-import re
 import tempfile
 from pathlib import Path
 
+from pipeline import REPO_ROOT
 from pipeline.bench import browsers, inference, machine, report, training
 from pipeline.bench.stats import run_process
-from pipeline import REPO_ROOT
+from pipeline.events import read_events
 from pipeline.runtime import load_manifest, read_index
 
 SECTIONS = ("training", "cnn", "inference", "browser", "sizes", "end-to-end")
@@ -25,14 +25,12 @@ def artifact_sizes(models_dir: Path) -> dict:
 
 def end_to_end() -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
-        seconds, stdout = run_process(["-m", "pipeline", "run", "--out", f"{tmp}/exported",
-                                       "--build-dir", f"{tmp}/build"])
-    stages = []
-    for line in stdout.split("\nSummary\n", 1)[1].splitlines()[1:]:
-        fields = line.split()
-        if len(fields) == 7 and re.fullmatch(r"[0-9.]+", fields[4]):
-            stages.append({"model": fields[0], "train": float(fields[4]), "evaluate": float(fields[5]),
-                           "export": float(fields[6])})
+        seconds, _ = run_process(["-m", "pipeline", "run", "--out", f"{tmp}/exported",
+                                  "--build-dir", f"{tmp}/build", "--events", f"{tmp}/events.jsonl"])
+        summary = next(e for e in read_events(f"{tmp}/events.jsonl") if e["event"] == "summary")
+    stages = [{"model": row["model"], "train": round(row["train_seconds"], 1),
+               "evaluate": round(row["evaluate_seconds"], 1), "export": round(row["export_seconds"], 1)}
+              for row in summary["models"]]
     return {"total_seconds": seconds, "stages": stages}
 
 
@@ -45,7 +43,7 @@ def main(args) -> int:
         raise PipelineError(f"Unknown benchmark section(s) {', '.join(sorted(unknown))}; "
                             f"choose from: {', '.join(SECTIONS)}.")
     models_dir = Path(args.models_dir).resolve()
-    figures = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    figures = {"date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
                "machine": machine.describe()}
     if "training" in chosen or "cnn" in chosen:
         figures["training"] = {}
