@@ -8,8 +8,8 @@ under mixed precision, so the contract holds for a model trained with --mixed-pr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from pipeline.errors import PipelineError
 

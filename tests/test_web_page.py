@@ -19,10 +19,18 @@ from urllib.parse import urlsplit
 import numpy as np
 import pytest
 
+from pipeline.browser import (
+    CHROMIUM,
+    DIGIT_STROKES,
+    Watch,
+    draw,
+    launch,
+    serve,
+    wait_for_prediction,
+    wait_for_status,
+)
 from pipeline.preprocess import preprocess, read_image
 from pipeline.site import build_site
-from pipeline.browser import (CHROMIUM, DIGIT_STROKES, Watch, draw, launch, serve,
-                           wait_for_prediction, wait_for_status)
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is not installed "
                                 "(apt-get install chromium); the browser tests need it")

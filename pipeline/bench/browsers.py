@@ -6,8 +6,14 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from pipeline.browser import (launch, serve, streamlit_clear, streamlit_read_digit,
-                              streamlit_server, wait_for_status)
+from pipeline.browser import (
+    launch,
+    serve,
+    streamlit_clear,
+    streamlit_read_digit,
+    streamlit_server,
+    wait_for_status,
+)
 from pipeline.site import build_site
 
 # Runs inside the page: loads each TF.js artifact with the page's own model.js and times it.

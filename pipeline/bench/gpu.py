@@ -131,7 +131,7 @@ def main() -> None:
     import jax
 
     figures = {"device": device_name(), "host": f"{os.cpu_count()} CPU cores, {platform.system()}",
-               "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+               "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
                "software": f"keras {keras.__version__}, jax {jax.__version__}, "
                            f"Python {platform.python_version()}",
                "runs": runs}
