@@ -12,15 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.browser import CHROMIUM, launch, streamlit_clear, streamlit_read_digit, streamlit_server
 from pipeline.runtime import MODELS_ENV
+from tools.browser import CHROMIUM, launch, streamlit_clear, streamlit_read_digit, streamlit_server
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is not installed "
                                 "(apt-get install chromium); the browser tests need it")
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS_DIR = Path(os.environ.get(MODELS_ENV) or ROOT / "exported_models")
-DIGITS = (0, 1, 2, 3, 7)         # single strokes in pipeline/browser.py: one rerun per digit
+DIGITS = (0, 1, 2, 3, 7)         # single strokes in tools/browser.py: one rerun per digit
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,9 @@ from urllib.parse import urlsplit
 import numpy as np
 import pytest
 
-from pipeline.browser import (
+from pipeline.preprocess import preprocess, read_image
+from pipeline.site import build_site
+from tools.browser import (
     CHROMIUM,
     DIGIT_STROKES,
     Watch,
@@ -29,8 +31,6 @@ from pipeline.browser import (
     wait_for_prediction,
     wait_for_status,
 )
-from pipeline.preprocess import preprocess, read_image
-from pipeline.site import build_site
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is not installed "
                                 "(apt-get install chromium); the browser tests need it")

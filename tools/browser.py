@@ -155,7 +155,7 @@ def streamlit_server(models_dir: Path, cwd: Path, log_path: Path):
                 break
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"streamlit did not start:\n{log_path.read_text()[-3000:]}")
+                    raise RuntimeError(f"streamlit did not start:\n{log_path.read_text()[-3000:]}") from None
                 time.sleep(0.2)
         yield url
     finally:
@@ -165,7 +165,7 @@ def streamlit_server(models_dir: Path, cwd: Path, log_path: Path):
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-            raise RuntimeError("streamlit did not stop within 15 s of SIGTERM")
+            raise RuntimeError("streamlit did not stop within 15 s of SIGTERM") from None
 
 
 def fresh_streamlit_canvas(page):

@@ -1,12 +1,13 @@
 """GPU figures: the same models and recipes trained and run on an accelerator with Keras 3.
 
-    KERAS_BACKEND=jax python -m pipeline.bench.gpu --data mnist.npz --out benchmarks-gpu.json
+    KERAS_BACKEND=jax python -m tools.gpu_benchmark --data mnist.npz --out benchmarks-gpu.json
 
 Made for a lent GPU machine whose image has JAX with CUDA but no TensorFlow (TensorFlow with CUDA
 is 600 MB of wheels; JAX was there). So it uses Keras 3 on JAX, plain `fit` on arrays: the same
 architectures (pipeline/models.py), optimizers, losses, batch sizes and epochs as the pipeline,
 but without the tf.data augmentation, which needs TensorFlow. It measures speed, not the published
-models. `markdown()` renders the figures for BENCHMARKS.md; it imports nothing heavy.
+models. `python -m pipeline bench` renders benchmarks-gpu.json into BENCHMARKS.md
+(pipeline/bench/report.py).
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ import time
 
 import numpy as np
 
+from pipeline.bench.report import gpu_section
+from pipeline.data import check_arrays, one_hot, scale_pixels
+
 
 def load(path: str):
-    from pipeline.data import check_arrays
-
     with np.load(path, allow_pickle=False) as npz:
         arrays = {key: npz[key] for key in npz.files}
     check_arrays(arrays, path)   # the pinned hashes: exactly MNIST
@@ -39,8 +41,6 @@ def train_and_time(name: str, arrays: dict, mixed_precision: bool = False, epoch
     recipe = get_recipe(name)
     epochs = epochs or recipe.epochs
     (x_fit, y_fit), (x_val, y_val) = split_validation(arrays["x_train"], arrays["y_train"], 0)
-    scale = lambda x: x.astype(np.float32) / 255  # noqa: E731
-    one_hot = lambda y: np.eye(NUM_CLASSES, dtype=np.float32)[y]  # noqa: E731
     steps = int(np.ceil(len(x_fit) / recipe.batch_size)) * epochs
     model = recipe.build()
     model.compile(optimizer=recipe.optimizer(steps),
@@ -56,10 +56,10 @@ def train_and_time(name: str, arrays: dict, mixed_precision: bool = False, epoch
 
     clock = EpochTimes()
     started = time.perf_counter()
-    model.fit(scale(x_fit), one_hot(y_fit), batch_size=recipe.batch_size, epochs=epochs,
-              validation_data=(scale(x_val), one_hot(y_val)), callbacks=[clock], verbose=2)
+    model.fit(scale_pixels(x_fit), one_hot(y_fit, NUM_CLASSES), batch_size=recipe.batch_size, epochs=epochs,
+              validation_data=(scale_pixels(x_val), one_hot(y_val, NUM_CLASSES)), callbacks=[clock], verbose=2)
     seconds = time.perf_counter() - started
-    probabilities = np.asarray(model.predict(scale(arrays["x_test"]), batch_size=1000, verbose=0))
+    probabilities = np.asarray(model.predict(scale_pixels(arrays["x_test"]), batch_size=1000, verbose=0))
     accuracy = float(np.mean(probabilities.argmax(axis=1) == arrays["y_test"]))
     epoch_seconds = np.diff([0.0, *clock.times])
     figures = {"model": name, "mixed_precision": mixed_precision, "epochs": epochs,
@@ -67,7 +67,7 @@ def train_and_time(name: str, arrays: dict, mixed_precision: bool = False, epoch
                "first_epoch_seconds": round(float(epoch_seconds[0]), 2),
                "later_epoch_seconds": round(float(np.median(epoch_seconds[1:])), 3) if epochs > 1 else None,
                "test_accuracy": accuracy, "augmentation": False}
-    figures.update(inference(model, scale(arrays["x_test"][:1000])))
+    figures.update(inference(model, scale_pixels(arrays["x_test"][:1000])))
     print(json.dumps(figures), flush=True)
     keras.mixed_precision.set_global_policy("float32")
     return figures
@@ -99,22 +99,6 @@ def device_name() -> str:
     return f"{device.platform.upper()}: {getattr(device, 'device_kind', str(device))}"
 
 
-def markdown(figures: dict) -> str:
-    rows = ["| model | precision | epochs | batch | training time | later epochs | test accuracy | "
-            "batch 1 p50 | batch 1000 |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for r in figures["runs"]:
-        later = f"{r['later_epoch_seconds']:.2f} s" if r["later_epoch_seconds"] is not None else "–"
-        rows.append(f"| {r['model']} | {'mixed float16' if r['mixed_precision'] else 'float32'} | "
-                    f"{r['epochs']} | {r['batch_size']} | {r['train_seconds']:.1f} s | {later} | "
-                    f"{r['test_accuracy']:.4f} | {r['latency_ms']:.2f} ms | {r['throughput_per_s']:,.0f}/s |")
-    return (f"Measured on {figures['device']} ({figures['host']}), {figures['date']}, with "
-            f"{figures['software']}: Keras 3 on JAX, because that machine has no TensorFlow. Same "
-            "architectures, optimizers, batch sizes and epochs as the pipeline; plain `fit` on "
-            "arrays and **no augmentation** (it is a tf.data stage), so the CNN's accuracy is not the "
-            "published model's. Training time includes compilation (the first epoch).\n\n"
-            + "\n".join(rows))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="MNIST npz (x_train, y_train, x_test, y_test)")
@@ -137,7 +121,7 @@ def main() -> None:
                "runs": runs}
     with open(args.out, "w") as handle:
         json.dump(figures, handle, indent=2)
-    print(markdown(figures))
+    print(gpu_section(figures))
 
 
 if __name__ == "__main__":

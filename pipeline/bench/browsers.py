@@ -6,7 +6,8 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from pipeline.browser import (
+from pipeline.site import build_site
+from tools.browser import (
     launch,
     serve,
     streamlit_clear,
@@ -14,7 +15,6 @@ from pipeline.browser import (
     streamlit_server,
     wait_for_status,
 )
-from pipeline.site import build_site
 
 # Runs inside the page: loads each TF.js artifact with the page's own model.js and times it.
 PAGE_BENCH = """

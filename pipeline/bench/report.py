@@ -29,7 +29,7 @@ def training_section(figures: dict) -> str:
                 [["`python -m pipeline train --model article --validation-fraction 0`",
                   f"{pairs['pipeline_seconds']['median']:.1f} s", pairs["pipeline_seconds"]["n"],
                   ", ".join(f"{a:.4f}" for a in pairs["pipeline_accuracy"])],
-                 ["`python -m pipeline.article_program` (plain `fit`)",
+                 ["`python -m tools.article_program` (plain `fit`)",
                   f"{pairs['plain_seconds']['median']:.1f} s", pairs["plain_seconds"]["n"],
                   ", ".join(f"{a:.4f}" for a in pairs["plain_accuracy"])]])
             + f"\n\n**Speed-up: {pairs['speedup']:.1f}×** (per pair: "
@@ -102,6 +102,23 @@ def end_to_end_section(e2e: dict) -> str:
             + table(["model", "train", "evaluate", "export + verify + publish"], rows))
 
 
+def gpu_section(figures: dict) -> str:
+    """benchmarks-gpu.json, written by tools/gpu_benchmark.py on a GPU machine."""
+    rows = ["| model | precision | epochs | batch | training time | later epochs | test accuracy | "
+            "batch 1 p50 | batch 1000 |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in figures["runs"]:
+        later = f"{r['later_epoch_seconds']:.2f} s" if r["later_epoch_seconds"] is not None else "–"
+        rows.append(f"| {r['model']} | {'mixed float16' if r['mixed_precision'] else 'float32'} | "
+                    f"{r['epochs']} | {r['batch_size']} | {r['train_seconds']:.1f} s | {later} | "
+                    f"{r['test_accuracy']:.4f} | {r['latency_ms']:.2f} ms | {r['throughput_per_s']:,.0f}/s |")
+    return (f"Measured on {figures['device']} ({figures['host']}), {figures['date']}, with "
+            f"{figures['software']}: Keras 3 on JAX, because that machine has no TensorFlow. Same "
+            "architectures, optimizers, batch sizes and epochs as the pipeline; plain `fit` on "
+            "arrays and **no augmentation** (it is a tf.data stage), so the CNN's accuracy is not the "
+            "published model's. Training time includes compilation (the first epoch).\n\n"
+            + "\n".join(rows))
+
+
 def write(figures: dict) -> str:
     sections = [f"# Benchmarks\n\nWritten by `python -m pipeline bench` on {figures['date']}. "
                 "Timings are medians over repeated runs; ratios compare two sides measured "
@@ -117,6 +134,6 @@ def write(figures: dict) -> str:
         sections.append("## Sizes\n\n" + sizes_section(figures["sizes"]))
     if figures.get("end_to_end"):
         sections.append("## End to end\n\n" + end_to_end_section(figures["end_to_end"]))
-    sections.append("## GPU\n\n" + (figures.get("gpu_markdown") or
+    sections.append("## GPU\n\n" + (gpu_section(figures["gpu"]) if figures.get("gpu") else
                                      "GPU figures are not yet measured: no GPU was at hand."))
     return "\n\n".join(sections) + "\n"

@@ -8,13 +8,13 @@ import tempfile
 from pathlib import Path
 
 from pipeline import REPO_ROOT
-from pipeline.bench import browsers, inference, machine, report, training
+from pipeline.bench import inference, machine, report, training
 from pipeline.bench.stats import run_process
 from pipeline.events import read_events
 from pipeline.runtime import load_manifest, read_index
 
 SECTIONS = ("training", "cnn", "inference", "browser", "sizes", "end-to-end")
-GPU_FIGURES = REPO_ROOT / "benchmarks-gpu.json"   # written by pipeline/bench/gpu.py on a GPU machine
+GPU_FIGURES = REPO_ROOT / "benchmarks-gpu.json"   # written by tools/gpu_benchmark.py on a GPU machine
 
 
 def artifact_sizes(models_dir: Path) -> dict:
@@ -60,6 +60,8 @@ def main(args) -> int:
         figures["inference"] = inference.all_artifacts(models_dir)
     if "browser" in chosen:
         print("Browser: TF.js in Chromium, the Streamlit app", flush=True)
+        from pipeline.bench import browsers  # drives Chromium with tools/browser.py (a checkout's)
+
         page = browsers.page_backends(models_dir)
         figures["browser"] = {"page": page, "streamlit": browsers.streamlit_stroke_to_answer(models_dir)}
     if "sizes" in chosen:
@@ -69,14 +71,10 @@ def main(args) -> int:
         print("End to end: python -m pipeline run", flush=True)
         figures["end_to_end"] = end_to_end()
     if GPU_FIGURES.is_file():
-        from pipeline.bench.gpu import markdown
-
         figures["gpu"] = json.loads(GPU_FIGURES.read_text())
-        figures["gpu_markdown"] = markdown(figures["gpu"])
 
     out = Path(args.out)
     out.write_text(report.write(figures))
-    out.with_name("benchmarks.json").write_text(json.dumps(
-        {k: v for k, v in figures.items() if k != "gpu_markdown"}, indent=2) + "\n")
+    out.with_name("benchmarks.json").write_text(json.dumps(figures, indent=2) + "\n")
     print(f"Wrote {out} and {out.with_name('benchmarks.json')}.")
     return 0

@@ -31,7 +31,7 @@ def article_against_plain_program(repeats: int) -> dict:
             out = Path(tmp) / f"run{i}"
             sides = [("pipeline", ["-m", "pipeline", "train", "--model", "article",
                                    "--validation-fraction", "0", "--out", str(out)]),
-                     ("plain", ["-m", "pipeline.article_program"])]
+                     ("plain", ["-m", "tools.article_program"])]
             for name, args in (sides if i % 2 == 0 else sides[::-1]):
                 seconds, stdout = run_process(args)
                 print(f"  {name:<8} run {i + 1}/{repeats}: {seconds:.1f} s", flush=True)
