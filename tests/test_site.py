@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import pytest
 
 from pipeline.errors import PipelineError
 from pipeline.site import MARKER, NODE_MODULES, VENDOR_FILES, build_site
+from tests.conftest import models_dir_under_test
 
-ROOT = Path(__file__).resolve().parent.parent
-MODELS_DIR = Path(os.environ.get("WEB_TEST_MODELS_DIR", ROOT / "exported_models"))
+MODELS_DIR = models_dir_under_test("WEB_TEST_MODELS_DIR")
 needs_node_modules = pytest.mark.skipif(not NODE_MODULES.is_dir(), reason="run `npm ci` first")
 
 

@@ -30,11 +30,11 @@ from pipeline.data import load_mnist
 from pipeline.errors import PipelineError
 from pipeline.preprocess import MAX_BYTES, read_image
 from pipeline.runtime import MODELS_ENV, Classifier, default_models_dir, load_manifest, read_index
+from tests.conftest import REPO_ROOT, models_dir_under_test
 from web import serving
 
-ROOT = Path(__file__).resolve().parent.parent
-APP = ROOT / "web" / "app.py"
-MODELS_DIR = Path(os.environ.get(MODELS_ENV) or ROOT / "exported_models")
+APP = REPO_ROOT / "web" / "app.py"
+MODELS_DIR = models_dir_under_test(MODELS_ENV)
 TIMEOUT = 90  # seconds for one script run; the first Keras load imports TensorFlow
 
 
@@ -351,7 +351,7 @@ print("HEAVY", heavy)
     image_path, png_path = tmp_path / "digit.npy", tmp_path / "digit.png"
     np.save(image_path, digits[8])
     png_path.write_bytes(enlarged(digits[8]))
-    env = {**os.environ, "PYTHONPATH": str(ROOT), MODELS_ENV: str(models_dir)}
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), MODELS_ENV: str(models_dir)}
     done = subprocess.run([sys.executable, "-c", script, str(image_path), str(png_path)],
                           capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -362,7 +362,7 @@ print("HEAVY", heavy)
 
 def test_models_dir_defaults_to_the_repository(monkeypatch):
     monkeypatch.delenv(MODELS_ENV, raising=False)
-    assert default_models_dir() == ROOT / "exported_models"
+    assert default_models_dir() == REPO_ROOT / "exported_models"
     monkeypatch.setenv(MODELS_ENV, "/somewhere/else")
     assert default_models_dir() == Path("/somewhere/else")
 
@@ -416,7 +416,7 @@ def test_enlarge_keeps_whole_pixels():
 
 def test_streamlit_config_security_defaults():
     """web/.streamlit/config.toml: Streamlit reads it from next to the script, whatever the cwd."""
-    config = tomllib.loads((ROOT / "web" / ".streamlit" / "config.toml").read_text())
+    config = tomllib.loads((REPO_ROOT / "web" / ".streamlit" / "config.toml").read_text())
     server = config["server"]
     assert server["address"] == "127.0.0.1"
     assert server["maxUploadSize"] * 2**20 == MAX_BYTES

@@ -7,19 +7,16 @@ locators pierce it. The models come from exported_models/ ($MNIST_MODELS_DIR poi
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
 from pipeline.runtime import MODELS_ENV
+from tests.conftest import models_dir_under_test
 from tools.browser import CHROMIUM, launch, streamlit_clear, streamlit_read_digit, streamlit_server
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is not installed "
                                 "(apt-get install chromium); the browser tests need it")
 
-ROOT = Path(__file__).resolve().parent.parent
-MODELS_DIR = Path(os.environ.get(MODELS_ENV) or ROOT / "exported_models")
+MODELS_DIR = models_dir_under_test(MODELS_ENV)
 DIGITS = (0, 1, 2, 3, 7)         # single strokes in tools/browser.py: one rerun per digit
 
 

@@ -21,6 +21,7 @@ import pytest
 
 from pipeline.preprocess import preprocess, read_image
 from pipeline.site import build_site
+from tests.conftest import models_dir_under_test
 from tools.browser import (
     CHROMIUM,
     DIGIT_STROKES,
@@ -35,8 +36,7 @@ from tools.browser import (
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is not installed "
                                 "(apt-get install chromium); the browser tests need it")
 
-ROOT = Path(__file__).resolve().parent.parent
-MODELS_DIR = Path(os.environ.get("WEB_TEST_MODELS_DIR", ROOT / "exported_models"))
+MODELS_DIR = models_dir_under_test("WEB_TEST_MODELS_DIR")
 BACKENDS = ["wasm", "webgl", "cpu"]
 
 
