@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pytest
@@ -129,3 +130,15 @@ def test_non_images_and_bombs_are_refused(tmp_path):
         read_image(bomb.getvalue())
     with pytest.raises(PipelineError, match="does not exist"):
         read_image(tmp_path / "nope.png")
+
+
+def test_the_node_test_fixture_is_what_python_computes_today():
+    """tests/preprocess.test.mjs holds preprocess.js to these values: they must be the current
+    Python recipe's (rewrite them with `python -m tests.preprocess_cases`)."""
+    from tests.preprocess_cases import FIXTURE, make_cases, unpacked
+
+    def contents(cases):   # compare the bytes, not their zlib encoding (zlib builds may differ)
+        return [{key: unpacked(value) if key in ("rgba", "float32_le") and value else value
+                 for key, value in case.items()} for case in cases]
+
+    assert contents(json.loads(FIXTURE.read_text())) == contents(make_cases())

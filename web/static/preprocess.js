@@ -1,7 +1,8 @@
 // MNIST's own preprocessing for a canvas drawing: the JS twin of pipeline/preprocess.py.
 //
-// Same steps, same order, same constants as the Python file; tests/test_web_page.py holds the two
-// to the same output. Change one, change the other. Pure functions, no DOM, no TF.js.
+// Same steps, same order, same constants as the Python file; tests/preprocess.test.mjs (Node) and
+// tests/test_web_page.py (Chromium) hold the two to exactly the same output. Change one, change the
+// other. Pure functions, no DOM, no TF.js.
 //
 // Input: an ImageData-like {width, height, data: Uint8ClampedArray RGBA}, the 8-bit RGBA branch of
 // the Python to_grayscale. Output: Float32Array(28 * 28), row-major, 0..1, white ink on black.

@@ -1,0 +1,44 @@
+// web/static/preprocess.js in Node, without a browser: each synthetic drawing of
+// tests/fixtures/preprocess-cases.json (written by `python -m tests.preprocess_cases` from
+// pipeline/preprocess.py) must come out as exactly the same Float32 values.
+//
+//     node --test tests/        (make test runs it)
+
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { inflateSync } from 'node:zlib';
+
+import { BlankImageError, preprocess, preprocessOrNull } from '../web/static/preprocess.js';
+
+const cases = JSON.parse(readFileSync(new URL('./fixtures/preprocess-cases.json', import.meta.url)));
+const unpack = (text) => new Uint8Array(inflateSync(Buffer.from(text, 'base64')));
+
+test('the fixture has drawings and a blank one', () => {
+  assert.ok(cases.filter((c) => c.float32_le !== null).length >= 5);
+  assert.ok(cases.some((c) => c.float32_le === null));
+});
+
+for (const { name, width, height, rgba, float32_le: expected } of cases) {
+  test(`same values as pipeline/preprocess.py: ${name}`, () => {
+    const imageData = { width, height, data: new Uint8ClampedArray(unpack(rgba)) };
+    if (expected === null) {
+      assert.throws(() => preprocess(imageData), BlankImageError);
+      assert.equal(preprocessOrNull(imageData), null);
+      return;
+    }
+    const bytes = unpack(expected);
+    const python = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4);
+    const js = preprocess(imageData);
+    assert.ok(js instanceof Float32Array);
+    assert.equal(js.length, 28 * 28);
+    const differing = [];
+    js.forEach((value, i) => { if (!Object.is(value, python[i])) differing.push(i); });
+    assert.deepEqual(differing, [], `pixels differ at ${differing.slice(0, 5)}: ` +
+      `JS ${differing.slice(0, 5).map((i) => js[i])}, Python ${differing.slice(0, 5).map((i) => python[i])}`);
+  });
+}
+
+test('a wrongly sized pixel buffer is refused', () => {
+  assert.throws(() => preprocess({ width: 4, height: 4, data: new Uint8ClampedArray(10) }), /Expected 4x4 RGBA/);
+});

@@ -1,0 +1,81 @@
+"""Synthetic canvas drawings and what pipeline/preprocess.py makes of them, for the Node test of
+web/static/preprocess.js (tests/preprocess.test.mjs), which must give the same Float32 values.
+
+    python -m tests.preprocess_cases     # rewrites tests/fixtures/preprocess-cases.json
+
+test_preprocess.py checks that the committed file is what the Python recipe gives today.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "preprocess-cases.json"
+
+
+def stroke(height: int, width: int, points, radius: float) -> np.ndarray:
+    """0..1 coverage of a thick polyline, anti-aliased over one pixel like a canvas brush."""
+    rows, cols = np.mgrid[0:height, 0:width] + 0.5
+    distance = np.full((height, width), np.inf)
+    for (y0, x0), (y1, x1) in zip(points, points[1:]):
+        dy, dx = y1 - y0, x1 - x0
+        t = np.clip(((rows - y0) * dy + (cols - x0) * dx) / max(dy * dy + dx * dx, 1e-12), 0, 1)
+        distance = np.minimum(distance, np.hypot(rows - (y0 + t * dy), cols - (x0 + t * dx)))
+    return np.clip(radius + 0.5 - distance, 0, 1)
+
+
+def rgba(ink: np.ndarray, ink_colour=(255, 255, 255), paper=(0, 0, 0), alpha=None) -> np.ndarray:
+    """An ImageData-like RGBA uint8 image: `ink` coverage blended from paper to ink colour."""
+    colour = (np.asarray(paper, float) + ink[..., None] * (np.asarray(ink_colour, float) - paper))
+    opacity = np.full(ink.shape, 255.0) if alpha is None else alpha
+    return np.dstack([colour, opacity]).round().astype(np.uint8)
+
+
+def drawings() -> dict[str, np.ndarray]:
+    seven = stroke(60, 48, [(8, 6), (8, 40), (52, 18)], 3)
+    one = stroke(40, 40, [(4, 22), (36, 18)], 2)
+    zero = stroke(50, 70, [(25 + 18 * np.sin(a), 35 + 26 * np.cos(a)) for a in np.linspace(0, 2 * np.pi, 40)], 4)
+    return {
+        "white seven on black": rgba(seven),
+        "thin one, off-centre": rgba(one),
+        "wide zero": rgba(zero),
+        "dark ink on light paper": rgba(seven, ink_colour=(20, 30, 200), paper=(250, 248, 240)),
+        "transparent background": rgba(one, ink_colour=(0, 0, 0), paper=(0, 0, 0), alpha=one * 255),
+        "a single dot": rgba(stroke(28, 28, [(27, 1), (27, 1)], 0.4)),
+        "blank": rgba(np.zeros((30, 30))),
+    }
+
+
+def packed(data: bytes) -> str:
+    """zlib then base64: Node unpacks it with zlib.inflateSync, and the file stays small."""
+    return base64.b64encode(zlib.compress(data, 9)).decode()
+
+
+def unpacked(text: str) -> bytes:
+    return zlib.decompress(base64.b64decode(text))
+
+
+def make_cases() -> list[dict]:
+    from pipeline.preprocess import BlankImageError, preprocess
+
+    cases = []
+    for name, image in drawings().items():
+        try:
+            expected = packed(preprocess(image).astype("<f4").tobytes())
+        except BlankImageError:
+            expected = None
+        cases.append({"name": name, "width": image.shape[1], "height": image.shape[0],
+                      "rgba": packed(image.tobytes()),
+                      "float32_le": expected})   # None: the recipe finds no ink (BlankImageError)
+    return cases
+
+
+if __name__ == "__main__":
+    FIXTURE.parent.mkdir(exist_ok=True)
+    FIXTURE.write_text(json.dumps(make_cases(), indent=1) + "\n")
+    print(f"Wrote {FIXTURE}.")
