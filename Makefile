@@ -1,13 +1,14 @@
 # One command for the main job, one for the tests; both set up what they need first (idempotent).
 #   make run    create .venv, install the lock, npm ci, fetch MNIST, train → export → verify → publish
-#   make test   the same setup plus Debian's chromium, then the whole test suite
+#   make test   the same setup plus Debian's chromium, then lint and the whole test suite
+#   make test-fast  lint and the tests that need neither Chromium nor a training run (development)
 #   make app    the Streamlit app on http://127.0.0.1:8501;  make serve: the static page on :8000
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup browser run test app serve site bench clean
+.PHONY: setup browser run lint test test-fast app serve site bench clean
 
 $(VENV)/.installed: requirements.lock
 	@# a venv made without ensurepip (Debian without python3-venv) has no pip: start it again
@@ -29,8 +30,16 @@ browser:
 run: setup
 	$(PY) -m pipeline run
 
-test: setup browser
+lint: setup
+	$(VENV)/bin/ruff check .
+
+test: setup browser lint
+	node --test tests/preprocess.test.mjs
 	$(PY) -m pytest
+
+test-fast: setup lint
+	node --test tests/preprocess.test.mjs
+	$(PY) -m pytest -m "not browser and not slow"
 
 app: setup
 	$(PY) -m streamlit run web/app.py

@@ -31,6 +31,16 @@ def models_dir_under_test(variable: str) -> Path:
     return Path(os.environ.get(variable) or EXPORTED_MODELS)
 
 
+# Fixtures that train or run the pipeline: a test that uses one is marked slow (make test-fast skips it).
+SLOW_FIXTURES = {"first_export", "small_build", "single_device"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def mnist():
     from pipeline.data import load_mnist

@@ -41,6 +41,7 @@ def weights(path):
     return [np.asarray(w) for w in load_keras_model(path).weights]
 
 
+@pytest.mark.slow
 def test_short_training_learns_and_is_repeatable(tmp_path, mnist):
     from pipeline.formats.keras_format import load as load_keras_model
     from pipeline.train import train
@@ -64,6 +65,7 @@ def test_short_training_learns_and_is_repeatable(tmp_path, mnist):
     assert len(record["history"]["val_accuracy"]) == 2
 
 
+@pytest.mark.slow
 def test_cnn_training_with_augmentation_is_repeatable(tmp_path):
     from pipeline.train import train
 
