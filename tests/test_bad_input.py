@@ -18,7 +18,7 @@ from pipeline.preprocess import MAX_BYTES
 from pipeline.runtime import Classifier
 from tests.conftest import cli_main, one_error_line, png_file
 
-# --- 3. Bad input to `predict` and to Classifier.predict ------------------------------------------
+# --- Bad input to `predict` and to Classifier.predict ------------------------------------------
 
 def tight_crop(digit: np.ndarray) -> np.ndarray:
     rows, cols = np.flatnonzero(digit.max(axis=1)), np.flatnonzero(digit.max(axis=0))
@@ -173,7 +173,7 @@ def test_classifier_predict_edge_batches(classifiers, digits, runtime):
     np.testing.assert_array_equal(classifier.predict(binary), classifier.predict(binary.astype(np.float32)))
 
 
-# --- 5. Threads sharing one Classifier ------------------------------------------------------------
+# --- Threads sharing one Classifier ------------------------------------------------------------
 
 def test_threads_sharing_classifiers_get_single_thread_answers(classifiers, digits):
     """Keras, LiteRT float32 and int8 at once from 8 threads, batch sizes changing under LiteRT's

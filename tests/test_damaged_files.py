@@ -54,7 +54,7 @@ DAMAGES = {"truncated": truncate, "bit-flipped": flip_bit, "missing": Path.unlin
 
 
 
-# --- 2. Damaged files -----------------------------------------------------------------------------
+# --- Damaged files -----------------------------------------------------------------------------
 
 MODEL_FILE_CASES = [(artifact_id, relative, damage) for artifact_id, files in ARTIFACT_FILES.items()
                     for relative in files for damage in DAMAGES]

@@ -25,7 +25,7 @@ from tests.conftest import (
     tree_digest,
 )
 
-# --- 6. Disks that fill up or refuse writes, no npm, no network -----------------------------------
+# --- Disks that fill up or refuse writes, no npm, no network -----------------------------------
 
 def test_output_under_a_file_fails_before_training(tmp_path):
     blocker = tmp_path / "not-a-folder"

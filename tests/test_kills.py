@@ -18,12 +18,12 @@ from pipeline.events import read_events
 from pipeline.runtime import Classifier
 from tests.conftest import ENV, REPO_ROOT, RUN_ARGS, check_whole_export, debris, tree_digest
 
-# --- 1. Runs killed with SIGKILL ------------------------------------------------------------------
+# --- Runs killed with SIGKILL ------------------------------------------------------------------
 
 class WatchedRun:
-    """`python -m pipeline run` whose output is read as it comes, so the test can stop or kill it at
-    a chosen moment. SIGSTOP freezes it where it is: what the test then sees on disk is exactly what
-    a SIGKILL sent at that instant leaves behind."""
+    """`python -m pipeline run` whose event stream (`--events`) is followed as it comes, so the test
+    can stop or kill it at a chosen moment. SIGSTOP freezes it where it is: what the test then sees
+    on disk is exactly what a SIGKILL sent at that instant leaves behind."""
 
     def __init__(self, out: Path, build: Path):
         self.out = out

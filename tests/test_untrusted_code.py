@@ -13,7 +13,7 @@ from pipeline.errors import PipelineError
 from pipeline.preprocess import MAX_BYTES, MAX_PIXELS, read_image
 from tests.conftest import artifact_entry, cli_main, edit_manifest, mnist_arrays, one_error_line, png_file
 
-# --- 7. Files that try to run code ----------------------------------------------------------------
+# --- Files that try to run code ----------------------------------------------------------------
 
 def test_keras_file_with_python_code_is_refused(export_copy, tmp_path, capfd, digits):
     """A .keras file whose Lambda layer writes a file: safe mode refuses it, even when its sha256
