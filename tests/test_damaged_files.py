@@ -257,6 +257,7 @@ def test_damaged_idx_file_is_named_and_refused(idx_folder, tmp_path, file_name, 
     assert str(caught.value) == expected
 
 
+@pytest.mark.slow   # the real command line in a subprocess, ~20 s
 def test_damaged_data_folder_through_the_command_line(idx_folder, tmp_path):
     for other in idx_folder.iterdir():
         shutil.copyfile(other, tmp_path / other.name)

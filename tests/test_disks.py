@@ -139,6 +139,7 @@ def test_stale_index_tmp_of_a_killed_run_is_cleaned(export_copy):
     assert not stale.exists() and not mine.exists()
 
 
+@pytest.mark.slow   # a training command in a subprocess, ~20 s each
 @pytest.mark.parametrize("case", ["npm missing", "no network"])
 def test_no_data_no_npm_no_network_gives_instructions(tmp_path, case):
     env = {key: value for key, value in ENV.items() if key != "MNIST_DIR"}
