@@ -34,11 +34,11 @@ lint: setup
 	$(VENV)/bin/ruff check .
 
 test: setup browser lint
-	node --test tests/preprocess.test.mjs
+	node --test --test-reporter=spec tests/preprocess.test.mjs
 	$(PY) -m pytest
 
 test-fast: setup lint
-	node --test tests/preprocess.test.mjs
+	node --test --test-reporter=spec tests/preprocess.test.mjs
 	$(PY) -m pytest -m "not browser and not slow"
 
 app: setup

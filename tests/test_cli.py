@@ -55,6 +55,7 @@ def test_errors_are_one_sentence_not_a_traceback(tmp_path):
     assert "No trained model at" in result.stderr and "python -m pipeline train" in result.stderr
 
 
+@pytest.mark.slow   # ten `predict` processes: ~25 s
 def test_predict_reads_real_test_digits(tmp_path, mnist, cnn_dir):
     images, labels = mnist[1]
     right = 0

@@ -201,6 +201,7 @@ def test_random_test_digit_shows_true_label_and_prediction(monkeypatch, models_d
 
 # --- choices ---
 
+@pytest.mark.slow   # loads every runtime, Keras included: ~30 s
 def test_every_runtime_of_every_model_can_be_chosen(monkeypatch, models_dir, digits):
     app = draw(start_app(monkeypatch, models_dir), enlarged(digits[7]))
     names, _ = read_index(models_dir)
