@@ -16,7 +16,7 @@ def timed(label: str, action):
 
 
 def run(models: list[str], epochs: int | None = None, out_dir: str = "exported_models",
-        build_dir: str = "build", seed: int = 0) -> int:
+        build_dir: str = "build", seed: int = 0, signing_key=None) -> int:
     from pipeline.evaluate import evaluate
     from pipeline.export import export
     from pipeline.train import train
@@ -27,7 +27,8 @@ def run(models: list[str], epochs: int | None = None, out_dir: str = "exported_m
         report, eval_s = timed(f"{name}: evaluate", lambda: evaluate(name, build_dir=build_dir))
         try:
             manifest, export_s = timed(f"{name}: export → verify → publish",
-                                       lambda: export(name, build_dir=build_dir, out_dir=out_dir))
+                                       lambda: export(name, build_dir=build_dir, out_dir=out_dir,
+                                                      signing_key=signing_key))
         except PipelineError as exc:
             raise PipelineError(f"'{name}': {exc}") from exc
         worst = min(a["verification"]["accuracy"] for a in manifest["artifacts"])

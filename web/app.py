@@ -158,6 +158,9 @@ def run_app() -> None:
     model_dir, option = sidebar(serving.models_dir())
     classifier = cached_classifier(str(model_dir), option.runtime, option.variant,
                                    serving.fingerprint(model_dir))
+    with st.sidebar:   # what the app knows about where the model came from
+        (st.success if classifier.signature.startswith("signed and verified") else st.info)(
+            f"Signature: {classifier.signature}", icon="🔏")
     draw, upload, test = st.tabs(["Draw", "Upload", "Random test digit"])
     with draw:
         draw_tab(classifier, option)

@@ -1,8 +1,9 @@
 """What the Streamlit app does that is not UI: where the models are, what can be chosen, loading and
 classifying. Plain functions, testable without a browser or the Streamlit runtime.
 
-Only numpy, Pillow and LiteRT are imported on the LiteRT path; TensorFlow is imported (by
-pipeline.runtime) only when the Keras runtime is chosen.
+Only numpy, Pillow and LiteRT are imported on the LiteRT path (ONNX Runtime on the ONNX path);
+TensorFlow is imported (by the Keras format module) only when the Keras runtime is chosen. The
+runtimes and variants on offer come from the format modules, through pipeline.runtime.RUNTIMES.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline import signing
 from pipeline.errors import PipelineError
+from pipeline.formats import format_module
 from pipeline.verify import human_bytes
 from pipeline.preprocess import read_image
 from pipeline.runtime import (FIX, MODELS_ENV, RUNTIMES, Classifier, Prediction, load_manifest,
@@ -34,19 +37,22 @@ class RuntimeOption:
 
 
 def runtime_options(manifest: dict) -> list[RuntimeOption]:
-    """What the manifest offers that the app can run, Keras first, LiteRT variants in export order."""
+    """What the manifest offers that the app can run, in FORMATS order (Keras, LiteRT, ONNX Runtime),
+    each runtime's variants in export order."""
     options = []
     for runtime, (format_name, variants) in RUNTIMES.items():
+        name = format_module(format_name).SERVING_LABEL
         for variant in variants:
             for artifact in manifest["artifacts"]:
                 if artifact["format"] == format_name and artifact["variant"] == variant:
-                    label = "Keras" if runtime == "keras" else f"LiteRT {variant}"
+                    label = name if len(variants) == 1 else f"{name} {variant}"
                     accuracy = artifact["verification"].get("accuracy")
                     options.append(RuntimeOption(label, runtime, variant, accuracy,
                                                  artifact["bytes"]))
                     break
     if not options:
-        raise PipelineError(f"Model '{manifest['model']}' has no Keras or TFLite artifact; {FIX}.")
+        raise PipelineError(f"Model '{manifest['model']}' has no artifact that the app can run "
+                            f"({', '.join(RUNTIMES)}); {FIX}.")
     return options
 
 
@@ -68,16 +74,21 @@ def plots(model_dir: Path, manifest: dict) -> list[tuple[str, Path]]:
 
 
 def fingerprint(model_dir: Path) -> tuple:
-    """Changes when a model is republished, so a cached Classifier is not served stale."""
-    try:
-        stat = (Path(model_dir) / "manifest.json").stat()
-    except OSError:
-        return ()
-    return stat.st_ino, stat.st_mtime_ns, stat.st_size
+    """Changes when a model is republished or re-signed, so a cached Classifier is not served stale
+    (and a changed signature is verified again)."""
+    stats = []
+    for name in ("manifest.json", signing.SIGNATURE):
+        try:
+            stat = (Path(model_dir) / name).stat()
+            stats.append((stat.st_ino, stat.st_mtime_ns, stat.st_size))
+        except OSError:
+            stats.append(None)
+    return tuple(stats) if stats[0] else ()
 
 
 def load_classifier(model_dir: str | Path, runtime: str, variant: str) -> Classifier:
-    """A Classifier with every file checked against the manifest (PipelineError if not usable)."""
+    """A Classifier with every file checked against the manifest, and the folder's signature
+    verified first when $MNIST_PUBLIC_KEY names a public key (PipelineError if not usable)."""
     return Classifier(model_dir, runtime=runtime, variant=variant)
 
 

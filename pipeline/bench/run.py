@@ -8,12 +8,12 @@ import re
 import tempfile
 from pathlib import Path
 
-from pipeline.bench import browsers, inference, machine, report, training
+from pipeline.bench import browsers, inference, machine, report, signing, training
 from pipeline.bench.stats import run_process
 from pipeline import REPO_ROOT
 from pipeline.runtime import load_manifest, read_index
 
-SECTIONS = ("training", "cnn", "inference", "browser", "sizes", "end-to-end")
+SECTIONS = ("training", "cnn", "inference", "signing", "browser", "sizes", "end-to-end")
 GPU_FIGURES = REPO_ROOT / "benchmarks-gpu.json"   # written by pipeline/bench/gpu.py on a GPU machine
 
 
@@ -60,6 +60,9 @@ def main(args) -> int:
     if "inference" in chosen:
         print("Inference: every artifact in its runtime", flush=True)
         figures["inference"] = inference.all_artifacts(models_dir)
+    if "signing" in chosen:
+        print("Signing: sign and verify each model folder", flush=True)
+        figures["signing"] = signing.sign_and_verify(models_dir)
     if "browser" in chosen:
         print("Browser: TF.js in Chromium, the Streamlit app", flush=True)
         page = browsers.page_backends(models_dir)
