@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.data import sha256_bytes, sha256_file
 from pipeline import signing
+from pipeline.data import sha256_bytes, sha256_file
 from pipeline.errors import PipelineError
 from pipeline.formats import format_module, serving_runtimes
 from pipeline.preprocess import preprocess

@@ -87,7 +87,7 @@ def sign_folder(folder: Path, key: Path) -> Path:
 def _differences(message: str) -> str:
     """model_signing's mismatch report, as a short list of what changed."""
     found = []
-    for what, pattern in (("changed", r"Hash mismatch for '(.+?)'"),
+    for what, pattern in (("changed", r"Hash mismatch for \\?'(.+?)\\?'"),
                           ("added", r"Extra files found in model '.+?': ([^\"]+)"),
                           ("removed", r"Missing files in model '.+?': ([^\"]+)")):
         names = re.findall(pattern, message)

@@ -34,7 +34,8 @@ from pipeline.preprocess import MAX_BYTES, MAX_PIXELS, read_image
 from pipeline.runtime import FIX, Classifier, check_files, load_manifest
 from tests.conftest import REPO_ROOT
 
-ENV = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
+ENV = {**{k: v for k, v in os.environ.items() if k not in ("MNIST_SIGNING_KEY", "MNIST_PUBLIC_KEY")},
+       "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
 RUN_ARGS = ["-m", "pipeline", "run", "--model", "article", "--epochs", "1"]
 
 # artifact id -> its files, as the export writes them (the test checks the manifest agrees)
@@ -46,6 +47,7 @@ ARTIFACT_FILES = {
     **{f"tfjs-{v}": [f"tfjs/{v}/model.json", f"tfjs/{v}/group1-shard1of1.bin"]
        for v in ("float32", "float16", "uint8")},
     **{f"tflite-{v}": [f"tflite/article-{v}.tflite"] for v in ("float32", "float16", "dynamic", "int8")},
+    **{f"onnx-{v}": [f"onnx/article-{v}.onnx"] for v in ("float32", "int8")},
 }
 
 
@@ -137,10 +139,10 @@ class WatchedRun:
     a chosen moment. SIGSTOP freezes it where it is: what the test then sees on disk is exactly what
     a SIGKILL sent at that instant leaves behind."""
 
-    def __init__(self, out: Path, build: Path):
+    def __init__(self, out: Path, build: Path, *extra):
         self.out = out
-        self.process = subprocess.Popen([sys.executable, *RUN_ARGS, "--out", out, "--build-dir", build],
-                                        cwd=REPO_ROOT, env=ENV, stdout=subprocess.PIPE,
+        self.process = subprocess.Popen([sys.executable, *RUN_ARGS, "--out", out, "--build-dir", build,
+                                         *extra], cwd=REPO_ROOT, env=ENV, stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT)
         self.chunks: list[bytes] = []
         self.reader = threading.Thread(target=self._read, daemon=True)
@@ -186,9 +188,9 @@ class WatchedRun:
         return sorted(self.out.glob(".article.staging-*"))
 
 
-def frozen_after_verification(out: Path, build: Path) -> "WatchedRun":
+def frozen_after_verification(out: Path, build: Path, *extra) -> "WatchedRun":
     """A run stopped (SIGSTOP) as soon as it prints its verification table, near the swap."""
-    run = WatchedRun(out, build)
+    run = WatchedRun(out, build, *extra)
     run.wait_for(lambda: "Verification of 'article'" in run.output, "the verification table", poll=0.001)
     run.stop()
     return run
@@ -214,10 +216,11 @@ def gone(pid: int) -> bool:
         return True
 
 
-def test_runs_killed_at_every_stage_leave_a_whole_export(first_export, tmp_path, digits):
-    """SIGKILL in training, in TF.js conversion while Node verifies, in TFLite conversion, just
-    before the atomic exchange and just after it. After each kill the folder holds one whole export
-    that loads; a last run succeeds and leaves nothing behind."""
+def test_runs_killed_at_every_stage_leave_a_whole_export(first_export, tmp_path, digits, signing_keys):
+    """SIGKILL in training, in TF.js conversion while Node verifies, in TFLite conversion, while the
+    staging folder is being signed, just before the atomic exchange and just after it. After each
+    kill the folder holds one whole export that loads; a last, signed run succeeds, leaves nothing
+    behind, and its signature verifies."""
     out, build = tmp_path / "exported", tmp_path / "build"
     shutil.copytree(first_export.out, out)
     shutil.copytree(first_export.build, build)
@@ -262,7 +265,22 @@ def test_runs_killed_at_every_stage_leave_a_whole_export(first_export, tmp_path,
     landed.append("TFLite conversion (float16)")
     assert_previous_export_intact()
 
-    # 4. the staging copy is complete (manifest written), the exchange has not happened yet
+    # 4. a signed run, killed while the staging folder is signed: the signature is being written
+    #    (or has just been) in the staging folder, the published folder has not been touched
+    (private, public), _ = signing_keys
+    run = frozen_after_verification(out, build, "--signing-key", private)
+    try:
+        assert len(run.staging()) == 1, run.staging()
+        while not (run.staging()[0] / "model.sig").exists():
+            run.step(0.002)   # signing starts ~2 s of CPU after the table (the library's import)
+        assert tree_digest(folder) == previous
+    finally:
+        run.kill()
+    landed.append("signing the staging folder")
+    assert_previous_export_intact()
+    assert not (folder / "model.sig").exists()
+
+    # 5. the staging copy is complete (manifest written), the exchange has not happened yet
     run = frozen_after_verification(out, build)
     try:
         # this run cleaned the staging folders of runs 2 and 3 when it made its own
@@ -275,7 +293,7 @@ def test_runs_killed_at_every_stage_leave_a_whole_export(first_export, tmp_path,
     landed.append("swap: staging complete, before the exchange")
     assert_previous_export_intact()
 
-    # 5. just after the exchange: the new export is in place, the old one not yet deleted
+    # 6. just after the exchange: the new export is in place, the old one not yet deleted
     run = frozen_after_verification(out, build)
     try:
         assert len(run.staging()) == 1, run.staging()
@@ -290,13 +308,15 @@ def test_runs_killed_at_every_stage_leave_a_whole_export(first_export, tmp_path,
     assert tree_digest(folder) != previous      # the killed run's export, whole
     check_whole_export(folder, digits.inputs)
 
-    # the next run succeeds and leaves nothing behind
-    result = subprocess.run([sys.executable, *RUN_ARGS, "--out", out, "--build-dir", build],
+    # the next run, signed, succeeds and leaves nothing behind
+    result = subprocess.run([sys.executable, *RUN_ARGS, "--out", out, "--build-dir", build,
+                             "--signing-key", private],
                             cwd=REPO_ROOT, env=ENV, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert debris(out, build) == []
     assert sorted(p.name for p in out.iterdir()) == ["article", "index.json"]
     check_whole_export(folder, digits.inputs)
+    assert Classifier(folder, "onnx", public_key=public).signature.startswith("signed and verified")
     print("\nkills survived:", *landed, sep="\n  ")
 
 
@@ -315,10 +335,10 @@ def damaged_sentence(path: Path, damage: str) -> str:
 @pytest.fixture
 def loads(monkeypatch):
     """Records every artifact a runtime actually opens."""
-    from pipeline.formats import keras_format, tflite
+    from pipeline.formats import keras_format, onnx, tflite
 
     opened = []
-    for module in (keras_format, tflite):
+    for module in (keras_format, tflite, onnx):
         original = module.load
         monkeypatch.setattr(module, "load", lambda path, variant=None, original=original:
                             opened.append(Path(path)) or original(path, variant))
@@ -349,6 +369,10 @@ def test_damaged_model_file_is_named_and_never_used(export_copy, tmp_path, capfd
     elif fmt == "tflite":                                # what the app opens for other variants
         with pytest.raises(PipelineError, match="^" + re.escape(sentence) + "$"):
             Classifier(folder, "litert", variant)
+    elif fmt == "onnx":                                  # `predict --runtime onnx --variant V`
+        code, out, err = cli_main(capfd, "predict", image, "--model-dir", folder, "--runtime", "onnx",
+                                  "--variant", variant)
+        assert code == 1 and out == "" and one_error_line(err) == sentence
     elif fmt == "tfjs":                                  # what the static page ships
         code, _, err = cli_main(capfd, "site", "--out", tmp_path / "site", "--models-dir",
                                 export_copy.root)

@@ -8,6 +8,7 @@ runtimes and variants on offer come from the format modules, through pipeline.ru
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,10 +87,16 @@ def fingerprint(model_dir: Path) -> tuple:
     return tuple(stats) if stats[0] else ()
 
 
-def load_classifier(model_dir: str | Path, runtime: str, variant: str) -> Classifier:
+def public_key_setting() -> str | None:
+    """$MNIST_PUBLIC_KEY: the public key the app verifies every model folder with, if any."""
+    return os.environ.get(signing.PUBLIC_KEY_ENV) or None
+
+
+def load_classifier(model_dir: str | Path, runtime: str, variant: str,
+                    public_key: str | None = None) -> Classifier:
     """A Classifier with every file checked against the manifest, and the folder's signature
-    verified first when $MNIST_PUBLIC_KEY names a public key (PipelineError if not usable)."""
-    return Classifier(model_dir, runtime=runtime, variant=variant)
+    verified first when a public key is given (PipelineError if not usable)."""
+    return Classifier(model_dir, runtime=runtime, variant=variant, public_key=public_key)
 
 
 def format_bytes(size: int) -> str:
