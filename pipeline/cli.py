@@ -181,6 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="pipeline/plain training pairs (default: 3)")
     bench.add_argument("--models-dir", default=DEFAULT_EXPORT_DIR, help="published models to measure")
     bench.add_argument("--out", default="BENCHMARKS.md", help="report to write (default: BENCHMARKS.md)")
+    bench.add_argument("--merge", action="store_true",
+                       help="keep the other sections' figures from the benchmarks.json beside --out "
+                            "and replace only the chosen ones")
     bench.set_defaults(handler=cmd_bench)
     return parser
 

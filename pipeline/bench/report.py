@@ -114,7 +114,9 @@ def end_to_end_section(e2e: dict) -> str:
 
 
 def write(figures: dict) -> str:
-    sections = [f"# Benchmarks\n\nWritten by `python -m pipeline bench` on {figures['date']}. "
+    updated = (f" (sections {', '.join(figures['updated'])} on that date with `--merge`; the others "
+               "in an earlier full run)" if figures.get("updated") else "")
+    sections = [f"# Benchmarks\n\nWritten by `python -m pipeline bench` on {figures['date']}{updated}. "
                 "Timings are medians over repeated runs; ratios compare two sides measured "
                 "alternately in the same run. The same figures are in `benchmarks.json`.",
                 "## Machine\n\n" + machine_section(figures["machine"])]

@@ -45,9 +45,13 @@ def main(args) -> int:
         raise PipelineError(f"Unknown benchmark section(s) {', '.join(sorted(unknown))}; "
                             f"choose from: {', '.join(SECTIONS)}.")
     models_dir = Path(args.models_dir).resolve()
-    figures = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-               "machine": machine.describe()}
-    if "training" in chosen or "cnn" in chosen:
+    out = Path(args.out)
+    previous = out.with_name("benchmarks.json")
+    # --merge: keep the other sections' figures from the last full run, replace only the chosen ones
+    figures = json.loads(previous.read_text()) if args.merge and previous.is_file() else {}
+    figures.update(date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                   machine=machine.describe(), updated=sorted(chosen) if args.merge else None)
+    if ("training" in chosen or "cnn" in chosen) and not figures.get("training"):
         figures["training"] = {}
     if "training" in chosen:
         print("Training: the article's model, pipeline against plain program", flush=True)
@@ -79,7 +83,6 @@ def main(args) -> int:
         figures["gpu"] = json.loads(GPU_FIGURES.read_text())
         figures["gpu_markdown"] = markdown(figures["gpu"])
 
-    out = Path(args.out)
     out.write_text(report.write(figures))
     out.with_name("benchmarks.json").write_text(json.dumps(
         {k: v for k, v in figures.items() if k != "gpu_markdown"}, indent=2) + "\n")
