@@ -25,7 +25,7 @@ SIGNATURE = "model.sig"
 SIGNING_KEY_ENV = "MNIST_SIGNING_KEY"
 PUBLIC_KEY_ENV = "MNIST_PUBLIC_KEY"
 CURVES = ("secp256r1", "secp384r1", "secp521r1")   # what model_signing's elliptic-key signer takes
-NO_KEY = ("published unsigned: no signing key (give --signing-key KEY.pem or set "
+NO_KEY = ("unsigned: no signing key (give --signing-key KEY.pem or set "
           f"${SIGNING_KEY_ENV}; see the README's security section)")
 
 
@@ -109,8 +109,12 @@ def verify_folder(folder: Path, key: Path) -> None:
                             f"configured: {refused}.")
     import model_signing
 
-    verifier = (model_signing.verifying.Config().set_hashing_config(_hashing_config())
-                .use_elliptic_key_verifier(public_key=key))
+    try:
+        verifier = (model_signing.verifying.Config().set_hashing_config(_hashing_config())
+                    .use_elliptic_key_verifier(public_key=key))
+    except (ValueError, TypeError) as exc:   # not PEM, or a private key given by mistake
+        raise PipelineError(f"The public key {key} is not a PEM elliptic-curve public key "
+                            f"({str(exc).split('. ')[0]}): the model at {folder} was not loaded.") from exc
     try:
         verifier.verify(folder, signature)
     except json.JSONDecodeError as exc:   # a truncated or foreign file (a ValueError too)

@@ -102,6 +102,11 @@ def first_export(tmp_path_factory, mnist):
     result = subprocess.run([sys.executable, *RUN_ARGS, "--out", out, "--build-dir", build],
                             cwd=REPO_ROOT, env=ENV, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    # no key (a fresh clone): published all the same, unsigned, and the run says so in one line
+    assert [line for line in result.stdout.splitlines() if "unsigned" in line] == [
+        f"Published {out / 'article'} (11 artifacts), unsigned: no signing key (give --signing-key "
+        "KEY.pem or set $MNIST_SIGNING_KEY; see the README's security section)."]
+    assert not (out / "article" / "model.sig").exists()
     return SimpleNamespace(out=out, build=build, folder=out / "article")
 
 

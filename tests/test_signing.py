@@ -221,3 +221,17 @@ def test_bad_signing_keys_are_refused_before_training(tmp_path, signing_keys, co
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.startswith(f"error: The signing key {key} ") and message in result.stderr
     assert "Training" not in result.stdout
+
+
+@pytest.mark.parametrize("which", ["garbage", "private key", "missing"])
+def test_a_bad_public_key_is_one_sentence(signed, signing_keys, tmp_path, which):
+    (private, _), _ = signing_keys
+    key = tmp_path / "key.pub"
+    if which == "garbage":
+        key.write_text("not a key\n")
+    elif which == "private key":
+        shutil.copyfile(private, key)
+    expected = ("does not exist" if which == "missing"
+                else "is not a PEM elliptic-curve public key")
+    with pytest.raises(PipelineError, match=f"^The public key {key} {expected}"):
+        Classifier(signed, "litert", public_key=key)

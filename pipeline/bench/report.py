@@ -58,7 +58,7 @@ def training_section(figures: dict) -> str:
 
 def inference_section(rows: list[dict]) -> str:
     return ("Batch 1: median and 99th percentile of single-image calls (Keras: the model's call "
-            "for Keras, traced once as a tf.function; one LiteRT thread; one ONNX Runtime thread). "
+            "traced once as a tf.function; one LiteRT thread; one ONNX Runtime thread). "
             "Batch 1000: images per second.\n\n" + table(
                 ["model", "artifact", "runtime", "size", "batch 1 p50", "batch 1 p99", "batch 1000"],
                 [[r["model"], r["artifact"], r["runtime"], human_bytes(r["bytes"]),
