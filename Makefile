@@ -3,18 +3,23 @@
 #   make test   the same setup plus Debian's chromium, then lint and the whole test suite
 #   make test-fast  lint and the tests that need neither Chromium nor a training run (development)
 #   make app    the Streamlit app on http://127.0.0.1:8501;  make serve: the static page on :8000
+#   make lock   regenerate the hashed locks from requirements.in (tools/lock.py; needs PyPI)
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup browser run lint test test-fast app serve site bench clean
+.PHONY: setup browser run lint test test-fast app serve site bench lock clean
 
-$(VENV)/.installed: requirements.lock
+# Every package is pinned with its sha256 (--require-hashes): nothing can be swapped underneath.
+# requirements-nodeps.lock: packages whose declared dependencies conflict with the lock (tools/lock.py).
+$(VENV)/.installed: requirements.lock requirements-nodeps.lock
 	@# a venv made without ensurepip (Debian without python3-venv) has no pip: start it again
 	$(PY) -m pip --version >/dev/null 2>&1 || { rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); } || \
 		{ echo "python3 -m venv failed: on Debian, apt-get install python3-venv"; exit 1; }
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
+		-r requirements-nodeps.lock
 	touch $@
 
 node_modules/.installed: package-lock.json
@@ -27,6 +32,8 @@ setup: $(VENV)/.installed node_modules/.installed
 browser:
 	@test -x /usr/bin/chromium || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
 
+# Signs each published folder when $$MNIST_SIGNING_KEY names a private key; else publishes unsigned
+# and says so (a fresh clone has no key; the README's security section tells how to make one).
 run: setup
 	$(PY) -m pipeline run
 
@@ -52,6 +59,9 @@ serve: site
 
 bench: setup browser
 	$(PY) -m pipeline bench
+
+lock: $(VENV)/.installed
+	$(PY) tools/lock.py
 
 clean:
 	rm -rf build site .pytest_cache

@@ -11,9 +11,12 @@ import sys
 
 from pipeline.errors import PipelineError
 from pipeline.models import MODELS
+from pipeline.runtime import RUNTIMES, VARIANTS  # light: the format modules import nothing heavy
 from pipeline.train import STRATEGIES  # a light import: TensorFlow loads inside train()
 
 DEFAULT_BUILD_DIR = "build"
+SIGNING_KEY_HELP = ("sign each published folder (model.sig) with this elliptic-curve private key "
+                    "(default: $MNIST_SIGNING_KEY; none: published unsigned)")
 DEFAULT_EXPORT_DIR = "exported_models"
 
 
@@ -58,18 +61,22 @@ def cmd_evaluate(args) -> int:
 
 def cmd_export(args) -> int:
     from pipeline.export import export
+    from pipeline.signing import signing_key
 
-    export(args.model, build_dir=args.build_dir, out_dir=args.out)
+    export(args.model, build_dir=args.build_dir, out_dir=args.out,
+           signing_key=signing_key(args.signing_key))
     return 0
 
 
 def cmd_run(args) -> int:
     from pipeline.publish import check_writable
     from pipeline.run import run
+    from pipeline.signing import signing_key
 
     check_writable(args.out)  # before training, not after it
+    key = signing_key(args.signing_key)   # a bad key too
     return run(args.model or list(MODELS), epochs=args.epochs, out_dir=args.out,
-               build_dir=args.build_dir, seed=args.seed, events_path=args.events)
+               build_dir=args.build_dir, seed=args.seed, events_path=args.events, signing_key=key)
 
 
 def cmd_predict(args) -> int:
@@ -132,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--model", required=True, choices=list(MODELS), help="which model")
     export.add_argument("--build-dir", default=DEFAULT_BUILD_DIR, help="where `train` wrote")
     export.add_argument("--out", default=DEFAULT_EXPORT_DIR, help="publish folder (default: exported_models)")
+    export.add_argument("--signing-key", metavar="KEY.pem", help=SIGNING_KEY_HELP)
     export.set_defaults(handler=cmd_export)
 
     run = commands.add_parser("run", help="train → evaluate → export → verify → publish")
@@ -144,14 +152,22 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--events", metavar="FILE",
                      help="append one JSON object per line per stage start and end, artifact and "
                           "summary (for scripts)")
+    run.add_argument("--signing-key", metavar="KEY.pem", help=SIGNING_KEY_HELP)
     run.set_defaults(handler=cmd_run)
 
     predict = commands.add_parser("predict", help="read the digit in a PNG or JPEG")
     predict.add_argument("image", help="PNG or JPEG, any size, dark-on-light or light-on-dark")
     predict.add_argument("--model", default="cnn", **model_choice)
     predict.add_argument("--model-dir", help="a published model folder (default: exported_models/MODEL)")
-    predict.add_argument("--runtime", choices=["litert", "keras"], default="litert",
-                         help="litert runs the float32 .tflite without TensorFlow (default)")
+    predict.add_argument("--runtime", choices=list(RUNTIMES), default="litert",
+                         help="litert (default) runs the .tflite, onnx the .onnx, neither imports "
+                              "TensorFlow; keras runs the .keras file")
+    predict.add_argument("--variant", choices=list(VARIANTS), default="float32",
+                         help="which artifact of the runtime (default: float32): " + "; ".join(
+                             f"{runtime} {'/'.join(variants)}" for runtime, (_, variants) in RUNTIMES.items()))
+    predict.add_argument("--public-key", metavar="KEY.pub",
+                         help="verify the model folder's signature (model.sig) with this public key "
+                              "before reading any of it (default: $MNIST_PUBLIC_KEY; none: no check)")
     predict.add_argument("--json", action="store_true", help="print one JSON object")
     predict.set_defaults(handler=cmd_predict)
 
@@ -162,11 +178,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", help="measure training, inference and sizes; write BENCHMARKS.md")
     bench.add_argument("--only", metavar="SECTIONS",
-                       help="comma-separated: training,cnn,inference,browser,sizes,end-to-end (default: all)")
+                       help="comma-separated: training,cnn,inference,signing,browser,sizes,end-to-end "
+                            "(default: all)")
     bench.add_argument("--repeats", type=positive_int, default=3,
                        help="pipeline/plain training pairs (default: 3)")
     bench.add_argument("--models-dir", default=DEFAULT_EXPORT_DIR, help="published models to measure")
     bench.add_argument("--out", default="BENCHMARKS.md", help="report to write (default: BENCHMARKS.md)")
+    bench.add_argument("--merge", action="store_true",
+                       help="keep the other sections' figures from the benchmarks.json beside --out "
+                            "and replace only the chosen ones")
     bench.set_defaults(handler=cmd_bench)
     return parser
 

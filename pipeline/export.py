@@ -14,12 +14,13 @@ import platform
 import shutil
 import subprocess
 import time
+from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
-from pipeline import REPO_ROOT, publish
+from pipeline import REPO_ROOT, publish, signing
 from pipeline.data import MNIST_FILES, NPM_PACKAGE, load_mnist, scale_pixels
 from pipeline.errors import PipelineError
 from pipeline.evaluate import PLOTS, evaluate, mnist_test_set
@@ -36,7 +37,8 @@ CALIBRATION_SEED = 1234
 
 def package_versions() -> dict:
     versions = {"python": platform.python_version()}
-    for package in ("tensorflow", "keras", "tensorflowjs", "ai-edge-litert", "numpy"):
+    for package in ("tensorflow", "keras", "tensorflowjs", "ai-edge-litert", "tf2onnx", "onnxruntime",
+                    "numpy"):
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
@@ -73,7 +75,8 @@ def calibration_images(count: int = 500) -> np.ndarray:
 
 
 def export(model_name: str, build_dir: str | Path = "build", out_dir: str | Path = "exported_models",
-           verbose: bool = True, events: EventLog | None = None) -> dict:
+           verbose: bool = True, events: EventLog | None = None, signing_key: Path | None = None) -> dict:
+    """`signing_key` (a checked path, see pipeline.signing.signing_key): sign the folder with it."""
     recipe = get_recipe(model_name)
     events = events or EventLog()
     build = Path(build_dir) / model_name
@@ -101,6 +104,8 @@ def export(model_name: str, build_dir: str | Path = "build", out_dir: str | Path
                 started = time.perf_counter()
                 entry = module.export(source, variant, staging)
                 exported = time.perf_counter() - started
+                if format_name not in source.exported:   # later formats convert from this one
+                    source = replace(source, exported={**source.exported, format_name: entry})
                 figures = verify_artifact(module, entry, variant, images, labels, reference, keras_accuracy)
                 figures["export_seconds"] = round(exported, 2)
                 files, size = describe_files(staging, entry, module.MULTI_FILE)
@@ -154,6 +159,12 @@ def export(model_name: str, build_dir: str | Path = "build", out_dir: str | Path
         }
         write_model_card(staging, manifest, evaluation)
         write_json_atomic(staging / "manifest.json", manifest)
+        if signing_key is not None:   # last: the signature covers every file, the manifest too
+            with events.stage(model_name, "sign") as sign_time:
+                signing.sign_folder(staging, signing_key)
+            if verbose:
+                print(f"  signed with {signing_key} in {sign_time['seconds']:.1f} s "
+                      f"({signing.SIGNATURE})", flush=True)
         publish.swap_in(staging, out_dir / model_name)
     except OSError as exc:  # disk full or gone read-only while writing the staging copy
         shutil.rmtree(staging, ignore_errors=True)
@@ -164,5 +175,6 @@ def export(model_name: str, build_dir: str | Path = "build", out_dir: str | Path
         raise
     publish.update_index(out_dir)
     if verbose:
-        print(f"Published {out_dir / model_name} ({len(artifacts)} artifacts).")
+        print(f"Published {out_dir / model_name} ({len(artifacts)} artifacts), "
+              + ("signed." if signing_key is not None else signing.NO_KEY + "."))
     return manifest

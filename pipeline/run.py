@@ -9,9 +9,10 @@ from pipeline.events import EventLog
 
 
 def run(models: list[str], epochs: int | None = None, out_dir: str = "exported_models",
-        build_dir: str = "build", seed: int = 0, events_path: str | Path | None = None) -> int:
+        build_dir: str = "build", seed: int = 0, events_path: str | Path | None = None,
+        signing_key: Path | None = None) -> int:
     """People read a progress line per stage and a summary table; scripts read `events_path`
-    (JSON Lines, see pipeline/events.py)."""
+    (JSON Lines, see pipeline/events.py). `signing_key`: sign each published folder with it."""
     from pipeline.evaluate import evaluate
     from pipeline.export import export
     from pipeline.train import train
@@ -29,7 +30,8 @@ def run(models: list[str], epochs: int | None = None, out_dir: str = "exported_m
             print(f"\n== {name}: export → verify → publish", flush=True)
             try:
                 with events.stage(name, "export") as export_time:
-                    manifest = export(name, build_dir=build_dir, out_dir=out_dir, events=events)
+                    manifest = export(name, build_dir=build_dir, out_dir=out_dir, events=events,
+                                      signing_key=signing_key)
             except PipelineError as exc:
                 raise PipelineError(f"'{name}': {exc}") from exc
             rows.append({"model": name, "test_accuracy": report["accuracy"],

@@ -1,7 +1,7 @@
-"""Load a published model for serving: manifest, integrity check, one predictor per runtime.
+"""Load a published model for serving: signature, manifest, integrity check, one predictor per runtime.
 
 Used by `predict`, the Streamlit app and the benchmarks. The LiteRT path imports only numpy and
-LiteRT; TensorFlow is imported only when the Keras runtime is asked for.
+LiteRT, the ONNX path only numpy and ONNX Runtime; TensorFlow is imported only for the Keras runtime.
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline import signing
 from pipeline.errors import PipelineError
 from pipeline.files import inside_folder, sha256_bytes, sha256_file
+from pipeline.formats import format_module, serving_runtimes
 from pipeline.preprocess import preprocess
 
 SCHEMA_VERSION = 1
@@ -27,9 +29,9 @@ def default_models_dir() -> Path:
 
     return Path(os.environ.get(MODELS_ENV) or REPO_ROOT / "exported_models")
 FIX = "run `make run` (or `python -m pipeline run`) to rebuild it"
-# runtime name -> (format, variants it can run)
-RUNTIMES = {"keras": ("keras", ("float32",)),
-            "litert": ("tflite", ("float32", "float16", "dynamic", "int8"))}
+# runtime name -> (format, variants it can run), from the format modules: keras, litert, onnx
+RUNTIMES = {runtime: (module.NAME, module.VARIANTS) for runtime, module in serving_runtimes().items()}
+VARIANTS = tuple(dict.fromkeys(v for _, variants in RUNTIMES.values() for v in variants))
 
 
 def load_manifest(model_dir: str | Path) -> dict:
@@ -159,7 +161,10 @@ class Classifier:
     thread-safe for inference.
     """
 
-    def __init__(self, model_dir: str | Path, runtime: str = "litert", variant: str = "float32"):
+    def __init__(self, model_dir: str | Path, runtime: str = "litert", variant: str = "float32",
+                 public_key: str | Path | None = None):
+        """`public_key` (else $MNIST_PUBLIC_KEY): verify the folder's signature before any file of
+        it is opened; without one, the folder is used unverified (the sha256 checks still run)."""
         if runtime not in RUNTIMES:
             raise PipelineError(f"Unknown runtime '{runtime}'; choose one of: {', '.join(RUNTIMES)}.")
         format_name, variants = RUNTIMES[runtime]
@@ -167,13 +172,15 @@ class Classifier:
             raise PipelineError(f"The {runtime} runtime has no '{variant}' variant; "
                                 f"choose one of: {', '.join(variants)}.")
         self.model_dir = Path(model_dir)
+        key = signing.public_key(public_key)
+        if key is not None:
+            signing.verify_folder(self.model_dir, key)   # before anything below reads the folder
+        self.signature = signing.status(self.model_dir, key)
         self.manifest = load_manifest(model_dir)
         self.labels = read_labels(model_dir, self.manifest)
         self.artifact = find_artifact(self.manifest, format_name, variant)
         self.runtime, self.variant = runtime, variant
         path = check_files(model_dir, self.artifact)
-        from pipeline.formats import format_module
-
         self._module = format_module(format_name)
         try:
             self._model = self._module.load(path, variant)

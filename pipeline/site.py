@@ -15,6 +15,7 @@ from pathlib import Path
 from pipeline import REPO_ROOT
 from pipeline.errors import PipelineError
 from pipeline.files import resolve_inside
+from pipeline.formats import browser_formats
 from pipeline.publish import swap_in
 from pipeline.runtime import check_files, load_manifest, read_index, read_labels
 
@@ -51,7 +52,7 @@ def copy_model(name: str, models_dir: Path, target: Path) -> int:
     """Copy one model's manifest, labels and TF.js artifacts, each checked first; returns bytes."""
     folder = models_dir / name
     manifest = load_manifest(folder)
-    artifacts = [a for a in manifest["artifacts"] if a["format"] == "tfjs"]
+    artifacts = [a for a in manifest["artifacts"] if a["format"] in browser_formats()]
     if not artifacts:
         raise PipelineError(f"{folder / 'manifest.json'} lists no TF.js artifact: nothing for the page.")
     read_labels(folder, manifest)   # checked against the manifest's labels_sha256

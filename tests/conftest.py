@@ -22,7 +22,8 @@ os.environ.setdefault("TFDF_DISABLE_WELCOME_MESSAGE", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 EXPORTED_MODELS = REPO_ROOT / "exported_models"
 # the environment of a `python -m pipeline` child process: this checkout, output as it comes
-ENV = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
+ENV = {**{k: v for k, v in os.environ.items() if k not in ("MNIST_SIGNING_KEY", "MNIST_PUBLIC_KEY")},
+       "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
 RUN_ARGS = ["-m", "pipeline", "run", "--model", "article", "--epochs", "1"]
 
 
@@ -92,6 +93,11 @@ def first_export(tmp_path_factory, mnist):
     result = subprocess.run([sys.executable, *RUN_ARGS, "--out", out, "--build-dir", build],
                             cwd=REPO_ROOT, env=ENV, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    # no key (a fresh clone): published all the same, unsigned, and the run says so in one line
+    assert [line for line in result.stdout.splitlines() if "unsigned" in line] == [
+        f"Published {out / 'article'} (11 artifacts), unsigned: no signing key (give --signing-key "
+        "KEY.pem or set $MNIST_SIGNING_KEY; see the README's security section)."]
+    assert not (out / "article" / "model.sig").exists()
     return SimpleNamespace(out=out, build=build, folder=out / "article")
 
 
@@ -162,3 +168,30 @@ def one_error_line(err: str) -> str:
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
     return lines[0][len("error: "):]
+def make_signing_keys(folder: Path, name: str = "key") -> tuple[Path, Path]:
+    """A throw-away P-256 key pair, PEM files as `openssl ecparam`/`openssl ec -pubout` write them."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    private, public = folder / f"{name}.pem", folder / f"{name}.pub"
+    private.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                          serialization.PrivateFormat.TraditionalOpenSSL,
+                                          serialization.NoEncryption()))
+    public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                     serialization.PublicFormat.SubjectPublicKeyInfo))
+    return private, public
+
+
+@pytest.fixture(scope="session")
+def signing_keys(tmp_path_factory):
+    """Two unrelated key pairs: (private, public) of the signer, and of someone else."""
+    folder = tmp_path_factory.mktemp("keys")
+    return make_signing_keys(folder, "signer"), make_signing_keys(folder, "stranger")
+
+
+@pytest.fixture(autouse=True)
+def no_keys_from_the_environment(monkeypatch):
+    """A maintainer's $MNIST_SIGNING_KEY / $MNIST_PUBLIC_KEY must not change what tests see."""
+    monkeypatch.delenv("MNIST_SIGNING_KEY", raising=False)
+    monkeypatch.delenv("MNIST_PUBLIC_KEY", raising=False)

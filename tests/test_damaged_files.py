@@ -37,6 +37,7 @@ ARTIFACT_FILES = {
     **{f"tfjs-{v}": [f"tfjs/{v}/model.json", f"tfjs/{v}/group1-shard1of1.bin"]
        for v in ("float32", "float16", "uint8")},
     **{f"tflite-{v}": [f"tflite/article-{v}.tflite"] for v in ("float32", "float16", "dynamic", "int8")},
+    **{f"onnx-{v}": [f"onnx/article-{v}.onnx"] for v in ("float32", "int8")},
 }
 
 
@@ -69,10 +70,10 @@ def damaged_sentence(path: Path, damage: str) -> str:
 @pytest.fixture
 def loads(monkeypatch):
     """Records every artifact a runtime actually opens."""
-    from pipeline.formats import keras_format, tflite
+    from pipeline.formats import keras_format, onnx, tflite
 
     opened = []
-    for module in (keras_format, tflite):
+    for module in (keras_format, tflite, onnx):
         original = module.load
         monkeypatch.setattr(module, "load", lambda path, variant=None, original=original:
                             opened.append(Path(path)) or original(path, variant))
@@ -103,6 +104,10 @@ def test_damaged_model_file_is_named_and_never_used(export_copy, tmp_path, capfd
     elif fmt == "tflite":                                # what the app opens for other variants
         with pytest.raises(PipelineError, match="^" + re.escape(sentence) + "$"):
             Classifier(folder, "litert", variant)
+    elif fmt == "onnx":                                  # `predict --runtime onnx --variant V`
+        code, out, err = cli_main(capfd, "predict", image, "--model-dir", folder, "--runtime", "onnx",
+                                  "--variant", variant)
+        assert code == 1 and out == "" and one_error_line(err) == sentence
     elif fmt == "tfjs":                                  # what the static page ships
         code, _, err = cli_main(capfd, "site", "--out", tmp_path / "site", "--models-dir",
                                 export_copy.root)

@@ -5,16 +5,19 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from pipeline.errors import PipelineError
 from pipeline.runtime import Classifier, load_manifest, manifest_problems
-from tests.conftest import tree_digest
+from tests.conftest import REPO_ROOT, tree_digest
 
 EXPECTED_IDS = ["keras", "savedmodel", "tfjs-float32", "tfjs-float16", "tfjs-uint8",
-                "tflite-float32", "tflite-float16", "tflite-dynamic", "tflite-int8"]
+                "tflite-float32", "tflite-float16", "tflite-dynamic", "tflite-int8",
+                "onnx-float32", "onnx-int8"]
 
 
 
@@ -31,11 +34,12 @@ def small_build(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def published(small_build, tmp_path_factory):
+def published(small_build, tmp_path_factory, signing_keys):
+    """The export, signed with a throw-away key as `export --signing-key` does."""
     from pipeline.export import export
 
     out = tmp_path_factory.mktemp("exported")
-    export("article", build_dir=small_build, out_dir=out, verbose=False)
+    export("article", build_dir=small_build, out_dir=out, verbose=False, signing_key=signing_keys[0][0])
     return out
 
 
@@ -51,6 +55,66 @@ def test_every_format_is_exported_and_verified(published):
             assert figures["agreement"] == 1.0 and figures["max_abs_diff"] <= 1e-4
     runtimes = {a["format"]: a["verification"]["runtime"] for a in manifest["artifacts"]}
     assert "Node" in runtimes["tfjs"] and "LiteRT" in runtimes["tflite"]
+    assert "ONNX Runtime" in runtimes["onnx"]
+
+
+def test_the_export_is_signed_and_the_upstream_verifier_accepts_it(published, signing_keys):
+    import model_signing
+
+    folder = published / "article"
+    model_signing.verifying.Config().use_elliptic_key_verifier(public_key=signing_keys[0][1]).verify(
+        folder, folder / "model.sig")
+    assert Classifier(folder, "onnx", public_key=signing_keys[0][1]).signature.startswith(
+        "signed and verified")
+
+
+def test_onnx_graph_has_the_named_contract(published):
+    import onnx
+
+    for variant in ("float32", "int8"):
+        model = onnx.load(str(published / "article" / "onnx" / f"article-{variant}.onnx"))
+        shapes = {value.name: [d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim]
+                  for value in (*model.graph.input, *model.graph.output)}
+        assert shapes == {"image": ["batch", 28, 28], "probabilities": ["batch", 10]}, variant
+        assert next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) >= 17
+
+
+def test_onnx_runtime_agrees_with_keras_on_all_test_images(published, small_build, mnist):
+    """Checked here with onnxruntime and keras directly, not through the pipeline's own figures."""
+    import keras
+    import onnxruntime
+
+    images, labels = mnist[1][0].astype(np.float32) / 255, mnist[1][1]
+    reference = keras.saving.load_model(small_build / "article" / "model.keras").predict(
+        images, batch_size=1000, verbose=0)
+    results = {}
+    for variant in ("float32", "int8"):
+        session = onnxruntime.InferenceSession(
+            str(published / "article" / "onnx" / f"article-{variant}.onnx"),
+            providers=["CPUExecutionProvider"])
+        results[variant] = session.run(["probabilities"], {"image": images})[0]
+    assert results["float32"].shape == (10000, 10)
+    assert np.max(np.abs(results["float32"] - reference)) <= 1e-4
+    assert np.array_equal(results["float32"].argmax(axis=1), reference.argmax(axis=1))
+    keras_accuracy = np.mean(reference.argmax(axis=1) == labels)
+    assert keras_accuracy - np.mean(results["int8"].argmax(axis=1) == labels) <= 0.002
+
+
+def test_onnx_path_imports_neither_tensorflow_nor_litert(published, tmp_path, mnist):
+    from PIL import Image
+
+    path = tmp_path / "seven.png"
+    Image.fromarray(mnist[1][0][0]).save(path)
+    code = ("import sys; from pipeline.cli import main; "
+            "main(['predict', sys.argv[1], '--json', '--runtime', 'onnx', '--variant', 'int8', "
+            "'--model-dir', sys.argv[2]]); "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras', 'ai_edge_litert'}))")
+    result = subprocess.run([sys.executable, "-c", code, str(path), str(published / "article")],
+                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout.splitlines()[0])
+    assert answer["digit"] == 7 and answer["runtime"] == "onnx" and answer["variant"] == "int8"
+    assert result.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_manifest_describes_every_file_truthfully(published):
@@ -79,9 +143,10 @@ def test_manifest_describes_every_file_truthfully(published):
 
 def test_litert_and_keras_runtimes_agree_on_real_digits(published, mnist):
     images = mnist[1][0][:200].astype(np.float32) / 255
-    litert = Classifier(published / "article", "litert").predict(images)
     keras = Classifier(published / "article", "keras").predict(images)
-    assert np.max(np.abs(litert - keras)) < 1e-4
+    for runtime in ("litert", "onnx"):
+        answers = Classifier(published / "article", runtime).predict(images)
+        assert np.max(np.abs(answers - keras)) < 1e-4, runtime
 
 
 def test_damaged_or_missing_files_are_refused(published, tmp_path):
@@ -129,3 +194,32 @@ def test_republishing_replaces_the_export_whole(published, small_build, tmp_path
     export("article", build_dir=small_build, out_dir=out, verbose=False)
     assert not (out / "article" / "stray-file.txt").exists()
     assert load_manifest(out / "article")["artifacts"][0]["verification"]["passed"]
+
+
+def test_onnx_export_of_the_cnn_agrees_with_keras_on_all_test_images(tmp_path, mnist):
+    """The BN CNN (the model the apps serve), from the committed model.keras through the format
+    modules: SavedModel -> ONNX float32 within the float32 tolerance, int8 within 0.2 points."""
+    from dataclasses import replace
+
+    from pipeline.export import calibration_images
+    from pipeline.formats import ExportSource, format_module
+    from tests.conftest import EXPORTED_MODELS
+
+    keras_module, saved, onnx_module = (format_module(n) for n in ("keras", "savedmodel", "onnx"))
+    model = keras_module.load(EXPORTED_MODELS / "cnn" / "model.keras")
+    source = ExportSource(model=model, model_name="cnn", keras_path=EXPORTED_MODELS / "cnn" / "model.keras",
+                          calibration_images=calibration_images())
+    source = replace(source, exported={"savedmodel": saved.export(source, "float32", tmp_path)})
+    source = replace(source, exported={**source.exported,
+                                       "onnx": onnx_module.export(source, "float32", tmp_path)})
+    int8 = onnx_module.export(source, "int8", tmp_path)
+    assert not [p for p in (tmp_path / "onnx").iterdir() if p.name.startswith(".")]  # no scratch left
+
+    images, labels = mnist[1][0].astype(np.float32) / 255, mnist[1][1]
+    reference = np.asarray(model.predict(images, batch_size=1000, verbose=0))
+    float32 = onnx_module.predict(onnx_module.load(source.exported["onnx"]), images)
+    assert np.max(np.abs(float32 - reference)) <= 1e-4
+    assert np.array_equal(float32.argmax(axis=1), reference.argmax(axis=1))
+    quantized = onnx_module.predict(onnx_module.load(int8), images)
+    assert (np.mean(reference.argmax(axis=1) == labels)
+            - np.mean(quantized.argmax(axis=1) == labels)) <= 0.002

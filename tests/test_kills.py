@@ -25,11 +25,11 @@ class WatchedRun:
     can stop or kill it at a chosen moment. SIGSTOP freezes it where it is: what the test then sees
     on disk is exactly what a SIGKILL sent at that instant leaves behind."""
 
-    def __init__(self, out: Path, build: Path):
+    def __init__(self, out: Path, build: Path, *extra):
         self.out = out
         self.events_path = build.parent / f"events-{time.monotonic_ns()}.jsonl"
         self.process = subprocess.Popen([sys.executable, *RUN_ARGS, "--out", out, "--build-dir", build,
-                                         "--events", self.events_path],
+                                         "--events", self.events_path, *extra],
                                         cwd=REPO_ROOT, env=ENV, stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT)
         self.chunks: list[bytes] = []
@@ -81,9 +81,9 @@ class WatchedRun:
         return sorted(self.out.glob(".article.staging-*"))
 
 
-def frozen_after_verification(out: Path, build: Path) -> WatchedRun:
+def frozen_after_verification(out: Path, build: Path, *extra) -> WatchedRun:
     """A run stopped (SIGSTOP) as soon as every artifact is verified, near the swap."""
-    run = WatchedRun(out, build)
+    run = WatchedRun(out, build, *extra)
     run.wait_for(lambda: run.reached("verified", passed=True), "the end of verification", poll=0.001)
     run.stop()
     return run
@@ -109,10 +109,11 @@ def gone(pid: int) -> bool:
         return True
 
 
-def test_runs_killed_at_every_stage_leave_a_whole_export(first_export, tmp_path, digits):
-    """SIGKILL in training, in TF.js conversion while Node verifies, in TFLite conversion, just
-    before the atomic exchange and just after it. After each kill the folder holds one whole export
-    that loads; a last run succeeds and leaves nothing behind."""
+def test_runs_killed_at_every_stage_leave_a_whole_export(first_export, tmp_path, digits, signing_keys):
+    """SIGKILL in training, in TF.js conversion while Node verifies, in TFLite conversion, while the
+    staging folder is being signed, just before the atomic exchange and just after it. After each
+    kill the folder holds one whole export that loads; a last, signed run succeeds, leaves nothing
+    behind, and its signature verifies."""
     out, build = tmp_path / "exported", tmp_path / "build"
     shutil.copytree(first_export.out, out)
     shutil.copytree(first_export.build, build)
@@ -157,7 +158,22 @@ def test_runs_killed_at_every_stage_leave_a_whole_export(first_export, tmp_path,
     landed.append("TFLite conversion (float16)")
     assert_previous_export_intact()
 
-    # 4. the staging copy is complete (manifest written), the exchange has not happened yet
+    # 4. a signed run, killed while the staging folder is signed: the signature is being written
+    #    (or has just been) in the staging folder, the published folder has not been touched
+    (private, public), _ = signing_keys
+    run = frozen_after_verification(out, build, "--signing-key", private)
+    try:
+        assert len(run.staging()) == 1, run.staging()
+        while not (run.staging()[0] / "model.sig").exists():
+            run.step(0.002)   # signing starts ~2 s of CPU after verification (the library's import)
+        assert tree_digest(folder) == previous
+    finally:
+        run.kill()
+    landed.append("signing the staging folder")
+    assert_previous_export_intact()
+    assert not (folder / "model.sig").exists()
+
+    # 5. the staging copy is complete (manifest written), the exchange has not happened yet
     run = frozen_after_verification(out, build)
     try:
         # this run cleaned the staging folders of runs 2 and 3 when it made its own
@@ -170,7 +186,7 @@ def test_runs_killed_at_every_stage_leave_a_whole_export(first_export, tmp_path,
     landed.append("swap: staging complete, before the exchange")
     assert_previous_export_intact()
 
-    # 5. just after the exchange: the new export is in place, the old one not yet deleted
+    # 6. just after the exchange: the new export is in place, the old one not yet deleted
     run = frozen_after_verification(out, build)
     try:
         assert len(run.staging()) == 1, run.staging()
@@ -185,11 +201,13 @@ def test_runs_killed_at_every_stage_leave_a_whole_export(first_export, tmp_path,
     assert tree_digest(folder) != previous      # the killed run's export, whole
     check_whole_export(folder, digits.inputs)
 
-    # the next run succeeds and leaves nothing behind
-    result = subprocess.run([sys.executable, *RUN_ARGS, "--out", out, "--build-dir", build],
+    # the next run, signed, succeeds and leaves nothing behind
+    result = subprocess.run([sys.executable, *RUN_ARGS, "--out", out, "--build-dir", build,
+                             "--signing-key", private],
                             cwd=REPO_ROOT, env=ENV, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert debris(out, build) == []
     assert sorted(p.name for p in out.iterdir()) == ["article", "index.json"]
     check_whole_export(folder, digits.inputs)
+    assert Classifier(folder, "onnx", public_key=public).signature.startswith("signed and verified")
     print("\nkills survived:", *landed, sep="\n  ")

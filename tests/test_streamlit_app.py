@@ -273,6 +273,28 @@ def test_missing_manifest_is_refused_with_the_fix(monkeypatch, models_copy):
     assert "manifest.json is missing" in message and "make run" in message
 
 
+def test_the_app_shows_whether_the_model_is_signed_and_verified(monkeypatch, models_copy, digits,
+                                                                signing_keys):
+    from pipeline import signing
+
+    (private, public), _ = signing_keys
+    model_dir, _, artifact = default_artifact(models_copy, "tflite-float32")
+    signing.sign_folder(model_dir, private)
+    app = draw(start_app(monkeypatch, models_copy), enlarged(digits[7]))
+    assert [m.value for m in app.sidebar.info] == [
+        "Signature: signed, not verified (no public key: set $MNIST_PUBLIC_KEY)"]
+    monkeypatch.setenv(signing.PUBLIC_KEY_ENV, str(public))
+    app = draw(start_app(monkeypatch, models_copy), enlarged(digits[7]))
+    assert [m.value for m in app.sidebar.success] == ["Signature: signed and verified with signer.pub"]
+    assert predictions(app) == ["7"]
+    path = model_dir / artifact["path"]
+    path.write_bytes(path.read_bytes() + b"\0")   # tampered after signing
+    (model_dir / signing.SIGNATURE).touch()        # a new fingerprint, as a re-signed folder has
+    message = errors(start_app(monkeypatch, models_copy))
+    assert message.startswith(f"The signature {model_dir / signing.SIGNATURE} does not match")
+    assert artifact["path"] in message and "the model was not loaded" in message
+
+
 def test_no_published_models(monkeypatch, tmp_path):
     message = errors(start_app(monkeypatch, tmp_path))
     assert "index.json is missing" in message and "python -m pipeline run" in message
@@ -400,7 +422,7 @@ def test_runtime_options_follow_the_manifest(default_model):
     assert options[0].label == "Keras"
     assert options[serving.default_option(options)].label == "LiteRT float32"
     for option in options:
-        format_name = "keras" if option.runtime == "keras" else "tflite"
+        format_name = serving.RUNTIMES[option.runtime][0]
         artifact = next(a for a in manifest["artifacts"]
                         if a["format"] == format_name and a["variant"] == option.variant)
         assert (option.accuracy, option.bytes) == (artifact["verification"]["accuracy"],

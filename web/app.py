@@ -42,13 +42,15 @@ def clear_canvas() -> None:
 
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=16)
-def cached_classifier(model_dir: str, runtime: str, variant: str, fingerprint: tuple) -> Classifier:
-    """One Classifier per process and (model, runtime, variant), shared by every session.
+def cached_classifier(model_dir: str, runtime: str, variant: str, fingerprint: tuple,
+                      public_key: str | None) -> Classifier:
+    """One Classifier per process and (model, runtime, variant, public key), shared by every session.
 
     Classifier is thread-safe (LiteRT behind a lock). `fingerprint` changes when the model is
-    republished, so a new export is loaded without a restart. Failures are not cached.
+    republished or re-signed, so a new export is loaded (and verified) without a restart. Failures
+    are not cached.
     """
-    return serving.load_classifier(model_dir, runtime, variant)
+    return serving.load_classifier(model_dir, runtime, variant, public_key)
 
 
 @st.cache_resource(show_spinner="Loading the MNIST test set…")
@@ -158,7 +160,10 @@ def test_digit_tab(classifier, option) -> None:
 def run_app() -> None:
     model_dir, option = sidebar(default_models_dir())
     classifier = cached_classifier(str(model_dir), option.runtime, option.variant,
-                                   serving.fingerprint(model_dir))
+                                   serving.fingerprint(model_dir), serving.public_key_setting())
+    with st.sidebar:   # what the app knows about where the model came from
+        (st.success if classifier.signature.startswith("signed and verified") else st.info)(
+            f"Signature: {classifier.signature}", icon="🔏")
     draw, upload, test = st.tabs(["Draw", "Upload", "Random test digit"])
     with draw:
         draw_tab(classifier, option)

@@ -1,20 +1,24 @@
 """What the Streamlit app does that is not UI: where the models are, what can be chosen, loading and
 classifying. Plain functions, testable without a browser or the Streamlit runtime.
 
-Only numpy, Pillow and LiteRT are imported on the LiteRT path; TensorFlow is imported (by
-pipeline.runtime) only when the Keras runtime is chosen.
+Only numpy, Pillow and LiteRT are imported on the LiteRT path (ONNX Runtime on the ONNX path);
+TensorFlow is imported (by the Keras format module) only when the Keras runtime is chosen. The
+runtimes and variants on offer come from the format modules, through pipeline.runtime.RUNTIMES.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from pipeline import signing
 from pipeline.errors import PipelineError
 from pipeline.files import resolve_inside
+from pipeline.formats import format_module
 from pipeline.runtime import FIX, RUNTIMES, Classifier, Prediction
 
 SHOWN_SIZE = 140                  # the 28x28 input is shown 5x, in whole pixels
@@ -31,19 +35,22 @@ class RuntimeOption:
 
 
 def runtime_options(manifest: dict) -> list[RuntimeOption]:
-    """What the manifest offers that the app can run, Keras first, LiteRT variants in export order."""
+    """What the manifest offers that the app can run, in FORMATS order (Keras, LiteRT, ONNX Runtime),
+    each runtime's variants in export order."""
     options = []
     for runtime, (format_name, variants) in RUNTIMES.items():
+        name = format_module(format_name).SERVING_LABEL
         for variant in variants:
             for artifact in manifest["artifacts"]:
                 if artifact["format"] == format_name and artifact["variant"] == variant:
-                    label = "Keras" if runtime == "keras" else f"LiteRT {variant}"
+                    label = name if len(variants) == 1 else f"{name} {variant}"
                     accuracy = artifact["verification"].get("accuracy")
                     options.append(RuntimeOption(label, runtime, variant, accuracy,
                                                  artifact["bytes"]))
                     break
     if not options:
-        raise PipelineError(f"Model '{manifest['model']}' has no Keras or TFLite artifact; {FIX}.")
+        raise PipelineError(f"Model '{manifest['model']}' has no artifact that the app can run "
+                            f"({', '.join(RUNTIMES)}); {FIX}.")
     return options
 
 
@@ -67,17 +74,28 @@ def plots(model_dir: Path, manifest: dict) -> list[tuple[str, Path]]:
 
 
 def fingerprint(model_dir: Path) -> tuple:
-    """Changes when a model is republished, so a cached Classifier is not served stale."""
-    try:
-        stat = (Path(model_dir) / "manifest.json").stat()
-    except OSError:
-        return ()
-    return stat.st_ino, stat.st_mtime_ns, stat.st_size
+    """Changes when a model is republished or re-signed, so a cached Classifier is not served stale
+    (and a changed signature is verified again)."""
+    stats = []
+    for name in ("manifest.json", signing.SIGNATURE):
+        try:
+            stat = (Path(model_dir) / name).stat()
+            stats.append((stat.st_ino, stat.st_mtime_ns, stat.st_size))
+        except OSError:
+            stats.append(None)
+    return tuple(stats) if stats[0] else ()
 
 
-def load_classifier(model_dir: str | Path, runtime: str, variant: str) -> Classifier:
-    """A Classifier with every file checked against the manifest (PipelineError if not usable)."""
-    return Classifier(model_dir, runtime=runtime, variant=variant)
+def public_key_setting() -> str | None:
+    """$MNIST_PUBLIC_KEY: the public key the app verifies every model folder with, if any."""
+    return os.environ.get(signing.PUBLIC_KEY_ENV) or None
+
+
+def load_classifier(model_dir: str | Path, runtime: str, variant: str,
+                    public_key: str | None = None) -> Classifier:
+    """A Classifier with every file checked against the manifest, and the folder's signature
+    verified first when a public key is given (PipelineError if not usable)."""
+    return Classifier(model_dir, runtime=runtime, variant=variant, public_key=public_key)
 
 
 @dataclass

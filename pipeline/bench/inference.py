@@ -14,13 +14,10 @@ BATCH = 1000
 
 
 def python_runtime(module, loaded, images: np.ndarray, repeats: int) -> dict:
+    """What the apps get: the format module's predict (Keras: its traced call for one image)."""
     one = images[:1]
-    if module.NAME == "keras":  # call the model, not predict(): predict has per-call setup
-        single = lambda: np.asarray(loaded(one, training=False))  # noqa: E731
-        batch = lambda: np.asarray(loaded(images, training=False))  # noqa: E731
-    else:
-        single = lambda: module.predict(loaded, one)  # noqa: E731
-        batch = lambda: module.predict(loaded, images)  # noqa: E731
+    single = lambda: module.predict(loaded, one)  # noqa: E731
+    batch = lambda: module.predict(loaded, images)  # noqa: E731
     latency = summary(timed_calls(single, repeats))
     batch_ms = summary(timed_calls(batch, 5, warmup=1))["median"]
     return {"latency_ms": latency["median"], "latency_p99_ms": latency["p99"],

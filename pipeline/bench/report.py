@@ -57,12 +57,23 @@ def training_section(figures: dict) -> str:
 
 
 def inference_section(rows: list[dict]) -> str:
-    return ("Batch 1: median and 99th percentile of single-image calls (the model called directly "
-            "for Keras, one LiteRT thread). Batch 1000: images per second.\n\n" + table(
+    return ("Batch 1: median and 99th percentile of single-image calls (Keras: the model's call "
+            "traced once as a tf.function; one LiteRT thread; one ONNX Runtime thread). "
+            "Batch 1000: images per second.\n\n" + table(
                 ["model", "artifact", "runtime", "size", "batch 1 p50", "batch 1 p99", "batch 1000"],
                 [[r["model"], r["artifact"], r["runtime"], human_bytes(r["bytes"]),
                   f"{r['latency_ms']:.3f} ms", f"{r['latency_p99_ms']:.3f} ms",
                   f"{r['throughput_per_s']:,.0f}/s"] for r in rows]))
+
+
+def signing_section(figures: dict) -> str:
+    rows = [[r["model"], r["files"], human_bytes(r["bytes"]), f"{r['sign_ms']:.1f} ms",
+             f"{r['verify_ms']:.1f} ms"] for r in figures["folders"]]
+    return ("OpenSSF model signing (`model-signing`, elliptic-curve P-256 key, offline): the whole "
+            "published folder, every file hashed, in one process after a warm-up; median of 10.\n\n"
+            + table(["model", "files", "folder size", "sign", "verify"], rows)
+            + f"\n\nImporting the library costs **{figures['import_seconds']:.1f} s** once per process "
+              "(a `predict --public-key` command pays it; a running app pays it once).")
 
 
 def browser_section(figures: dict) -> str:
@@ -120,7 +131,9 @@ def gpu_section(figures: dict) -> str:
 
 
 def write(figures: dict) -> str:
-    sections = [f"# Benchmarks\n\nWritten by `python -m pipeline bench` on {figures['date']}. "
+    updated = (f" (sections {', '.join(figures['updated'])} on that date with `--merge`; the others "
+               "in an earlier full run)" if figures.get("updated") else "")
+    sections = [f"# Benchmarks\n\nWritten by `python -m pipeline bench` on {figures['date']}{updated}. "
                 "Timings are medians over repeated runs; ratios compare two sides measured "
                 "alternately in the same run. The same figures are in `benchmarks.json`.",
                 "## Machine\n\n" + machine_section(figures["machine"])]
@@ -128,6 +141,8 @@ def write(figures: dict) -> str:
         sections.append("## Training\n\n" + training_section(figures["training"]))
     if figures.get("inference"):
         sections.append("## Inference\n\n" + inference_section(figures["inference"]))
+    if figures.get("signing"):
+        sections.append("## Signing\n\n" + signing_section(figures["signing"]))
     if figures.get("browser"):
         sections.append("## In the browser\n\n" + browser_section(figures["browser"]))
     if figures.get("sizes"):

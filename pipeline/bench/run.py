@@ -8,12 +8,12 @@ import tempfile
 from pathlib import Path
 
 from pipeline import REPO_ROOT
-from pipeline.bench import inference, machine, report, training
+from pipeline.bench import inference, machine, report, signing, training
 from pipeline.bench.stats import run_process
 from pipeline.events import read_events
 from pipeline.runtime import load_manifest, read_index
 
-SECTIONS = ("training", "cnn", "inference", "browser", "sizes", "end-to-end")
+SECTIONS = ("training", "cnn", "inference", "signing", "browser", "sizes", "end-to-end")
 GPU_FIGURES = REPO_ROOT / "benchmarks-gpu.json"   # written by tools/gpu_benchmark.py on a GPU machine
 
 
@@ -43,9 +43,13 @@ def main(args) -> int:
         raise PipelineError(f"Unknown benchmark section(s) {', '.join(sorted(unknown))}; "
                             f"choose from: {', '.join(SECTIONS)}.")
     models_dir = Path(args.models_dir).resolve()
-    figures = {"date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-               "machine": machine.describe()}
-    if "training" in chosen or "cnn" in chosen:
+    out = Path(args.out)
+    previous = out.with_name("benchmarks.json")
+    # --merge: keep the other sections' figures from the last full run, replace only the chosen ones
+    figures = json.loads(previous.read_text()) if args.merge and previous.is_file() else {}
+    figures.update(date=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+                   machine=machine.describe(), updated=sorted(chosen) if args.merge else None)
+    if ("training" in chosen or "cnn" in chosen) and not figures.get("training"):
         figures["training"] = {}
     if "training" in chosen:
         print("Training: the article's model, pipeline against plain program", flush=True)
@@ -58,6 +62,9 @@ def main(args) -> int:
     if "inference" in chosen:
         print("Inference: every artifact in its runtime", flush=True)
         figures["inference"] = inference.all_artifacts(models_dir)
+    if "signing" in chosen:
+        print("Signing: sign and verify each model folder", flush=True)
+        figures["signing"] = signing.sign_and_verify(models_dir)
     if "browser" in chosen:
         print("Browser: TF.js in Chromium, the Streamlit app", flush=True)
         from pipeline.bench import browsers  # drives Chromium with tools/browser.py (a checkout's)
@@ -73,7 +80,6 @@ def main(args) -> int:
     if GPU_FIGURES.is_file():
         figures["gpu"] = json.loads(GPU_FIGURES.read_text())
 
-    out = Path(args.out)
     out.write_text(report.write(figures))
     out.with_name("benchmarks.json").write_text(json.dumps(figures, indent=2) + "\n")
     print(f"Wrote {out} and {out.with_name('benchmarks.json')}.")

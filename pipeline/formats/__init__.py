@@ -1,51 +1,98 @@
-"""The export formats, one module each with the same face, listed once in FORMATS.
+"""The export formats, one module each with the same face (`FormatModule`), listed once in FORMATS.
 
-A format module provides:
-    NAME: str                       the manifest's `format`
-    VARIANTS: tuple[str, ...]       the manifest's `variant`s, in export order
-    RUNTIME: str                    what verification runs it in (for people)
-    MULTI_FILE: bool                True if the entry file's whole folder is the artifact
-    export(source, variant, out_dir) -> Path    writes the artifact under out_dir, returns its entry file
-    load(path, variant) -> object               opens the artifact in its own runtime
-    predict(loaded, images) -> np.ndarray       float32 [N, 28, 28] -> [N, 10] probabilities
-    latency_ms(loaded, image) -> float          median time of one batch-1 prediction
-`source` is an ExportSource. Adding ONNX or Core ML means one new module and one line in FORMATS.
-Modules are imported on first use: TensorFlow stays out of code that needs only LiteRT.
+Adding a format (Core ML, ...) means one new module and one line in FORMATS: the export loop, the
+verification table, `predict --runtime`, the app's runtime menu and the static site all read the
+modules' declarations. Modules are imported on first use and import nothing heavy at module level:
+TensorFlow stays out of code that needs only LiteRT or ONNX Runtime.
 """
 
 from __future__ import annotations
 
 import importlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-# format -> module; order matters: tfjs converts from the SavedModel written before it
+from pipeline.errors import PipelineError
+
+# format -> module; order matters: tfjs, tflite and onnx convert from the SavedModel written before them
 FORMATS = {
     "keras": "pipeline.formats.keras_format",
     "savedmodel": "pipeline.formats.savedmodel",
     "tfjs": "pipeline.formats.tfjs",
     "tflite": "pipeline.formats.tflite",
+    "onnx": "pipeline.formats.onnx",
 }
 
 
+@runtime_checkable
+class FormatModule(Protocol):
+    """What every module listed in FORMATS provides (a module is checked against it on import)."""
 
-@dataclass
+    NAME: str                        # the manifest's `format`
+    VARIANTS: tuple[str, ...]        # the manifest's `variant`s, in export order
+    RUNTIME: str                     # what verification runs it in, for people
+    MULTI_FILE: bool                 # True if the entry file's whole folder is the artifact
+    SERVING_RUNTIME: str | None      # `predict --runtime` / the app's name for it; None: not served in Python
+    SERVING_LABEL: str               # the app's menu label ("LiteRT", "ONNX Runtime", ...)
+    IN_BROWSER: bool                 # the static page ships it
+
+    def export(self, source: ExportSource, variant: str, out_dir: Path) -> Path:
+        """Write the artifact under out_dir; return its entry file."""
+
+    def load(self, path: Path, variant: str) -> Any:
+        """Open the artifact in its own runtime."""
+
+    def predict(self, loaded: Any, images: np.ndarray) -> np.ndarray:
+        """float32 [N, 28, 28] -> [N, 10] probabilities."""
+
+    def latency_ms(self, loaded: Any, image: np.ndarray) -> float:
+        """Median time of one batch-1 prediction."""
+
+
+@dataclass(frozen=True)
 class ExportSource:
-    """What an exporter may read: the trained Keras model and files written by earlier formats."""
+    """What an exporter may read: the trained Keras model and the entry files of earlier formats.
+
+    Frozen: the export loop hands each format a copy with what was written before it.
+    """
     model: object               # keras.Model
     model_name: str
     keras_path: Path            # the trained .keras file
-    saved_model_dir: Path | None = None   # set once the savedmodel format has been exported
     calibration_images: np.ndarray | None = None  # float32 [N, 28, 28] training images, for int8
+    exported: dict[str, Path] = field(default_factory=dict)   # format -> entry file of its first variant
+
+    @property
+    def saved_model_dir(self) -> Path:
+        if "savedmodel" not in self.exported:
+            raise PipelineError("The SavedModel must be exported before the formats converted from it.")
+        return self.exported["savedmodel"].parent
 
 
-def format_module(name: str):
+def format_module(name: str) -> FormatModule:
     if name not in FORMATS:
-        raise KeyError(f"unknown format {name!r}; known: {', '.join(FORMATS)}")
-    return importlib.import_module(FORMATS[name])
+        raise PipelineError(f"Unknown format {name!r}; known: {', '.join(FORMATS)}.")
+    module = importlib.import_module(FORMATS[name])
+    if not isinstance(module, FormatModule):
+        contract = [*FormatModule.__annotations__, "export", "load", "predict", "latency_ms"]
+        missing = [member for member in contract if not hasattr(module, member)]
+        raise PipelineError(f"{FORMATS[name]} does not provide the format contract (missing: "
+                            f"{', '.join(sorted(missing))}).")
+    return module
+
+
+def serving_runtimes() -> dict[str, FormatModule]:
+    """Runtime name -> the format module it serves, in FORMATS order (keras, litert, onnx today)."""
+    modules = (format_module(name) for name in FORMATS)
+    return {module.SERVING_RUNTIME: module for module in modules if module.SERVING_RUNTIME}
+
+
+def browser_formats() -> list[str]:
+    """The formats the static page ships."""
+    return [name for name in FORMATS if format_module(name).IN_BROWSER]
 
 
 def timed_calls(call, repeats: int, warmup: int = 5) -> list[float]:

@@ -16,6 +16,9 @@ NAME = "savedmodel"
 VARIANTS = ("float32",)
 RUNTIME = "TensorFlow"
 MULTI_FILE = True  # the entry file's folder is the artifact
+SERVING_RUNTIME = None  # served by TensorFlow Serving, not by this project's apps
+SERVING_LABEL = "TensorFlow"
+IN_BROWSER = False
 SIGNATURE = "serving_default"
 INPUT_NAME = "image"
 OUTPUT_NAME = "probabilities"
@@ -35,7 +38,6 @@ def export(source, variant: str, out_dir: Path) -> Path:
         input_signature=[tf.TensorSpec([None, 28, 28], tf.float32, name=INPUT_NAME)],
     )
     archive.write_out(str(target), verbose=False)
-    source.saved_model_dir = target
     return target / "saved_model.pb"
 
 

@@ -22,6 +22,9 @@ NAME = "tfjs"
 VARIANTS = ("float32", "float16", "uint8")
 RUNTIME = "@tensorflow/tfjs in Node (wasm backend)"
 MULTI_FILE = True  # the entry file's folder is the artifact
+SERVING_RUNTIME = None  # served by the static page, in the browser
+SERVING_LABEL = "TF.js"
+IN_BROWSER = True
 NODE_SCRIPT = Path(__file__).with_name("tfjs_predict.mjs")
 QUANTIZATION = {"float32": None, "float16": {"float16": True}, "uint8": {"uint8": True}}  # True: all weights
 

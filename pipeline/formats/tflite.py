@@ -12,12 +12,16 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.errors import PipelineError
 from pipeline.formats import median_latency_ms
 
 NAME = "tflite"
 VARIANTS = ("float32", "float16", "dynamic", "int8")
 RUNTIME = "LiteRT (ai-edge-litert), 1 thread"
 MULTI_FILE = False  # the artifact is one file
+SERVING_RUNTIME = "litert"
+SERVING_LABEL = "LiteRT"
+IN_BROWSER = False
 CALIBRATION_IMAGES = 500
 
 
@@ -37,7 +41,7 @@ def export(source, variant: str, out_dir: Path) -> Path:
         converter.representative_dataset = lambda: ([image[None]] for image in calibration)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     elif variant != "float32":
-        raise ValueError(f"unknown TFLite variant {variant!r}")
+        raise PipelineError(f"Unknown TFLite variant {variant!r}; choose one of: {', '.join(VARIANTS)}.")
     target = out_dir / "tflite" / f"{source.model_name}-{variant}.tflite"
     target.parent.mkdir(parents=True, exist_ok=True)
     with silenced(1, 2):  # the converter's C++ notices

@@ -1,0 +1,125 @@
+"""ONNX for servers, phones and browsers, run by ONNX Runtime (Python, CPU).
+
+The route is the SavedModel's `serving_default` signature -> tf2onnx, opset 17: it keeps the
+signature's names, so the graph reads `image` [batch, 28, 28] float32 and writes `probabilities`
+[batch, 10]. (Keras's own `export(format="onnx")` names the output `Identity:0`; both take ~2 s.)
+Two variants: float32, and int8 (static QDQ quantisation by `onnxruntime.quantization`, weights per
+channel, calibrated on the same training images as TFLite's int8). Loading and predicting import
+only numpy and ONNX Runtime, never TensorFlow or LiteRT.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.errors import PipelineError
+from pipeline.formats import median_latency_ms
+
+NAME = "onnx"
+VARIANTS = ("float32", "int8")
+RUNTIME = "ONNX Runtime (CPU), 1 thread"
+MULTI_FILE = False  # the artifact is one file
+SERVING_RUNTIME = "onnx"
+SERVING_LABEL = "ONNX Runtime"
+IN_BROWSER = False
+OPSET = 17
+INPUT_NAME, OUTPUT_NAME = "image", "probabilities"
+CALIBRATION_IMAGES = 500
+
+
+def export(source, variant: str, out_dir: Path) -> Path:
+    if variant not in VARIANTS:
+        raise PipelineError(f"Unknown ONNX variant {variant!r}; choose one of: {', '.join(VARIANTS)}.")
+    target = out_dir / "onnx" / f"{source.model_name}-{variant}.onnx"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if variant == "float32":
+        _convert(source.saved_model_dir, target)
+    else:
+        _quantize_int8(source.exported["onnx"], target, source.calibration_images[:CALIBRATION_IMAGES])
+    return target
+
+
+def _convert(saved_model_dir: Path, target: Path) -> None:
+    from pipeline.formats.savedmodel import SIGNATURE
+    from pipeline.tf_setup import import_tensorflow, silenced
+
+    import_tensorflow()
+    import onnx
+    from tf2onnx import convert, tf_loader
+
+    logging.getLogger("tf2onnx").setLevel(logging.ERROR)
+    with silenced(1, 2):  # TensorFlow's v1-API deprecation notices and grappler's C++ ones
+        graph_def, inputs, outputs, renames = tf_loader.from_saved_model(
+            str(saved_model_dir), None, None, tag="serve", signatures=[SIGNATURE],
+            return_tensors_to_rename=True)   # {'image:0': 'image', 'Identity:0': 'probabilities'}
+        model, _ = convert.from_graph_def(graph_def, input_names=inputs, output_names=outputs,
+                                          opset=OPSET, tensors_to_rename=renames)
+    for value in (*model.graph.input, *model.graph.output):
+        value.type.tensor_type.shape.dim[0].dim_param = "batch"   # tf2onnx names it unk__NN
+    names = ([i.name for i in model.graph.input], [o.name for o in model.graph.output])
+    if names != ([INPUT_NAME], [OUTPUT_NAME]):
+        raise PipelineError(f"tf2onnx wrote inputs/outputs {names}, not {INPUT_NAME} -> {OUTPUT_NAME}.")
+    onnx.save(model, str(target))
+
+
+def _quantize_int8(float_model: Path, target: Path, calibration: np.ndarray) -> None:
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class Calibration(CalibrationDataReader):
+        def __init__(self):
+            self._batches = iter([{INPUT_NAME: image[None]} for image in calibration])
+
+        def get_next(self):
+            return next(self._batches, None)
+
+    # the quantiser writes scratch models to tempfile's folder: keep them in the staging folder,
+    # so a killed run leaves nothing in /tmp (the staging folder goes with the next run)
+    scratch = Path(tempfile.mkdtemp(prefix=".onnx-scratch-", dir=target.parent))
+    previous, tempfile.tempdir = tempfile.tempdir, str(scratch)
+    try:
+        prepared = scratch / "prepared.onnx"
+        quant_pre_process(str(float_model), str(prepared), skip_symbolic_shape=True)
+        quantize_static(str(prepared), str(target), Calibration(), quant_format=QuantFormat.QDQ,
+                        per_channel=True, activation_type=QuantType.QUInt8,
+                        weight_type=QuantType.QInt8)
+    finally:
+        tempfile.tempdir = previous
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+class OnnxModel:
+    """One ONNX Runtime session; `run` is thread-safe, so apps share it."""
+
+    def __init__(self, path: Path, num_threads: int = 1):
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = num_threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3   # errors only
+        self.path = Path(path)
+        self._session = onnxruntime.InferenceSession(str(path), options,
+                                                     providers=["CPUExecutionProvider"])
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        images = np.ascontiguousarray(images, dtype=np.float32)
+        return self._session.run([OUTPUT_NAME], {INPUT_NAME: images})[0]
+
+
+def load(path: Path, variant: str | None = None) -> OnnxModel:
+    return OnnxModel(path)
+
+
+def predict(model: OnnxModel, images: np.ndarray) -> np.ndarray:
+    return np.concatenate([model.predict(images[i:i + 1000]) for i in range(0, len(images), 1000)])
+
+
+def latency_ms(model: OnnxModel, image: np.ndarray) -> float:
+    batch = image[None]
+    return median_latency_ms(lambda: model.predict(batch), repeats=200)
