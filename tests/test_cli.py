@@ -107,3 +107,18 @@ def test_predict_litert_path_does_not_import_tensorflow(tmp_path, mnist, cnn_dir
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_predict_variant_chooses_the_artifact(tmp_path, mnist, cnn_dir):
+    path = write_png(tmp_path / "seven.png", mnist[1][0][0])
+    for variant in ("float16", "int8"):
+        result = cli("predict", path, "--json", "--variant", variant)
+        assert result.returncode == 0, result.stderr
+        answer = json.loads(result.stdout)
+        assert (answer["digit"], answer["runtime"], answer["variant"]) == (7, "litert", variant)
+        assert answer["signature"] in ("not signed", "signed, not verified (no public key: set "
+                                                     "$MNIST_PUBLIC_KEY)")
+    result = cli("predict", path, "--runtime", "keras", "--variant", "int8")
+    assert result.returncode == 1
+    assert result.stderr.strip() == ("error: The keras runtime has no 'int8' variant; choose one of: "
+                                     "float32.")

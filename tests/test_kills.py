@@ -165,7 +165,7 @@ def test_runs_killed_at_every_stage_leave_a_whole_export(first_export, tmp_path,
     try:
         assert len(run.staging()) == 1, run.staging()
         while not (run.staging()[0] / "model.sig").exists():
-            run.step(0.002)   # signing starts ~2 s of CPU after verification (the library's import)
+            run.step(0.001)   # signing starts ~2 s of CPU after verification (the library's import)
         assert tree_digest(folder) == previous
     finally:
         run.kill()

@@ -429,6 +429,21 @@ def test_runtime_options_follow_the_manifest(default_model):
                                                    artifact["bytes"])
 
 
+def test_runtime_menu_labels_come_from_the_format_modules():
+    def artifact(fmt, variant, accuracy):
+        return {"format": fmt, "variant": variant, "bytes": 1000, "verification": {"accuracy": accuracy}}
+
+    manifest = {"model": "m", "artifacts": [
+        artifact("savedmodel", "float32", 0.99), artifact("onnx", "int8", 0.98),
+        artifact("tflite", "int8", 0.97), artifact("onnx", "float32", 0.99), artifact("keras", "float32", 0.99)]}
+    options = serving.runtime_options(manifest)
+    assert [(o.label, o.runtime, o.variant, o.accuracy) for o in options] == [
+        ("Keras", "keras", "float32", 0.99), ("LiteRT int8", "litert", "int8", 0.97),
+        ("ONNX Runtime float32", "onnx", "float32", 0.99), ("ONNX Runtime int8", "onnx", "int8", 0.98)]
+    with pytest.raises(PipelineError, match=r"no artifact that the app can run \(keras, litert, onnx\)"):
+        serving.runtime_options({"model": "m", "artifacts": [artifact("tfjs", "uint8", 0.9)]})
+
+
 def test_enlarge_keeps_whole_pixels():
     image = np.random.default_rng(0).random((28, 28)).astype(np.float32)
     big = serving.enlarge(image)
