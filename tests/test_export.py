@@ -132,3 +132,78 @@ def test_republishing_replaces_the_export_whole(published, small_build, tmp_path
     export("article", build_dir=small_build, out_dir=out, verbose=False)
     assert not (out / "article" / "stray-file.txt").exists()
     assert load_manifest(out / "article")["artifacts"][0]["verification"]["passed"]
+
+
+def raw_interpreter_predict(path: Path, images: np.ndarray) -> np.ndarray:
+    """The model's first input and output by index, bypassing its signature: the reference."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path), num_threads=1)
+    interpreter.resize_tensor_input(interpreter.get_input_details()[0]["index"], list(images.shape))
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], images)
+    interpreter.invoke()
+    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+
+
+def tflite_paths(model_dir: Path) -> list[Path]:
+    manifest = load_manifest(model_dir)
+    return [model_dir / a["path"] for a in manifest["artifacts"] if a["format"] == "tflite"]
+
+
+def test_every_tflite_runs_through_serving_default_like_the_raw_interpreter(published, mnist):
+    from ai_edge_litert.interpreter import Interpreter
+
+    images = mnist[1][0][:64].astype(np.float32) / 255
+    paths = tflite_paths(published / "article")
+    assert len(paths) == 4
+    for path in paths:
+        runner = Interpreter(model_path=str(path)).get_signature_runner("serving_default")
+        by_name = runner(image=images)["probabilities"]
+        np.testing.assert_array_equal(by_name, raw_interpreter_predict(path, images), err_msg=path.name)
+
+
+def test_every_tflite_carries_its_labels_and_input_contract(published):
+    from pipeline.formats import tflite_metadata
+
+    labels = (published / "article" / "labels.txt").read_text().splitlines()
+    for path in tflite_paths(published / "article"):
+        described = tflite_metadata.read(path.read_bytes())   # the file alone, nothing beside it
+        assert described["labels"] == labels == [str(d) for d in range(10)], path.name
+        assert described["name"] == path.stem and "softmax" in described["description"].lower()
+        (image,), (probabilities,) = described["inputs"], described["outputs"]
+        assert image["name"] == "image" and (image["min"], image["max"]) == ([0.0], [1.0])
+        assert "[batch, 28, 28]" in image["description"] and "white ink on black" in image["description"]
+        assert "centre of mass" in image["description"]
+        assert probabilities["name"] == "probabilities"
+        assert probabilities["associated_files"] == ["labels.txt"]
+
+
+def test_manifest_recommends_the_smallest_variant_of_each_format(published):
+    manifest = load_manifest(published / "article")
+    for fmt in ("tfjs", "tflite"):
+        group = [a for a in manifest["artifacts"] if a["format"] == fmt]
+        smallest = min(group, key=lambda a: a["bytes"])
+        assert manifest["recommended"][fmt] == smallest["variant"]
+    assert set(manifest["recommended"]) == {"tfjs", "tflite"}
+
+
+def test_tflite_support_reads_the_metadata_as_its_own_populator_would_write_it(published):
+    """Cross-check with tflite-support's own reader and its native min-version rule, where its
+    native helper loads (it links libusb: `apt-get install libusb-1.0-0`)."""
+    try:
+        from tensorflow_lite_support.metadata.cc.python import _pywrap_metadata_version
+        from tensorflow_lite_support.metadata.python import metadata
+    except ImportError as exc:
+        pytest.skip(f"tflite-support's native metadata helper does not load here ({exc})")
+    from pipeline.formats import tflite_metadata
+
+    for path in tflite_paths(published / "article"):
+        displayer = metadata.MetadataDisplayer.with_model_buffer(path.read_bytes())
+        assert displayer.get_packed_associated_file_list() == ["labels.txt"]
+        assert displayer.get_associated_file_buffer("labels.txt") == b"".join(
+            f"{d}\n".encode() for d in range(10))
+        described = json.loads(displayer.get_metadata_json())
+        assert described["subgraph_metadata"][0]["input_tensor_metadata"][0]["name"] == "image"
+        assert described["min_parser_version"] == _pywrap_metadata_version.\
+            GetMinimumMetadataParserVersion(tflite_metadata._metadata_buffer("a", "b", "c"))

@@ -2,6 +2,9 @@
 
 Four variants: float32; float16 weights; dynamic-range int8 weights; full-integer int8 calibrated
 on training images. Every variant keeps float32 input and output, so one preprocessing feeds all.
+Every file carries TFLite metadata (labels.txt, the input contract, a description; see
+tflite_metadata.py) and the signature `serving_default` (`image` -> `probabilities`), through which
+it is run, so the names a phone app uses are the ones verified here.
 Loading and predicting need only numpy and LiteRT, never TensorFlow.
 """
 
@@ -12,13 +15,16 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.formats import median_latency_ms
+from pipeline.errors import PipelineError
+from pipeline.formats import median_latency_ms, tflite_metadata
 
 NAME = "tflite"
 VARIANTS = ("float32", "float16", "dynamic", "int8")
 RUNTIME = "LiteRT (ai-edge-litert), 1 thread"
 MULTI_FILE = False  # the artifact is one file
 CALIBRATION_IMAGES = 500
+FIX = "run `make run` to export it again"
+SIGNATURE, INPUT_NAME, OUTPUT_NAME = "serving_default", "image", "probabilities"
 
 
 def export(source, variant: str, out_dir: Path) -> Path:
@@ -42,33 +48,49 @@ def export(source, variant: str, out_dir: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     with silenced(1, 2):  # the converter's C++ notices
         flatbuffer = converter.convert()
-    target.write_bytes(flatbuffer)
+    from pipeline.export import git_commit
+    from pipeline.models import get_recipe, labels_text
+
+    target.write_bytes(tflite_metadata.embed(
+        flatbuffer, name=f"{source.model_name}-{variant}", labels=labels_text(),
+        description=f"{get_recipe(source.model_name).description} TFLite {variant} variant: "
+                    f"{VARIANT_NOTES[variant]}",
+        version=f"git {git_commit()}"))
     return target
 
 
+VARIANT_NOTES = {
+    "float32": "float32 weights and arithmetic.",
+    "float16": "float16 weights, float32 arithmetic.",
+    "dynamic": "int8 weights, activations quantised on the fly.",
+    "int8": "full-integer int8 inside, float32 input and output.",
+}
+
+
 class LiteRTModel:
-    """One LiteRT interpreter behind a lock: interpreters are not thread-safe, apps share this one."""
+    """One LiteRT interpreter behind a lock: interpreters are not thread-safe, apps share this one.
+
+    It runs the model through its `serving_default` signature by name, as Android's and iOS's
+    signature runners do, so a file whose signature was lost or renamed fails verification.
+    """
 
     def __init__(self, path: Path, num_threads: int = 1):
         from ai_edge_litert.interpreter import Interpreter
 
         self.path = Path(path)
         self._interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
-        self._input = self._interpreter.get_input_details()[0]["index"]
-        self._output = self._interpreter.get_output_details()[0]["index"]
-        self._batch = None
+        signature = self._interpreter.get_signature_list().get(SIGNATURE)
+        if signature != {"inputs": [INPUT_NAME], "outputs": [OUTPUT_NAME]}:
+            raise PipelineError(
+                f"{path} has no signature {SIGNATURE!r} taking {INPUT_NAME!r} and giving "
+                f"{OUTPUT_NAME!r} (it has {self._interpreter.get_signature_list()}); {FIX}.")
+        self._runner = self._interpreter.get_signature_runner(SIGNATURE)
         self._lock = threading.Lock()
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         images = np.ascontiguousarray(images, dtype=np.float32)
         with self._lock:
-            if self._batch != len(images):
-                self._interpreter.resize_tensor_input(self._input, list(images.shape))
-                self._interpreter.allocate_tensors()
-                self._batch = len(images)
-            self._interpreter.set_tensor(self._input, images)
-            self._interpreter.invoke()
-            return self._interpreter.get_tensor(self._output).copy()
+            return self._runner(**{INPUT_NAME: images})[OUTPUT_NAME].copy()
 
 
 def load(path: Path, variant: str | None = None) -> LiteRTModel:
