@@ -8,6 +8,7 @@
 import { preprocessOrNull } from './preprocess.js';
 import { BACKENDS, useBackend, loadCatalog, findEntry, loadModel, dispose, predict } from './model.js';
 import * as ui from './ui.js';
+import { watchOffline } from './offline.js';
 
 const THROTTLE_MS = 150;   // at most ~7 predictions a second while a stroke is in progress
 
@@ -85,7 +86,17 @@ async function predictOnce() {
   prediction.dataset.version = version;
 }
 
-const pad = ui.createDrawingPad(canvas, onDrawingChange);
+watchOffline(ui.byTestId('offline'));
+let drawing;
+try {
+  drawing = await ui.loadDrawingSettings();
+} catch (error) {
+  const message = `The drawing pad's settings could not be read: ${error.message}`;
+  ui.setStatus('error', message);
+  ui.showError(message);
+  throw error;
+}
+const pad = ui.createDrawingPad(canvas, onDrawingChange, drawing);
 ui.byTestId('clear').addEventListener('click', () => pad.clear());
 
 // --- backend and model: every (re)load goes through here; a newer load wins over an older one ---

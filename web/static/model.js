@@ -65,6 +65,7 @@ export async function loadCatalog(base = new URL('models/', document.baseURI)) {
       if (artifacts.length === 0) throw new Error(`model "${name}" has no TF.js artifact.`);
       for (const artifact of artifacts) {
         entries.push({
+          recommended: manifest.recommended?.tfjs === artifact.variant,
           key: `${name}-${artifact.variant}`,
           model: name,
           variant: artifact.variant,
@@ -80,10 +81,12 @@ export async function loadCatalog(base = new URL('models/', document.baseURI)) {
     }
   }
   if (entries.length === 0) throw new Error(`No model could be read: ${problems.join(' ')}`);
-  // Default: the index's default model, its first artifact that passed verification.
+  // Default: the index's default model on the variant its manifest recommends (the smallest that
+  // met every tolerance), else its first artifact that passed verification.
   const ofDefault = entries.filter((e) => e.model === index.default);
   const passed = (e) => e.artifact.verification?.passed !== false;
-  const fallback = ofDefault.find(passed) || entries.find(passed) || entries[0];
+  const fallback = ofDefault.find((e) => e.recommended && passed(e)) || ofDefault.find(passed) ||
+    entries.find(passed) || entries[0];
   return { entries, defaultKey: fallback.key, problems };
 }
 
