@@ -28,3 +28,23 @@ def cnn_dir():
     if not (path / "manifest.json").is_file():
         pytest.fail("exported_models/cnn is missing: run `make run` (it is committed on main)")
     return path
+
+
+def raw_interpreter_predict(path: Path, images):
+    """A .tflite's first input and output by index, bypassing its signature: the reference the
+    signature runner is compared with."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path), num_threads=1)
+    interpreter.resize_tensor_input(interpreter.get_input_details()[0]["index"], list(images.shape))
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], images)
+    interpreter.invoke()
+    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+
+
+def tflite_paths(model_dir: Path) -> list[Path]:
+    """Every .tflite the model's manifest lists."""
+    from pipeline.runtime import load_manifest
+
+    return [model_dir / a["path"] for a in load_manifest(model_dir)["artifacts"] if a["format"] == "tflite"]

@@ -12,6 +12,7 @@ import pytest
 
 from pipeline.errors import PipelineError
 from pipeline.runtime import Classifier, load_manifest, manifest_problems
+from tests.conftest import raw_interpreter_predict, tflite_paths
 
 EXPECTED_IDS = ["keras", "savedmodel", "tfjs-float32", "tfjs-float16", "tfjs-uint8",
                 "tflite-float32", "tflite-float16", "tflite-dynamic", "tflite-int8"]
@@ -134,23 +135,6 @@ def test_republishing_replaces_the_export_whole(published, small_build, tmp_path
     assert load_manifest(out / "article")["artifacts"][0]["verification"]["passed"]
 
 
-def raw_interpreter_predict(path: Path, images: np.ndarray) -> np.ndarray:
-    """The model's first input and output by index, bypassing its signature: the reference."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_path=str(path), num_threads=1)
-    interpreter.resize_tensor_input(interpreter.get_input_details()[0]["index"], list(images.shape))
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], images)
-    interpreter.invoke()
-    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
-
-
-def tflite_paths(model_dir: Path) -> list[Path]:
-    manifest = load_manifest(model_dir)
-    return [model_dir / a["path"] for a in manifest["artifacts"] if a["format"] == "tflite"]
-
-
 def test_every_tflite_runs_through_serving_default_like_the_raw_interpreter(published, mnist):
     from ai_edge_litert.interpreter import Interpreter
 
@@ -207,3 +191,25 @@ def test_tflite_support_reads_the_metadata_as_its_own_populator_would_write_it(p
         assert described["subgraph_metadata"][0]["input_tensor_metadata"][0]["name"] == "image"
         assert described["min_parser_version"] == _pywrap_metadata_version.\
             GetMinimumMetadataParserVersion(tflite_metadata._metadata_buffer("a", "b", "c"))
+
+
+def test_a_tflite_without_its_signature_is_refused(published, tmp_path):
+    """Verification finds the tensors by the signature's names: a file without them fails."""
+    from pipeline.formats import tflite
+    from pipeline.formats.tflite_metadata import _schemas
+
+    _, schema = _schemas()
+    source = tflite_paths(published / "article")[0]
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(source.read_bytes(), 0))
+    model.signatureDefs = []
+    import flatbuffers
+
+    builder = flatbuffers.Builder(0)
+    builder.Finish(model.Pack(builder), b"TFL3")
+    unsigned = tmp_path / "unsigned.tflite"
+    unsigned.write_bytes(bytes(builder.Output()))
+    with pytest.raises(PipelineError, match="has no signature 'serving_default' taking 'image'"):
+        tflite.load(unsigned)
+    np.testing.assert_array_equal(   # the same graph still runs by index
+        raw_interpreter_predict(unsigned, np.zeros((1, 28, 28), np.float32)),
+        tflite.load(source).predict(np.zeros((1, 28, 28), np.float32)))

@@ -1,5 +1,6 @@
 """The page on a phone, in headless Chromium with mobile emulation and real touch events: installable,
 offline once visited, updated whole after a model is republished, usable at 360x640 and sideways.
+PHONE_SCREENSHOT=docs/phone.png refreshes the README's phone screenshot.
 
 Each test builds its own site (the service-worker tests change it or stop its server). The models
 come from exported_models/ (WEB_TEST_MODELS_DIR points elsewhere during development).
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import io
 import json
 import os
 import re
@@ -215,7 +217,7 @@ def test_after_a_republish_the_next_visit_serves_the_new_model(phone, tmp_path):
 
 
 @pytest.mark.parametrize("width,height", [(360, 640), (640, 360)], ids=["portrait", "landscape"])
-def test_pad_and_prediction_fit_a_phone_screen(playwright, site_server, width, height):
+def test_pad_and_prediction_fit_a_phone_screen(playwright, site_server, tmp_path, width, height):
     _, url, _ = site_server
     browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
                                          headless=True)
@@ -234,8 +236,20 @@ def test_pad_and_prediction_fit_a_phone_screen(playwright, site_server, width, h
         assert page.get_by_test_id("canvas").bounding_box()["width"] >= 240
         for test_id in ("clear", "model", "backend"):
             assert page.get_by_test_id(test_id).bounding_box()["height"] >= 44, f"{test_id} too small"
+        if width < height:   # PHONE_SCREENSHOT=docs/phone.png refreshes the README's picture
+            save_screenshot(page, Path(os.environ.get("PHONE_SCREENSHOT") or tmp_path / "phone.png"))
     finally:
         browser.close()
+
+
+def save_screenshot(page, target: Path) -> None:
+    from PIL import Image
+
+    time.sleep(0.2)   # let the bars' paint settle
+    image = Image.open(io.BytesIO(page.screenshot())).convert("RGB").quantize(colors=64)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    image.save(target, optimize=True)
+    assert target.stat().st_size < 200_000
 
 
 def test_page_and_app_draw_with_the_one_stroke_width(playwright, site_server):

@@ -13,7 +13,7 @@ from pipeline.bench.stats import run_process
 from pipeline import REPO_ROOT
 from pipeline.runtime import load_manifest, read_index
 
-SECTIONS = ("training", "cnn", "inference", "browser", "sizes", "end-to-end")
+SECTIONS = ("training", "cnn", "inference", "browser", "offline", "sizes", "end-to-end")
 GPU_FIGURES = REPO_ROOT / "benchmarks-gpu.json"   # written by pipeline/bench/gpu.py on a GPU machine
 
 
@@ -64,6 +64,10 @@ def main(args) -> int:
         print("Browser: TF.js in Chromium, the Streamlit app", flush=True)
         page = browsers.page_backends(models_dir)
         figures["browser"] = {"page": page, "streamlit": browsers.streamlit_stroke_to_answer(models_dir)}
+    if "offline" in chosen:
+        print("Offline app: first, repeat and offline visits; WASM with and without COOP/COEP", flush=True)
+        figures["offline"] = {"visits": browsers.page_visits(models_dir),
+                              "wasm_isolation": browsers.wasm_isolation(models_dir)}
     if "sizes" in chosen:
         figures["sizes"] = {"artifacts": artifact_sizes(models_dir),
                             "site_bytes": figures.get("browser", {}).get("page", {}).get("site_bytes")}
@@ -77,6 +81,13 @@ def main(args) -> int:
         figures["gpu_markdown"] = markdown(figures["gpu"])
 
     out = Path(args.out)
+    previous = out.with_name("benchmarks.json")
+    if args.only and previous.is_file():   # a partial run keeps the other sections' figures
+        figures = {**json.loads(previous.read_text()), **figures}
+        if "gpu" in figures and "gpu_markdown" not in figures:
+            from pipeline.bench.gpu import markdown
+
+            figures["gpu_markdown"] = markdown(figures["gpu"])
     out.write_text(report.write(figures))
     out.with_name("benchmarks.json").write_text(json.dumps(
         {k: v for k, v in figures.items() if k != "gpu_markdown"}, indent=2) + "\n")

@@ -173,9 +173,11 @@ export function describeEntry(entry) {
 }
 
 // data-state is "loading", "ready" or "error"; the text says the same for people.
+// data-ms: when it was set, in milliseconds since the page's navigation started (for benchmarks).
 export function setStatus(state, text) {
   const status = byTestId('status');
   status.dataset.state = state;
+  status.dataset.ms = performance.now().toFixed(0);
   status.textContent = text;
 }
 
