@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.browser import (CANVAS_SIZE, CHROMIUM, CHROMIUM_ARGS, DIGIT_STROKES, densify, serve,
+                              stop as stop_serving,
                               wait_for_prediction, wait_for_status)
 from pipeline.site import build_site, default_tfjs_artifact
 
@@ -68,8 +69,7 @@ def site_server(tmp_path):
 
     def stop():
         if not stopped:
-            httpd.shutdown()
-            httpd.server_close()
+            stop_serving(httpd)
             stopped.append(True)
 
     yield site, url, stop

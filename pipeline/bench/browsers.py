@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import functools
 import http.server
+import shutil
 import tempfile
 import threading
 from pathlib import Path
 
-from pipeline.browser import (CHROMIUM, CHROMIUM_ARGS, QuietHandler, launch, serve, streamlit_clear,
+from pipeline.browser import (CHROMIUM, CHROMIUM_ARGS, QuietHandler, launch, serve, stop, streamlit_clear,
                               streamlit_read_digit, streamlit_server, wait_for_status)
 from pipeline.site import build_site
 
@@ -156,8 +157,7 @@ def page_visits(models_dir: Path, rounds: int = 3) -> dict:
                 repeat = visit(context, url)
                 repeat_bytes = CountingHandler.sent[0]
                 repeat["page"].close()
-                server.shutdown()
-                server.server_close()
+                stop(server)
                 offline = visit(context, url)
                 offline_state = offline["page"].wait_for_selector(
                     "[data-testid=offline][data-state=offline]", timeout=30_000) is not None
@@ -204,16 +204,34 @@ ISOLATION_HEADERS = {"Cross-Origin-Opener-Policy": "same-origin",
                      "Cross-Origin-Embedder-Policy": "require-corp"}
 
 
+THREADS_OFF = "tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);"
+
+
+def threads_allowed_copy(site: Path, target: Path) -> Path:
+    """The site as it would have to be to use WASM threads: its CSP allowing blob: workers (TF.js
+    starts its threads from blob: URLs, whose scripts import more blob: URLs) and model.js not
+    turning threads off."""
+    shutil.copytree(site, target)
+    html, model = target / "index.html", target / "model.js"
+    if THREADS_OFF not in model.read_text() or "script-src 'self'" not in html.read_text():
+        raise RuntimeError("model.js or index.html changed: update the COOP/COEP benchmark")
+    model.write_text(model.read_text().replace(THREADS_OFF, ""))
+    html.write_text(html.read_text().replace("script-src 'self'", "worker-src 'self' blob:; script-src 'self' blob:"))
+    return target
+
+
 def wasm_isolation(models_dir: Path, rounds: int = 3) -> dict:
     from playwright.sync_api import sync_playwright
 
     results = {"plain": [], "coop_coep": []}
     with tempfile.TemporaryDirectory(prefix="bench-coep-") as tmp, sync_playwright() as playwright:
         site = build_site(Path(tmp) / "site", models_dir)
+        sites = {"plain": (site, None),
+                 "coop_coep": (threads_allowed_copy(site, Path(tmp) / "threads"), ISOLATION_HEADERS)}
         browser = launch(playwright)
         for _ in range(rounds):   # alternate, so drift hits both sides alike
-            for name, headers in (("plain", None), ("coop_coep", ISOLATION_HEADERS)):
-                url, server = serve_counting(site, headers)
+            for name, (folder, headers) in sites.items():
+                url, server = serve_counting(folder, headers)
                 context = browser.new_context()
                 page = context.new_page()
                 page.goto(url)

@@ -94,9 +94,7 @@ def offline_section(figures: dict) -> str:
     parts = [
         f"The page as an installed app ({figures['visits']['profile']}; the page's own clock from "
         f"navigation start to `ready`, median of {len(rounds)} fresh profiles; bytes are what the "
-        "local server sent):
-
-" + table(
+        "local server sent):\n\n" + table(
             ["visit", "time to ready", "downloaded"],
             [["first (nothing cached)", f"{pick('first_ready_ms'):.0f} ms",
               f"{human_bytes(pick('first_bytes_to_ready'))} to ready; "
@@ -104,7 +102,10 @@ def offline_section(figures: dict) -> str:
               "saved everything for offline use"],
              ["repeat (from the service worker's cache)", f"{pick('repeat_ready_ms'):.0f} ms",
               human_bytes(pick("repeat_bytes"))],
-             ["offline (server stopped)", f"{pick('offline_ready_ms'):.0f} ms", "0 B"]])]
+             ["offline (server stopped)", f"{pick('offline_ready_ms'):.0f} ms", "0 B"]])
+        + "\n\nA repeat visit's only download is the page's network probe (the offline line); the "
+          "service worker starts saving files once the page is ready, revalidating what the page "
+          "has just downloaded rather than fetching it twice."]
     isolation = figures.get("wasm_isolation")
     if isolation:
         rows = []
@@ -115,7 +116,10 @@ def offline_section(figures: dict) -> str:
                          f"{median(r['batch1_ms'] for r in runs):.2f} ms",
                          f"{median(r['batch100_ms'] for r in runs):.1f} ms"])
         parts.append("TF.js's WASM backend with and without cross-origin isolation (the default "
-                     "model, medians of alternating runs):\n\n" + table(
+                     "model, medians of alternating runs). The threaded binary also needs the "
+                     "page's CSP to allow `blob:` scripts and workers, and TF.js uses half the "
+                     "cores; the page reads one drawing at a time (batch 1), so it keeps the "
+                     "plain SIMD binary and `make serve` sends no COOP/COEP headers:\n\n" + table(
                          ["page", "binary loaded", "threads", "batch 1", "batch 100"], rows))
     return "\n\n".join(parts)
 

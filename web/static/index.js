@@ -13,7 +13,7 @@ import { watchOffline } from './offline.js';
 const THROTTLE_MS = 150;   // at most ~7 predictions a second while a stroke is in progress
 
 const params = new URLSearchParams(location.search);
-const state = { backend: null, catalog: null, model: null, loading: 0 };
+const state = { backend: null, catalog: null, model: null, loading: 0, offlineWatched: false };
 
 const canvas = ui.byTestId('canvas');
 const prediction = ui.byTestId('prediction');
@@ -86,7 +86,6 @@ async function predictOnce() {
   prediction.dataset.version = version;
 }
 
-watchOffline(ui.byTestId('offline'));
 let drawing;
 try {
   drawing = await ui.loadDrawingSettings();
@@ -139,6 +138,10 @@ async function load(backend, key, notes = []) {
     backendSelect.value = state.backend;   // after a failed switch, show the one in use
     rememberInUrl();
     ui.setStatus('ready', `ready: ${entry.key} on ${state.backend}`);
+    if (!state.offlineWatched) {
+      state.offlineWatched = true;
+      watchOffline(ui.byTestId('offline'));
+    }
     notes.push(...state.catalog.problems);   // e.g. another model's broken manifest
     if (notes.length) ui.showError(notes.join(' '));
     updatePrediction();

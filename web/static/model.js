@@ -9,6 +9,10 @@ export const BACKENDS = ['wasm', 'webgl', 'cpu'];
 
 // Must happen before the WASM backend initialises; the .wasm files are ours, next to tf.min.js.
 tf.wasm.setWasmPaths(new URL('vendor/', document.baseURI).href);
+// The SIMD binary, never the threaded one: threads need a cross-origin-isolated page (COOP/COEP)
+// and workers from blob: URLs, which the page's CSP refuses; on such a host TF.js would hang.
+// Measured in BENCHMARKS.md: threads do not pay for one image at a time.
+tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
 
 // Switch TF.js to `name` ('wasm' | 'webgl' | 'cpu'); throws when the browser cannot run it.
 export async function useBackend(name) {

@@ -28,6 +28,8 @@ async function cacheVersion() {
   return ours ? ours.slice('mnist-'.length) : '';
 }
 
+// Call once the page is ready: the service worker then saves what the page has just downloaded
+// (revalidated, not downloaded again) instead of competing with it for the network.
 export function watchOffline(element) {
   const show = (state, text, version = '') => {
     element.dataset.state = state;
