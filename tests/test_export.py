@@ -196,18 +196,14 @@ def test_tflite_support_reads_the_metadata_as_its_own_populator_would_write_it(p
 def test_a_tflite_without_its_signature_is_refused(published, tmp_path):
     """Verification finds the tensors by the signature's names: a file without them fails."""
     from pipeline.formats import tflite
-    from pipeline.formats.tflite_metadata import _schemas
+    from pipeline.formats.tflite_metadata import TFLITE_FILE_IDENTIFIER, _packed, _schemas
 
     _, schema = _schemas()
     source = tflite_paths(published / "article")[0]
     model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(source.read_bytes(), 0))
     model.signatureDefs = []
-    import flatbuffers
-
-    builder = flatbuffers.Builder(0)
-    builder.Finish(model.Pack(builder), b"TFL3")
     unsigned = tmp_path / "unsigned.tflite"
-    unsigned.write_bytes(bytes(builder.Output()))
+    unsigned.write_bytes(_packed(model, TFLITE_FILE_IDENTIFIER))
     with pytest.raises(PipelineError, match="has no signature 'serving_default' taking 'image'"):
         tflite.load(unsigned)
     np.testing.assert_array_equal(   # the same graph still runs by index

@@ -216,7 +216,8 @@ def threads_allowed_copy(site: Path, target: Path) -> Path:
     if THREADS_OFF not in model.read_text() or "script-src 'self'" not in html.read_text():
         raise RuntimeError("model.js or index.html changed: update the COOP/COEP benchmark")
     model.write_text(model.read_text().replace(THREADS_OFF, ""))
-    html.write_text(html.read_text().replace("script-src 'self'", "worker-src 'self' blob:; script-src 'self' blob:"))
+    html.write_text(html.read_text().replace(
+        "script-src 'self'", "worker-src 'self' blob:; script-src 'self' blob:"))
     return target
 
 

@@ -92,6 +92,7 @@ def offline_section(figures: dict) -> str:
     rounds = figures["visits"]["rounds"]
     pick = lambda key: median(r[key] for r in rounds)  # noqa: E731
     parts = [
+        f"Measured on {figures.get('measured', 'the date above')}. "
         f"The page as an installed app ({figures['visits']['profile']}; the page's own clock from "
         f"navigation start to `ready`, median of {len(rounds)} fresh profiles; bytes are what the "
         "local server sent):\n\n" + table(
@@ -116,10 +117,12 @@ def offline_section(figures: dict) -> str:
                          f"{median(r['batch1_ms'] for r in runs):.2f} ms",
                          f"{median(r['batch100_ms'] for r in runs):.1f} ms"])
         parts.append("TF.js's WASM backend with and without cross-origin isolation (the default "
-                     "model, medians of alternating runs). The threaded binary also needs the "
-                     "page's CSP to allow `blob:` scripts and workers, and TF.js uses half the "
-                     "cores; the page reads one drawing at a time (batch 1), so it keeps the "
-                     "plain SIMD binary and `make serve` sends no COOP/COEP headers:\n\n" + table(
+                     "model, medians of alternating runs). TF.js gives the threaded binary half "
+                     "the cores: with one thread, as on this 2-core machine, both rows do the same "
+                     "work and differ by the shared machine's noise; more threads help batches, "
+                     "not the page's one drawing at a time. The threaded binary also needs `blob:` "
+                     "scripts and workers in the page's CSP. So the page keeps the SIMD binary and "
+                     "`make serve` sends no COOP/COEP headers:\n\n" + table(
                          ["page", "binary loaded", "threads", "batch 1", "batch 100"], rows))
     return "\n\n".join(parts)
 

@@ -66,8 +66,9 @@ def main(args) -> int:
         figures["browser"] = {"page": page, "streamlit": browsers.streamlit_stroke_to_answer(models_dir)}
     if "offline" in chosen:
         print("Offline app: first, repeat and offline visits; WASM with and without COOP/COEP", flush=True)
-        figures["offline"] = {"visits": browsers.page_visits(models_dir),
-                              "wasm_isolation": browsers.wasm_isolation(models_dir)}
+        figures["offline"] = {"measured": figures["date"],
+                              "visits": browsers.page_visits(models_dir),
+                              "wasm_isolation": browsers.wasm_isolation(models_dir, rounds=5)}
     if "sizes" in chosen:
         figures["sizes"] = {"artifacts": artifact_sizes(models_dir),
                             "site_bytes": figures.get("browser", {}).get("page", {}).get("site_bytes")}
@@ -82,8 +83,11 @@ def main(args) -> int:
 
     out = Path(args.out)
     previous = out.with_name("benchmarks.json")
-    if args.only and previous.is_file():   # a partial run keeps the other sections' figures
-        figures = {**json.loads(previous.read_text()), **figures}
+    if args.only and previous.is_file():
+        # A partial run keeps the other sections' figures, and their date and machine: the
+        # sections it measured say when they were measured.
+        earlier = json.loads(previous.read_text())
+        figures = {**earlier, **figures, "date": earlier["date"], "machine": earlier["machine"]}
         if "gpu" in figures and "gpu_markdown" not in figures:
             from pipeline.bench.gpu import markdown
 

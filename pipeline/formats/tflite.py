@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.errors import PipelineError
-from pipeline.formats import median_latency_ms, tflite_metadata
+from pipeline.formats import median_latency_ms
 
 NAME = "tflite"
 VARIANTS = ("float32", "float16", "dynamic", "int8")
@@ -49,6 +49,7 @@ def export(source, variant: str, out_dir: Path) -> Path:
     with silenced(1, 2):  # the converter's C++ notices
         flatbuffer = converter.convert()
     from pipeline.export import git_commit
+    from pipeline.formats import tflite_metadata
     from pipeline.models import get_recipe, labels_text
 
     target.write_bytes(tflite_metadata.embed(

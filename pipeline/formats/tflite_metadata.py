@@ -14,8 +14,6 @@ from __future__ import annotations
 import io
 import zipfile
 
-import flatbuffers
-
 METADATA_FIELD_NAME = "TFLITE_METADATA"
 TFLITE_FILE_IDENTIFIER = b"TFL3"
 METADATA_FILE_IDENTIFIER = b"M001"
@@ -34,6 +32,15 @@ def _schemas():
     from tensorflow_lite_support.metadata import schema_py_generated as tflite_schema
 
     return meta, tflite_schema
+
+
+def _packed(table, identifier: bytes) -> bytes:
+    """A flatbuffer object-API table serialised, with its file identifier."""
+    import flatbuffers
+
+    builder = flatbuffers.Builder(0)
+    builder.Finish(table.Pack(builder), identifier)
+    return bytes(builder.Output())
 
 
 def _metadata_buffer(name: str, description: str, version: str) -> bytes:
@@ -76,9 +83,7 @@ def _metadata_buffer(name: str, description: str, version: str) -> bytes:
     model.license = "Apache-2.0"
     model.subgraphMetadata = [subgraph]
     model.minParserVersion = MIN_PARSER_VERSION
-    builder = flatbuffers.Builder(0)
-    builder.Finish(model.Pack(builder), METADATA_FILE_IDENTIFIER)
-    return bytes(builder.Output())
+    return _packed(model, METADATA_FILE_IDENTIFIER)
 
 
 def embed(flatbuffer: bytes, *, name: str, description: str, version: str, labels: str) -> bytes:
@@ -96,9 +101,7 @@ def embed(flatbuffer: bytes, *, name: str, description: str, version: str, label
     field.buffer = len(model.buffers) - 1
     model.metadata = [m for m in (model.metadata or []) if m.name != METADATA_FIELD_NAME.encode()]
     model.metadata.append(field)
-    builder = flatbuffers.Builder(0)
-    builder.Finish(model.Pack(builder), TFLITE_FILE_IDENTIFIER)
-    archive = io.BytesIO(bytes(builder.Output()))
+    archive = io.BytesIO(_packed(model, TFLITE_FILE_IDENTIFIER))
     archive.seek(0, io.SEEK_END)
     with zipfile.ZipFile(archive, "a") as zipped:   # appended, as MetadataPopulator does
         zipped.writestr(LABELS_FILE, labels)
