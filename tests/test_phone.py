@@ -310,3 +310,33 @@ def test_the_page_starts_on_the_manifests_recommended_variant_and_precaches_it(p
         browser.close()
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_a_pen_draws_too(playwright, site_server):
+    """A stylus: CDP mouse events with pointerType "pen", as a tablet pen sends them."""
+    _, url, _ = site_server
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
+                                         headless=True)
+    try:
+        page = browser.new_context(**PHONE).new_page()
+        page.goto(url)
+        wait_for_status(page, "ready")
+        page.get_by_test_id("canvas").evaluate(
+            "c => { window.__kinds = [];"
+            "       c.addEventListener('pointerdown', (e) => __kinds.push(e.pointerType)); }")
+        cdp = page.context.new_cdp_session(page)
+        box = page.get_by_test_id("canvas").bounding_box()
+        scale = box["width"] / CANVAS_SIZE
+        for stroke in DIGIT_STROKES[7]:
+            points = [(box["x"] + x * scale, box["y"] + y * scale) for x, y in densify(stroke)]
+            for kind, (x, y) in [("mousePressed", points[0]), *(("mouseMoved", p) for p in points[1:]),
+                                 ("mouseReleased", points[-1])]:
+                cdp.send("Input.dispatchMouseEvent", {
+                    "type": kind, "x": x, "y": y, "pointerType": "pen", "button": "left",
+                    "buttons": 0 if kind == "mouseReleased" else 1, "clickCount": 1, "force": 0.5})
+        cdp.detach()
+        assert wait_for_prediction(page) == "7"
+        assert page.evaluate("window.__kinds") == ["pen"] * len(DIGIT_STROKES[7])
+        assert page.evaluate("[window.scrollX, window.scrollY]") == [0, 0]
+    finally:
+        browser.close()
