@@ -1,8 +1,10 @@
 // The page's wiring: URL parameters, backend and model choice, and drawing -> preprocess -> predict.
 //
 // URL parameters: ?backend=wasm|webgl|cpu (default wasm) and ?model=<model>-<variant>
-// (e.g. cnn-uint8, article-float32; a bare model name takes its first variant).
-// Test hooks: data-testid canvas, clear, prediction, status, input-28, error, retry, model, backend;
+// (e.g. cnn-uint8, article-float32; a bare model name takes its first variant). Without ?model=,
+// the index's default model on the variant its manifest recommends.
+// Test hooks: data-testid canvas, clear, prediction, status, input-28, error, retry, model, backend,
+// offline (offline.js);
 // window.__lastInput holds the Float32Array(784) the model last saw (null when nothing is drawn).
 
 import { preprocessOrNull } from './preprocess.js';
