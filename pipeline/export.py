@@ -28,7 +28,7 @@ from pipeline.events import EventLog
 from pipeline.files import sha256_file, write_json_atomic
 from pipeline.formats import FORMATS, ExportSource, format_module, keras_format
 from pipeline.model_card import write_model_card
-from pipeline.models import INPUT_SHAPE, NUM_CLASSES, get_recipe
+from pipeline.models import INPUT_SHAPE, NUM_CLASSES, get_recipe, labels_text
 from pipeline.runtime import SCHEMA_VERSION
 from pipeline.verify import format_table, verify_artifact
 
@@ -66,6 +66,16 @@ def describe_files(root: Path, entry: Path, whole_folder: bool) -> tuple[list[di
     files = [{"path": p.relative_to(root).as_posix(), "bytes": p.stat().st_size, "sha256": sha256_file(p)}
              for p in paths]
     return files, sum(f["bytes"] for f in files)
+
+
+def recommended_variants(artifacts: list[dict]) -> dict:
+    """Per format with variants, the smallest one that met every tolerance (what apps start on)."""
+    passed = {}
+    for artifact in artifacts:
+        if artifact["verification"]["passed"]:
+            passed.setdefault(artifact["format"], []).append(artifact)
+    return {fmt: min(group, key=lambda a: a["bytes"])["variant"]
+            for fmt, group in passed.items() if len(group) > 1}
 
 
 def calibration_images(count: int = 500) -> np.ndarray:
@@ -126,7 +136,7 @@ def export(model_name: str, build_dir: str | Path = "build", out_dir: str | Path
         if verbose:
             print(table)
 
-        (staging / "labels.txt").write_text("".join(f"{digit}\n" for digit in range(NUM_CLASSES)))
+        (staging / "labels.txt").write_text(labels_text())
         (staging / "plots").mkdir()
         plots = {}
         for key, file_name in PLOTS.items():
@@ -155,6 +165,7 @@ def export(model_name: str, build_dir: str | Path = "build", out_dir: str | Path
             "versions": package_versions(),
             "plots": plots,
             "model_card": "MODEL_CARD.md",
+            "recommended": recommended_variants(artifacts),
             "artifacts": artifacts,
         }
         write_model_card(staging, manifest, evaluation)

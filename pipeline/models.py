@@ -17,6 +17,11 @@ INPUT_SHAPE = (28, 28)
 NUM_CLASSES = 10
 
 
+def labels_text() -> str:
+    """labels.txt: one label a line, output i is digit i (published beside and inside the .tflite)."""
+    return "".join(f"{digit}\n" for digit in range(NUM_CLASSES))
+
+
 @dataclass(frozen=True)
 class Recipe:
     build: Callable[..., object]          # (keras module) -> an uncompiled model

@@ -4,17 +4,22 @@ The folder holds the page (web/static), TF.js and its WASM backend copied from n
 the page fetches nothing from another host), and for each published model only what the page
 needs: manifest.json, the labels and the TF.js artifacts. It is written beside `out_dir` and swapped
 in at the end, so a failed build leaves the previous site untouched.
+
+It is an installable, offline app (a PWA): manifest.webmanifest and icons come from web/static, and
+the service worker sw.js gets its cache version and precache list written in here (write_service_worker).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 import tempfile
 from pathlib import Path
 
 from pipeline import REPO_ROOT
 from pipeline.errors import PipelineError
-from pipeline.files import resolve_inside
+from pipeline.files import resolve_inside, sha256_file
 from pipeline.formats import browser_formats
 from pipeline.publish import swap_in
 from pipeline.runtime import check_files, load_manifest, read_index, read_labels
@@ -35,6 +40,13 @@ VENDOR_FILES = {
     "@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm":
         "tfjs-backend-wasm-threaded-simd.wasm",
 }
+
+SERVICE_WORKER = "sw.js"
+SITE_PLACEHOLDER = "const SITE = { version: 'dev', precache: [] };"
+# The WASM binaries a browser may pick without cross-origin isolation (SIMD, or plain for browsers
+# without SIMD); the threaded one is cached when first used.
+PRECACHED_VENDOR = ("tf.es2017.min.js", "tf-backend-wasm.es2017.min.js", "tfjs-backend-wasm.wasm",
+                    "tfjs-backend-wasm-simd.wasm")
 
 
 def copy_vendor(target: Path, node_modules: Path) -> None:
@@ -78,6 +90,51 @@ def copy_models(models_dir: Path, target: Path) -> list[str]:
     return names
 
 
+def default_tfjs_artifact(manifest: dict) -> dict:
+    """The TF.js artifact the page starts on: the manifest's recommended variant (the smallest that
+    met every tolerance), else the first that passed. model.js's loadCatalog picks the same."""
+    artifacts = [a for a in manifest["artifacts"] if a["format"] == "tfjs"]
+    passed = [a for a in artifacts if a.get("verification", {}).get("passed", True)]
+    recommended = (manifest.get("recommended") or {}).get("tfjs")
+    return next((a for a in passed if a["variant"] == recommended), (passed or artifacts)[0])
+
+
+def precache_list(site: Path) -> list[str]:
+    """What the service worker saves at install: the page, TF.js, every model's manifest and labels,
+    and the default model's default variant; enough to start offline. Other variants: on first use."""
+    page = sorted(p.relative_to(site).as_posix() for p in site.rglob("*")
+                  if p.is_file() and p.parts[len(site.parts)] not in ("vendor", "models")
+                  and p.name not in (SERVICE_WORKER, MARKER))
+    paths = ["./", *page, *(f"vendor/{name}" for name in PRECACHED_VENDOR), "models/index.json"]
+    names, default = read_index(site / "models")
+    for name in names:
+        manifest = load_manifest(site / "models" / name)
+        paths += [f"models/{name}/manifest.json", f"models/{name}/{manifest['labels']}"]
+        if name == default:
+            paths += [f"models/{name}/{f['path']}" for f in default_tfjs_artifact(manifest)["files"]]
+    return paths
+
+
+def site_version(site: Path) -> str:
+    """A digest of every file of the site: a republished model (its manifest.json and its sha256
+    change with every export) or a changed page gives a new version, hence a new cache."""
+    lines = sorted(f"{p.relative_to(site).as_posix()} {sha256_file(p)}" for p in site.rglob("*")
+                   if p.is_file() and p.name != SERVICE_WORKER)
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
+
+
+def write_service_worker(site: Path) -> str:
+    """Fill sw.js's SITE line with the version and the precache list; returns the version."""
+    path = site / SERVICE_WORKER
+    source = path.read_text()
+    if source.count(SITE_PLACEHOLDER) != 1:
+        raise PipelineError(f"{path} does not contain the line {SITE_PLACEHOLDER!r} exactly once.")
+    version = site_version(site)
+    filled = json.dumps({"version": version, "precache": precache_list(site)})
+    path.write_text(source.replace(SITE_PLACEHOLDER, f"const SITE = {filled};"))
+    return version
+
+
 def build_site(out_dir: str | Path, models_dir: str | Path = "exported_models", *,
                node_modules: str | Path | None = None) -> Path:
     """Write the page, TF.js and the models' TF.js artifacts to `out_dir`; return its path."""
@@ -97,6 +154,7 @@ def build_site(out_dir: str | Path, models_dir: str | Path = "exported_models", 
                         ignore=shutil.ignore_patterns(".*", "__pycache__"))
         copy_vendor(work / "vendor", node_modules)
         copy_models(models, work / "models")
+        write_service_worker(work)
         (work / MARKER).write_text("Written by `python -m pipeline site`; replaced on rebuild.\n")
         work.chmod(0o755)   # mkdtemp makes it 0700; a web server may run as another user
         swap_in(work, out)   # atomic: a failed or killed build leaves the previous site

@@ -168,6 +168,8 @@ def one_error_line(err: str) -> str:
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
     return lines[0][len("error: "):]
+
+
 def make_signing_keys(folder: Path, name: str = "key") -> tuple[Path, Path]:
     """A throw-away P-256 key pair, PEM files as `openssl ecparam`/`openssl ec -pubout` write them."""
     from cryptography.hazmat.primitives import serialization
@@ -195,3 +197,23 @@ def no_keys_from_the_environment(monkeypatch):
     """A maintainer's $MNIST_SIGNING_KEY / $MNIST_PUBLIC_KEY must not change what tests see."""
     monkeypatch.delenv("MNIST_SIGNING_KEY", raising=False)
     monkeypatch.delenv("MNIST_PUBLIC_KEY", raising=False)
+
+
+def raw_interpreter_predict(path: Path, images):
+    """A .tflite's first input and output by index, bypassing its signature: the reference the
+    signature runner is compared with."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path), num_threads=1)
+    interpreter.resize_tensor_input(interpreter.get_input_details()[0]["index"], list(images.shape))
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], images)
+    interpreter.invoke()
+    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+
+
+def tflite_paths(model_dir: Path) -> list[Path]:
+    """Every .tflite the model's manifest lists."""
+    from pipeline.runtime import load_manifest
+
+    return [model_dir / a["path"] for a in load_manifest(model_dir)["artifacts"] if a["format"] == "tflite"]

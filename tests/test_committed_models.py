@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from pipeline.runtime import Classifier, check_files, load_manifest, read_index, read_labels
-from tests.conftest import EXPORTED_MODELS
+from tests.conftest import EXPORTED_MODELS, raw_interpreter_predict, tflite_paths
 
 FLOORS = {"article": 0.915, "cnn": 0.995}   # what the product promises for each default model
 
@@ -99,3 +99,37 @@ def test_committed_onnx_artifacts_score_what_the_manifest_says(name, mnist):
         assert manifest["evaluation"]["test_accuracy"] - accuracy <= 0.002, artifact["id"]
         assert accuracy == pytest.approx(artifact["verification"]["accuracy"], abs=1e-9)
     assert onnx["float32"]["verification"]["max_abs_diff"] <= 1e-4
+
+
+@pytest.mark.parametrize("name", sorted(FLOORS))
+def test_every_committed_tflite_runs_through_serving_default_like_the_raw_interpreter(name, mnist):
+    from ai_edge_litert.interpreter import Interpreter
+
+    images = mnist[1][0][:64].astype(np.float32) / 255
+    for path in tflite_paths(EXPORTED_MODELS / name):
+        runner = Interpreter(model_path=str(path)).get_signature_runner("serving_default")
+        np.testing.assert_array_equal(runner(image=images)["probabilities"],
+                                      raw_interpreter_predict(path, images), err_msg=path.name)
+
+
+@pytest.mark.parametrize("name", sorted(FLOORS))
+def test_every_committed_tflite_carries_its_labels_and_contract(name):
+    """Holds once the defaults are republished (`make run`) with the metadata-writing exporter."""
+    from pipeline.formats import tflite_metadata
+
+    folder = EXPORTED_MODELS / name
+    for path in tflite_paths(folder):
+        described = tflite_metadata.read(path.read_bytes())
+        assert described["labels"] == (folder / "labels.txt").read_text().splitlines(), path.name
+        assert described["inputs"][0]["name"] == "image"
+        assert "white ink on black" in described["inputs"][0]["description"]
+        assert described["outputs"][0]["associated_files"] == ["labels.txt"]
+
+
+def test_committed_manifests_recommend_a_variant_per_format():
+    """Holds once the defaults are republished (`make run`)."""
+    for name in FLOORS:
+        manifest = load_manifest(EXPORTED_MODELS / name)
+        for fmt in ("tfjs", "tflite"):
+            group = [a for a in manifest["artifacts"] if a["format"] == fmt]
+            assert manifest["recommended"][fmt] == min(group, key=lambda a: a["bytes"])["variant"]

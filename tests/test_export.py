@@ -13,7 +13,7 @@ import pytest
 
 from pipeline.errors import PipelineError
 from pipeline.runtime import Classifier, load_manifest, manifest_problems
-from tests.conftest import REPO_ROOT, tree_digest
+from tests.conftest import REPO_ROOT, raw_interpreter_predict, tflite_paths, tree_digest
 
 EXPECTED_IDS = ["keras", "savedmodel", "tfjs-float32", "tfjs-float16", "tfjs-uint8",
                 "tflite-float32", "tflite-float16", "tflite-dynamic", "tflite-int8",
@@ -223,3 +223,79 @@ def test_onnx_export_of_the_cnn_agrees_with_keras_on_all_test_images(tmp_path, m
     quantized = onnx_module.predict(onnx_module.load(int8), images)
     assert (np.mean(reference.argmax(axis=1) == labels)
             - np.mean(quantized.argmax(axis=1) == labels)) <= 0.002
+
+
+def test_every_tflite_runs_through_serving_default_like_the_raw_interpreter(published, mnist):
+    from ai_edge_litert.interpreter import Interpreter
+
+    images = mnist[1][0][:64].astype(np.float32) / 255
+    paths = tflite_paths(published / "article")
+    assert len(paths) == 4
+    for path in paths:
+        runner = Interpreter(model_path=str(path)).get_signature_runner("serving_default")
+        by_name = runner(image=images)["probabilities"]
+        np.testing.assert_array_equal(by_name, raw_interpreter_predict(path, images), err_msg=path.name)
+
+
+def test_every_tflite_carries_its_labels_and_input_contract(published):
+    from pipeline.formats import tflite_metadata
+
+    labels = (published / "article" / "labels.txt").read_text().splitlines()
+    for path in tflite_paths(published / "article"):
+        described = tflite_metadata.read(path.read_bytes())   # the file alone, nothing beside it
+        assert described["labels"] == labels == [str(d) for d in range(10)], path.name
+        assert described["name"] == path.stem and "softmax" in described["description"].lower()
+        (image,), (probabilities,) = described["inputs"], described["outputs"]
+        assert image["name"] == "image" and (image["min"], image["max"]) == ([0.0], [1.0])
+        assert "[batch, 28, 28]" in image["description"] and "white ink on black" in image["description"]
+        assert "centre of mass" in image["description"]
+        assert probabilities["name"] == "probabilities"
+        assert probabilities["associated_files"] == ["labels.txt"]
+
+
+def test_manifest_recommends_the_smallest_variant_of_each_format(published):
+    manifest = load_manifest(published / "article")
+    for fmt in ("tfjs", "tflite"):
+        group = [a for a in manifest["artifacts"] if a["format"] == fmt]
+        smallest = min(group, key=lambda a: a["bytes"])
+        assert manifest["recommended"][fmt] == smallest["variant"]
+    assert set(manifest["recommended"]) == {"tfjs", "tflite"}
+
+
+def test_tflite_support_reads_the_metadata_as_its_own_populator_would_write_it(published):
+    """Cross-check with tflite-support's own reader and its native min-version rule, where its
+    native helper loads (it links libusb: `apt-get install libusb-1.0-0`)."""
+    try:
+        from tensorflow_lite_support.metadata.cc.python import _pywrap_metadata_version
+        from tensorflow_lite_support.metadata.python import metadata
+    except ImportError as exc:
+        pytest.skip(f"tflite-support's native metadata helper does not load here ({exc})")
+    from pipeline.formats import tflite_metadata
+
+    for path in tflite_paths(published / "article"):
+        displayer = metadata.MetadataDisplayer.with_model_buffer(path.read_bytes())
+        assert displayer.get_packed_associated_file_list() == ["labels.txt"]
+        assert displayer.get_associated_file_buffer("labels.txt") == b"".join(
+            f"{d}\n".encode() for d in range(10))
+        described = json.loads(displayer.get_metadata_json())
+        assert described["subgraph_metadata"][0]["input_tensor_metadata"][0]["name"] == "image"
+        assert described["min_parser_version"] == _pywrap_metadata_version.\
+            GetMinimumMetadataParserVersion(tflite_metadata._metadata_buffer("a", "b", "c"))
+
+
+def test_a_tflite_without_its_signature_is_refused(published, tmp_path):
+    """Verification finds the tensors by the signature's names: a file without them fails."""
+    from pipeline.formats import tflite
+    from pipeline.formats.tflite_metadata import TFLITE_FILE_IDENTIFIER, _packed, _schemas
+
+    _, schema = _schemas()
+    source = tflite_paths(published / "article")[0]
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(source.read_bytes(), 0))
+    model.signatureDefs = []
+    unsigned = tmp_path / "unsigned.tflite"
+    unsigned.write_bytes(_packed(model, TFLITE_FILE_IDENTIFIER))
+    with pytest.raises(PipelineError, match="has no signature 'serving_default' taking 'image'"):
+        tflite.load(unsigned)
+    np.testing.assert_array_equal(   # the same graph still runs by index
+        raw_interpreter_predict(unsigned, np.zeros((1, 28, 28), np.float32)),
+        tflite.load(source).predict(np.zeros((1, 28, 28), np.float32)))

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from pipeline.preprocess import preprocess, read_image
-from pipeline.site import build_site
+from pipeline.site import build_site, default_tfjs_artifact
 from tests.conftest import models_dir_under_test
 from tools.browser import (
     CHROMIUM,
@@ -61,11 +61,10 @@ def another_entry(entry: dict) -> dict:
 
 
 def default_entry(models_dir: Path) -> dict:
-    """The page's default: the index's default model, its first artifact that passed verification."""
-    default = json.loads((models_dir / "index.json").read_text()).get("default")
-    entries = tfjs_entries(models_dir)
-    passed = [e for e in entries if e.get("verification", {}).get("passed", True)]
-    return next((e for e in passed if e["model"] == default), (passed or entries)[0])
+    """The page's default: the index's default model on its manifest's recommended TF.js variant."""
+    default = json.loads((models_dir / "index.json").read_text())["default"]
+    artifact = default_tfjs_artifact(json.loads((models_dir / default / "manifest.json").read_text()))
+    return next(e for e in tfjs_entries(models_dir) if e["id"] == artifact["id"] and e["model"] == default)
 
 
 @pytest.fixture(scope="module")
@@ -187,6 +186,14 @@ def test_model_selector_lists_every_tfjs_artifact_and_each_one_runs(open_page, s
         seen[entry["key"]] = page.get_by_test_id("prediction").text_content()
         assert f"model={entry['key']}" in page.url   # the choice survives a reload
     assert all(digit == "7" for digit in seen.values()), seen
+    check_clean(watch, server)
+
+
+def test_the_page_starts_on_the_recommended_variant(open_page, server):
+    page, watch = open_page()
+    entry = default_entry(MODELS_DIR)
+    assert f"ready: {entry['key']} on wasm" in wait_for_status(page, "ready")
+    assert page.get_by_test_id("model").input_value() == entry["key"]
     check_clean(watch, server)
 
 

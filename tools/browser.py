@@ -32,6 +32,14 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format, *args):   # keep test output readable
         pass
 
+    def send_head(self):
+        # Once stopped, a request on a connection the browser opened earlier (a preconnect, whose
+        # handler thread outlives the server) gets no answer, as with the network gone.
+        if getattr(self.server, "stopped", False):
+            self.close_connection = True
+            return None
+        return super().send_head()
+
 
 def serve(folder: Path) -> tuple[str, http.server.ThreadingHTTPServer]:
     """Serve `folder` on 127.0.0.1 at a free port in a daemon thread; returns (url, server)."""
@@ -39,6 +47,13 @@ def serve(folder: Path) -> tuple[str, http.server.ThreadingHTTPServer]:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return f"http://127.0.0.1:{server.server_address[1]}/", server
+
+
+def stop(server: http.server.ThreadingHTTPServer) -> None:
+    """Stop serving, as if the network were gone: connections already open get no answer either."""
+    server.stopped = True
+    server.shutdown()
+    server.server_close()
 
 
 def launch(playwright):

@@ -8,6 +8,7 @@ lives in web/serving.py.
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from pathlib import Path
@@ -28,8 +29,9 @@ from pipeline.verify import human_bytes  # noqa: E402
 from web import serving  # noqa: E402
 
 LOG = logging.getLogger("mnist_app")
-CANVAS_SIZE = 280
-STROKE_WIDTH = 20   # on 280x280 this ends up as MNIST's 2-3 pixel strokes once fitted in 20x20
+# The page reads the same file: one canvas size and one stroke width for both (the "about" says why).
+DRAWING = json.loads((REPO_ROOT / "web" / "static" / "drawing.json").read_text())
+CANVAS_SIZE, STROKE_WIDTH = DRAWING["canvas_size"], DRAWING["stroke_width"]
 
 
 def canvas_key() -> str:

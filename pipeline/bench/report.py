@@ -95,6 +95,49 @@ def browser_section(figures: dict) -> str:
     return "\n\n".join(parts)
 
 
+def offline_section(figures: dict) -> str:
+    def median(values):
+        values = sorted(values)
+        return values[len(values) // 2]
+
+    rounds = figures["visits"]["rounds"]
+    pick = lambda key: median(r[key] for r in rounds)  # noqa: E731
+    parts = [
+        f"Measured on {figures.get('measured', 'the date above')}. "
+        f"The page as an installed app ({figures['visits']['profile']}; the page's own clock from "
+        f"navigation start to `ready`, median of {len(rounds)} fresh profiles; bytes are what the "
+        "local server sent):\n\n" + table(
+            ["visit", "time to ready", "downloaded"],
+            [["first (nothing cached)", f"{pick('first_ready_ms'):.0f} ms",
+              f"{human_bytes(pick('first_bytes_to_ready'))} to ready; "
+              f"{human_bytes(pick('first_bytes_installed'))} once the service worker has "
+              "saved everything for offline use"],
+             ["repeat (from the service worker's cache)", f"{pick('repeat_ready_ms'):.0f} ms",
+              human_bytes(pick("repeat_bytes"))],
+             ["offline (server stopped)", f"{pick('offline_ready_ms'):.0f} ms", "0 B"]])
+        + "\n\nA repeat visit's only download is the page's network probe (the offline line); the "
+          "service worker starts saving files once the page is ready, revalidating what the page "
+          "has just downloaded rather than fetching it twice."]
+    isolation = figures.get("wasm_isolation")
+    if isolation:
+        rows = []
+        for name, label in (("plain", "as served by `make serve`"),
+                            ("coop_coep", "with COOP/COEP (cross-origin isolated)")):
+            runs = isolation[name]
+            rows.append([label, ", ".join(runs[0]["wasm"]) or "?", runs[0]["threads"],
+                         f"{median(r['batch1_ms'] for r in runs):.2f} ms",
+                         f"{median(r['batch100_ms'] for r in runs):.1f} ms"])
+        parts.append("TF.js's WASM backend with and without cross-origin isolation (the default "
+                     "model, medians of alternating runs). TF.js gives the threaded binary half "
+                     "the cores: with one thread, as on this 2-core machine, both rows do the same "
+                     "work and differ by the shared machine's noise; more threads help batches, "
+                     "not the page's one drawing at a time. The threaded binary also needs `blob:` "
+                     "scripts and workers in the page's CSP. So the page keeps the SIMD binary and "
+                     "`make serve` sends no COOP/COEP headers:\n\n" + table(
+                         ["page", "binary loaded", "threads", "batch 1", "batch 100"], rows))
+    return "\n\n".join(parts)
+
+
 def sizes_section(sizes: dict) -> str:
     rows = [[model, artifact, human_bytes(size)] for model, artifacts in sizes["artifacts"].items()
             for artifact, size in artifacts.items()]
@@ -145,6 +188,8 @@ def write(figures: dict) -> str:
         sections.append("## Signing\n\n" + signing_section(figures["signing"]))
     if figures.get("browser"):
         sections.append("## In the browser\n\n" + browser_section(figures["browser"]))
+    if figures.get("offline"):
+        sections.append("## The page offline, on a phone\n\n" + offline_section(figures["offline"]))
     if figures.get("sizes"):
         sections.append("## Sizes\n\n" + sizes_section(figures["sizes"]))
     if figures.get("end_to_end"):

@@ -13,7 +13,7 @@ from pipeline.bench.stats import run_process
 from pipeline.events import read_events
 from pipeline.runtime import load_manifest, read_index
 
-SECTIONS = ("training", "cnn", "inference", "signing", "browser", "sizes", "end-to-end")
+SECTIONS = ("training", "cnn", "inference", "signing", "browser", "offline", "sizes", "end-to-end")
 GPU_FIGURES = REPO_ROOT / "benchmarks-gpu.json"   # written by tools/gpu_benchmark.py on a GPU machine
 
 
@@ -65,12 +65,17 @@ def main(args) -> int:
     if "signing" in chosen:
         print("Signing: sign and verify each model folder", flush=True)
         figures["signing"] = signing.sign_and_verify(models_dir)
+    if chosen & {"browser", "offline"}:
+        from pipeline.bench import browsers  # drives Chromium with tools/browser.py (a checkout's)
     if "browser" in chosen:
         print("Browser: TF.js in Chromium, the Streamlit app", flush=True)
-        from pipeline.bench import browsers  # drives Chromium with tools/browser.py (a checkout's)
-
         page = browsers.page_backends(models_dir)
         figures["browser"] = {"page": page, "streamlit": browsers.streamlit_stroke_to_answer(models_dir)}
+    if "offline" in chosen:
+        print("Offline app: first, repeat and offline visits; WASM with and without COOP/COEP", flush=True)
+        figures["offline"] = {"measured": figures["date"],
+                              "visits": browsers.page_visits(models_dir),
+                              "wasm_isolation": browsers.wasm_isolation(models_dir, rounds=5)}
     if "sizes" in chosen:
         figures["sizes"] = {"artifacts": artifact_sizes(models_dir),
                             "site_bytes": figures.get("browser", {}).get("page", {}).get("site_bytes")}

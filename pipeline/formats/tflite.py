@@ -2,6 +2,9 @@
 
 Four variants: float32; float16 weights; dynamic-range int8 weights; full-integer int8 calibrated
 on training images. Every variant keeps float32 input and output, so one preprocessing feeds all.
+Every file carries TFLite metadata (labels.txt, the input contract, a description; see
+tflite_metadata.py) and the signature `serving_default` (`image` -> `probabilities`), through which
+it is run, so the names a phone app uses are the ones verified here.
 Loading and predicting need only numpy and LiteRT, never TensorFlow.
 """
 
@@ -23,6 +26,8 @@ SERVING_RUNTIME = "litert"
 SERVING_LABEL = "LiteRT"
 IN_BROWSER = False
 CALIBRATION_IMAGES = 500
+FIX = "run `make run` to export it again"
+SIGNATURE, INPUT_NAME, OUTPUT_NAME = "serving_default", "image", "probabilities"
 
 
 def export(source, variant: str, out_dir: Path) -> Path:
@@ -46,20 +51,49 @@ def export(source, variant: str, out_dir: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     with silenced(1, 2):  # the converter's C++ notices
         flatbuffer = converter.convert()
-    target.write_bytes(flatbuffer)
+    from pipeline.export import git_commit
+    from pipeline.formats import tflite_metadata
+    from pipeline.models import get_recipe, labels_text
+
+    target.write_bytes(tflite_metadata.embed(
+        flatbuffer, name=f"{source.model_name}-{variant}", labels=labels_text(),
+        description=f"{get_recipe(source.model_name).description} TFLite {variant} variant: "
+                    f"{VARIANT_NOTES[variant]}",
+        version=f"git {git_commit()}"))
     return target
 
 
+VARIANT_NOTES = {
+    "float32": "float32 weights and arithmetic.",
+    "float16": "float16 weights, float32 arithmetic.",
+    "dynamic": "int8 weights, activations quantised on the fly.",
+    "int8": "full-integer int8 inside, float32 input and output.",
+}
+
+
 class LiteRTModel:
-    """One LiteRT interpreter behind a lock: interpreters are not thread-safe, apps share this one."""
+    """One LiteRT interpreter behind a lock: interpreters are not thread-safe, apps share this one.
+
+    The input and output are found through the `serving_default` signature by name, as Android's
+    and iOS's signature runners find them, so a file whose signature was lost or renamed fails
+    verification. Tensors are then set directly, resized only when the batch size changes (the
+    runner's own call resizes and reallocates on every call: +0.1 ms on the CNN); a test holds the
+    runner's call and this path to the same answers.
+    """
 
     def __init__(self, path: Path, num_threads: int = 1):
         from ai_edge_litert.interpreter import Interpreter
 
         self.path = Path(path)
         self._interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
-        self._input = self._interpreter.get_input_details()[0]["index"]
-        self._output = self._interpreter.get_output_details()[0]["index"]
+        signatures = self._interpreter.get_signature_list()
+        if signatures.get(SIGNATURE) != {"inputs": [INPUT_NAME], "outputs": [OUTPUT_NAME]}:
+            raise PipelineError(
+                f"{path} has no signature {SIGNATURE!r} taking {INPUT_NAME!r} and giving "
+                f"{OUTPUT_NAME!r} (it has {signatures}); {FIX}.")
+        runner = self._interpreter.get_signature_runner(SIGNATURE)
+        self._input = runner.get_input_details()[INPUT_NAME]["index"]
+        self._output = runner.get_output_details()[OUTPUT_NAME]["index"]
         self._batch = None
         self._lock = threading.Lock()
 

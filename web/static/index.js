@@ -1,18 +1,21 @@
 // The page's wiring: URL parameters, backend and model choice, and drawing -> preprocess -> predict.
 //
 // URL parameters: ?backend=wasm|webgl|cpu (default wasm) and ?model=<model>-<variant>
-// (e.g. cnn-uint8, article-float32; a bare model name takes its first variant).
-// Test hooks: data-testid canvas, clear, prediction, status, input-28, error, retry, model, backend;
+// (e.g. cnn-uint8, article-float32; a bare model name takes its first variant). Without ?model=,
+// the index's default model on the variant its manifest recommends.
+// Test hooks: data-testid canvas, clear, prediction, status, input-28, error, retry, model, backend,
+// offline (offline.js);
 // window.__lastInput holds the Float32Array(784) the model last saw (null when nothing is drawn).
 
 import { preprocessOrNull } from './preprocess.js';
 import { BACKENDS, useBackend, loadCatalog, findEntry, loadModel, dispose, predict } from './model.js';
 import * as ui from './ui.js';
+import { watchOffline } from './offline.js';
 
 const THROTTLE_MS = 150;   // at most ~7 predictions a second while a stroke is in progress
 
 const params = new URLSearchParams(location.search);
-const state = { backend: null, catalog: null, model: null, loading: 0 };
+const state = { backend: null, catalog: null, model: null, loading: 0, offlineWatched: false };
 
 const canvas = ui.byTestId('canvas');
 const prediction = ui.byTestId('prediction');
@@ -85,7 +88,16 @@ async function predictOnce() {
   prediction.dataset.version = version;
 }
 
-const pad = ui.createDrawingPad(canvas, onDrawingChange);
+let drawing;
+try {
+  drawing = await ui.loadDrawingSettings();
+} catch (error) {
+  const message = `The drawing pad's settings could not be read: ${error.message}`;
+  ui.setStatus('error', message);
+  ui.showError(message);
+  throw error;
+}
+const pad = ui.createDrawingPad(canvas, onDrawingChange, drawing);
 ui.byTestId('clear').addEventListener('click', () => pad.clear());
 
 // --- backend and model: every (re)load goes through here; a newer load wins over an older one ---
@@ -128,6 +140,10 @@ async function load(backend, key, notes = []) {
     backendSelect.value = state.backend;   // after a failed switch, show the one in use
     rememberInUrl();
     ui.setStatus('ready', `ready: ${entry.key} on ${state.backend}`);
+    if (!state.offlineWatched) {
+      state.offlineWatched = true;
+      watchOffline(ui.byTestId('offline'));
+    }
     notes.push(...state.catalog.problems);   // e.g. another model's broken manifest
     if (notes.length) ui.showError(notes.join(' '));
     updatePrediction();

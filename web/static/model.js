@@ -9,6 +9,10 @@ export const BACKENDS = ['wasm', 'webgl', 'cpu'];
 
 // Must happen before the WASM backend initialises; the .wasm files are ours, next to tf.min.js.
 tf.wasm.setWasmPaths(new URL('vendor/', document.baseURI).href);
+// The SIMD binary, never the threaded one: threads need a cross-origin-isolated page (COOP/COEP)
+// and workers from blob: URLs, which the page's CSP refuses; on such a host TF.js would hang.
+// Measured in BENCHMARKS.md: threads do not pay for one image at a time.
+tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
 
 // Switch TF.js to `name` ('wasm' | 'webgl' | 'cpu'); throws when the browser cannot run it.
 export async function useBackend(name) {
@@ -65,6 +69,7 @@ export async function loadCatalog(base = new URL('models/', document.baseURI)) {
       if (artifacts.length === 0) throw new Error(`model "${name}" has no TF.js artifact.`);
       for (const artifact of artifacts) {
         entries.push({
+          recommended: manifest.recommended?.tfjs === artifact.variant,
           key: `${name}-${artifact.variant}`,
           model: name,
           variant: artifact.variant,
@@ -80,10 +85,12 @@ export async function loadCatalog(base = new URL('models/', document.baseURI)) {
     }
   }
   if (entries.length === 0) throw new Error(`No model could be read: ${problems.join(' ')}`);
-  // Default: the index's default model, its first artifact that passed verification.
+  // Default: the index's default model on the variant its manifest recommends (the smallest that
+  // met every tolerance), else its first artifact that passed verification.
   const ofDefault = entries.filter((e) => e.model === index.default);
   const passed = (e) => e.artifact.verification?.passed !== false;
-  const fallback = ofDefault.find(passed) || entries.find(passed) || entries[0];
+  const fallback = ofDefault.find((e) => e.recommended && passed(e)) || ofDefault.find(passed) ||
+    entries.find(passed) || entries[0];
   return { entries, defaultKey: fallback.key, problems };
 }
 

@@ -3,14 +3,22 @@
 
 const byTestId = (id) => document.querySelector(`[data-testid="${id}"]`);
 
-// MNIST strokes are about 2-3 px wide in the 20x20 box; a digit drawn ~200 px tall on the
-// 280 px canvas is scaled by ~0.1, so 22 px of ink here lands at ~2 px there.
-export const STROKE_WIDTH = 22;
+// Fetch drawing.json: the canvas size and stroke width, shared with the Streamlit app.
+export async function loadDrawingSettings() {
+  const response = await fetch('drawing.json');
+  if (!response.ok) throw new Error(`Could not fetch drawing.json: HTTP ${response.status}.`);
+  const { canvas_size: canvasSize, stroke_width: strokeWidth } = await response.json();
+  return { canvasSize, strokeWidth };
+}
 
-// A square canvas to draw on with mouse, finger or pen: white ink on black.
+// A square canvas to draw on with mouse, finger or pen: white ink on black, `strokeWidth` canvas
+// pixels wide on a `canvasSize` square (drawing.json).
 // `onChange(strokeEnded)` is called after every change; the canvas's data-version counts changes
 // (tests compare it with the prediction's data-version to know the result is up to date).
-export function createDrawingPad(canvas, onChange) {
+export function createDrawingPad(canvas, onChange, { canvasSize, strokeWidth }) {
+  canvas.width = canvasSize;
+  canvas.height = canvasSize;
+  canvas.dataset.strokeWidth = String(strokeWidth);
   const context = canvas.getContext('2d', { willReadFrequently: true });
   let last = null;        // last point of the stroke in progress
   let empty = true;
@@ -44,7 +52,7 @@ export function createDrawingPad(canvas, onChange) {
 
   function line(from, to) {
     context.strokeStyle = '#fff';
-    context.lineWidth = STROKE_WIDTH;
+    context.lineWidth = strokeWidth;
     context.lineCap = 'round';
     context.lineJoin = 'round';
     context.beginPath();
@@ -165,9 +173,11 @@ export function describeEntry(entry) {
 }
 
 // data-state is "loading", "ready" or "error"; the text says the same for people.
+// data-ms: when it was set, in milliseconds since the page's navigation started (for benchmarks).
 export function setStatus(state, text) {
   const status = byTestId('status');
   status.dataset.state = state;
+  status.dataset.ms = performance.now().toFixed(0);
   status.textContent = text;
 }
 
