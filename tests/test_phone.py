@@ -19,7 +19,11 @@ import time
 from pathlib import Path
 
 import pytest
-from pipeline.browser import (
+
+from pipeline.site import build_site, default_tfjs_artifact
+from tests.conftest import REPO_ROOT as ROOT
+from tests.conftest import models_dir_under_test
+from tools.browser import (
     CANVAS_SIZE,
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -29,15 +33,13 @@ from pipeline.browser import (
     wait_for_prediction,
     wait_for_status,
 )
-from pipeline.browser import stop as stop_serving
+from tools.browser import stop as stop_serving
 
-from pipeline.site import build_site, default_tfjs_artifact
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is not installed "
+                                 "(apt-get install chromium); the browser tests need it")]
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is not installed "
-                                "(apt-get install chromium); the browser tests need it")
-
-ROOT = Path(__file__).resolve().parent.parent
-MODELS_DIR = Path(os.environ.get("WEB_TEST_MODELS_DIR", ROOT / "exported_models"))
+MODELS_DIR = models_dir_under_test("WEB_TEST_MODELS_DIR")
 PHONE = {"viewport": {"width": 360, "height": 640}, "device_scale_factor": 2, "is_mobile": True,
          "has_touch": True}
 DRAWING = json.loads((ROOT / "web" / "static" / "drawing.json").read_text())
