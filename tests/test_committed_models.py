@@ -130,6 +130,6 @@ def test_committed_manifests_recommend_a_variant_per_format():
     """Holds once the defaults are republished (`make run`)."""
     for name in FLOORS:
         manifest = load_manifest(EXPORTED_MODELS / name)
-        for fmt in ("tfjs", "tflite"):
+        for fmt in ("tfjs", "tflite", "onnx"):
             group = [a for a in manifest["artifacts"] if a["format"] == fmt]
             assert manifest["recommended"][fmt] == min(group, key=lambda a: a["bytes"])["variant"]

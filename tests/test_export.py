@@ -255,11 +255,11 @@ def test_every_tflite_carries_its_labels_and_input_contract(published):
 
 def test_manifest_recommends_the_smallest_variant_of_each_format(published):
     manifest = load_manifest(published / "article")
-    for fmt in ("tfjs", "tflite"):
+    for fmt in ("tfjs", "tflite", "onnx"):
         group = [a for a in manifest["artifacts"] if a["format"] == fmt]
         smallest = min(group, key=lambda a: a["bytes"])
         assert manifest["recommended"][fmt] == smallest["variant"]
-    assert set(manifest["recommended"]) == {"tfjs", "tflite"}
+    assert set(manifest["recommended"]) == {"tfjs", "tflite", "onnx"}   # the formats with variants
 
 
 def test_tflite_support_reads_the_metadata_as_its_own_populator_would_write_it(published):
