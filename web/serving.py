@@ -18,11 +18,10 @@ import numpy as np
 from pipeline import signing
 from pipeline.errors import PipelineError
 from pipeline.formats import format_module
-from pipeline.verify import human_bytes
 from pipeline.preprocess import read_image
-from pipeline.runtime import (FIX, MODELS_ENV, RUNTIMES, Classifier, Prediction, load_manifest,
-                              read_index)
+from pipeline.runtime import FIX, MODELS_ENV, RUNTIMES, Classifier, Prediction, load_manifest, read_index
 from pipeline.runtime import default_models_dir as models_dir  # $MNIST_MODELS_DIR or the repo's
+from pipeline.verify import human_bytes
 
 SHOWN_SIZE = 140                  # the 28x28 input is shown 5x, in whole pixels
 

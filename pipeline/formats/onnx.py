@@ -68,8 +68,7 @@ def _convert(saved_model_dir: Path, target: Path) -> None:
 
 
 def _quantize_int8(float_model: Path, target: Path, calibration: np.ndarray) -> None:
-    from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
-                                          quantize_static)
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     class Calibration(CalibrationDataReader):
