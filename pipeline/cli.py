@@ -164,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
                               "TensorFlow; keras runs the .keras file")
     predict.add_argument("--variant", choices=list(VARIANTS), default="float32",
                          help="which artifact of the runtime (default: float32): " + "; ".join(
-                             f"{runtime} {'/'.join(variants)}" for runtime, (_, variants) in RUNTIMES.items()))
+                             f"{name} {'/'.join(variants)}" for name, (_, variants) in RUNTIMES.items()))
     predict.add_argument("--public-key", metavar="KEY.pub",
                          help="verify the model folder's signature (model.sig) with this public key "
                               "before reading any of it (default: $MNIST_PUBLIC_KEY; none: no check)")

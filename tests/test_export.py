@@ -108,7 +108,8 @@ def test_onnx_path_imports_neither_tensorflow_nor_litert(published, tmp_path, mn
     code = ("import sys; from pipeline.cli import main; "
             "main(['predict', sys.argv[1], '--json', '--runtime', 'onnx', '--variant', 'int8', "
             "'--model-dir', sys.argv[2]]); "
-            "print(sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras', 'ai_edge_litert'}))")
+            "print(sorted({m.split('.')[0] for m in sys.modules}"
+            " & {'tensorflow', 'keras', 'ai_edge_litert'}))")
     result = subprocess.run([sys.executable, "-c", code, str(path), str(published / "article")],
                             cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr

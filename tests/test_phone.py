@@ -162,15 +162,25 @@ def test_installable_then_offline_reads_digits_drawn_with_a_finger(phone, site_s
     manifest = cdp.send("Page.getAppManifest")
     assert manifest["errors"] == [] and "standalone" in manifest["data"]
     cdp.detach()   # a second CDP session left attached swallows Playwright's taps
+    default = page.get_by_test_id("model").input_value()
+    others = [k for k in page.get_by_test_id("model").locator("option").evaluate_all(
+        "os => os.map(o => o.value)") if k != default]
+    page.get_by_test_id("model").select_option(others[0])   # used once online: cached then
+    wait_for_status(page, "ready")
 
     stop()   # the network is gone: only the service worker's cache is left
-    page.reload()
-    assert "ready" in wait_for_status(page, "ready")
+    page.goto(url)
+    assert default in wait_for_status(page, "ready")
     offline = wait_for_offline_state(page, "offline")
     assert offline["version"] == ready["version"] and "Offline" in offline["text"]
     wrong = {digit: got for digit in DIGIT_STROKES if (got := touch_read(page, digit)) != str(digit)}
     assert not wrong, f"offline, drawn with touch -> prediction {wrong}"
     assert page.evaluate("window.scrollY") == 0, "drawing with a finger scrolled the page"
+    page.get_by_test_id("model").select_option(others[0])
+    assert others[0] in wait_for_status(page, "ready")
+    if len(others) > 1:   # never used: not saved, and the page says so instead of hanging
+        page.get_by_test_id("model").select_option(others[-1])
+        assert "Could not load" in wait_for_status(page, "error")
 
 
 def republish(models: Path) -> str:

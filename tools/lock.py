@@ -52,7 +52,8 @@ def lock_lines(installed: list[dict]) -> list[str]:
     for item in sorted(installed, key=lambda i: i["metadata"]["name"].lower()):
         hashes = item["download_info"].get("archive_info", {}).get("hashes", {})
         if "sha256" not in hashes:
-            sys.exit(f"pip reported no sha256 for {item['metadata']['name']} ({item['download_info']['url']})")
+            sys.exit(f"pip reported no sha256 for {item['metadata']['name']} "
+                     f"({item['download_info']['url']})")
         lines.append(f"{item['metadata']['name']}=={item['metadata']['version']} \\\n"
                      f"    --hash=sha256:{hashes['sha256']}")
     return lines
