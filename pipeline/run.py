@@ -16,18 +16,20 @@ def timed(label: str, action):
 
 
 def run(models: list[str], epochs: int | None = None, out_dir: str = "exported_models",
-        build_dir: str = "build", seed: int = 0) -> int:
+        build_dir: str = "build", seed: int = 0, data_dir: str | None = None) -> int:
     from pipeline.evaluate import evaluate
     from pipeline.export import export
     from pipeline.train import train
 
     rows = []
     for name in models:
-        _, train_s = timed(f"{name}: train", lambda: train(name, out_dir=build_dir, epochs=epochs, seed=seed))
-        report, eval_s = timed(f"{name}: evaluate", lambda: evaluate(name, build_dir=build_dir))
+        _, train_s = timed(f"{name}: train", lambda: train(name, out_dir=build_dir, epochs=epochs, seed=seed,
+                                                                    data_dir=data_dir))
+        report, eval_s = timed(f"{name}: evaluate", lambda: evaluate(name, build_dir=build_dir, data_dir=data_dir))
         try:
             manifest, export_s = timed(f"{name}: export → verify → publish",
-                                       lambda: export(name, build_dir=build_dir, out_dir=out_dir))
+                                       lambda: export(name, build_dir=build_dir, out_dir=out_dir,
+                                                      data_dir=data_dir))
         except PipelineError as exc:
             raise PipelineError(f"'{name}': {exc}") from exc
         worst = min(a["verification"]["accuracy"] for a in manifest["artifacts"])

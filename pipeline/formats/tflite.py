@@ -18,7 +18,6 @@ NAME = "tflite"
 VARIANTS = ("float32", "float16", "dynamic", "int8")
 RUNTIME = "LiteRT (ai-edge-litert), 1 thread"
 MULTI_FILE = False  # the artifact is one file
-CALIBRATION_IMAGES = 500
 
 
 def export(source, variant: str, out_dir: Path) -> Path:
@@ -32,7 +31,7 @@ def export(source, variant: str, out_dir: Path) -> Path:
     elif variant == "dynamic":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     elif variant == "int8":
-        calibration = source.calibration_images[:CALIBRATION_IMAGES]
+        calibration = source.calibration_images  # the recipe's calibration_count images
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = lambda: ([image[None]] for image in calibration)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
