@@ -64,10 +64,11 @@ def tf_dataset(tf, batches: EpochBatches, first_step: int = 0):
     def make(step):
         types = (tf.float32, tf.float32) + ((tf.float32, tf.int32) if augmented else ())
         parts = tf.numpy_function(unwarped, [step], types, stateful=False)
-        images = tf.ensure_shape(parts[0], [None, *size])
+        images = parts[0]
         if augmented:
-            images = apply_tf(tf, images, tf.ensure_shape(parts[2], [None, 8]), parts[3])
-        return images, tf.ensure_shape(parts[1], [None, classes])
+            images = apply_tf(tf, tf.ensure_shape(images, [None, *size]),
+                              tf.ensure_shape(parts[2], [None, 8]), tf.ensure_shape(parts[3], [None]))
+        return tf.ensure_shape(images, [None, *size]), tf.ensure_shape(parts[1], [None, classes])
 
     return (tf.data.Dataset.range(first_step, 2**62)
             .map(make, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

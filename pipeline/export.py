@@ -13,6 +13,7 @@ import json
 import platform
 import shutil
 import subprocess
+import tempfile
 import time
 from importlib import metadata
 from pathlib import Path
@@ -30,6 +31,7 @@ from pipeline.runtime import SCHEMA_VERSION, sha256_file
 from pipeline.verify import format_table, verify_artifact
 
 CALIBRATION_SEED = 1234
+SCRATCH = ".scratch"  # temporary files of the export, inside its staging folder
 
 
 def package_versions() -> dict:
@@ -70,6 +72,20 @@ def calibration_images(count: int, data_dir=None) -> np.ndarray:
     return x_train[pick].astype(np.float32) / 255.0
 
 
+def start_scratch(staging: Path) -> str | None:
+    """Temporary files (TF.js verification's arrays, converters' scratch) go inside the staging
+    folder while exporting: a run killed halfway leaves them there, where the next run's clean-up
+    of dead staging folders takes them, instead of in /tmp. Returns the previous temp folder."""
+    (staging / SCRATCH).mkdir()
+    saved, tempfile.tempdir = tempfile.tempdir, str(staging / SCRATCH)
+    return saved
+
+
+def end_scratch(staging: Path, saved: str | None) -> None:
+    tempfile.tempdir = saved
+    shutil.rmtree(staging / SCRATCH, ignore_errors=True)
+
+
 def export(model_name: str, build_dir: str | Path = "build", out_dir: str | Path = "exported_models",
            verbose: bool = True, data_dir: str | Path | None = None) -> dict:
     recipe = get_recipe(model_name)
@@ -91,6 +107,7 @@ def export(model_name: str, build_dir: str | Path = "build", out_dir: str | Path
                               data_dir))
 
     staging = publish.staging_dir(out_dir, model_name)
+    saved_tempdir = start_scratch(staging)
     try:
         artifacts, rows = [], []
         for format_name in FORMATS:
@@ -150,6 +167,7 @@ def export(model_name: str, build_dir: str | Path = "build", out_dir: str | Path
         }
         write_model_card(staging, manifest, evaluation)
         publish.write_json_atomic(staging / "manifest.json", manifest)
+        end_scratch(staging, saved_tempdir)   # not part of the export
         publish.swap_in(staging, out_dir / model_name)
     except OSError as exc:  # disk full or gone read-only while writing the staging copy
         shutil.rmtree(staging, ignore_errors=True)
@@ -158,6 +176,8 @@ def export(model_name: str, build_dir: str | Path = "build", out_dir: str | Path
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    finally:
+        end_scratch(staging, saved_tempdir)
     publish.update_index(out_dir)
     if verbose:
         print(f"Published {out_dir / model_name} ({len(artifacts)} artifacts).")
