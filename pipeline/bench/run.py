@@ -8,12 +8,14 @@ import re
 import tempfile
 from pathlib import Path
 
-from pipeline.bench import browsers, inference, machine, report, training
+from pipeline.bench import browsers, inference, load, machine, report, training
 from pipeline.bench.stats import run_process
 from pipeline import REPO_ROOT
 from pipeline.runtime import load_manifest, read_index
 
-SECTIONS = ("training", "cnn", "inference", "browser", "sizes", "end-to-end")
+SECTIONS = ("training", "cnn", "inference", "browser", "load", "sizes", "end-to-end")
+LOAD_SESSIONS = (10, 20)
+LOAD_DIGITS_EACH = 5
 GPU_FIGURES = REPO_ROOT / "benchmarks-gpu.json"   # written by pipeline/bench/gpu.py on a GPU machine
 
 
@@ -55,8 +57,8 @@ def main(args) -> int:
         print("Training: what each speed-up gives", flush=True)
         figures["training"]["ablation"] = training.speedup_ablation()
     if "cnn" in chosen:
-        print("Training: the CNN to its target accuracy", flush=True)
-        figures["training"]["cnn"] = training.cnn_time_to_target()
+        print("Training: the CNN to its target accuracy, first recipe against the served one", flush=True)
+        figures["training"]["cnn_recipes"] = training.cnn_recipes_side_by_side()
     if "inference" in chosen:
         print("Inference: every artifact in its runtime", flush=True)
         figures["inference"] = inference.all_artifacts(models_dir)
@@ -64,6 +66,10 @@ def main(args) -> int:
         print("Browser: TF.js in Chromium, the Streamlit app", flush=True)
         page = browsers.page_backends(models_dir)
         figures["browser"] = {"page": page, "streamlit": browsers.streamlit_stroke_to_answer(models_dir)}
+    if "load" in chosen:
+        print("The Streamlit app under load", flush=True)
+        figures["load"] = [load.app_under_load(models_dir, sessions, LOAD_DIGITS_EACH)
+                           for sessions in LOAD_SESSIONS]
     if "sizes" in chosen:
         figures["sizes"] = {"artifacts": artifact_sizes(models_dir),
                             "site_bytes": figures.get("browser", {}).get("page", {}).get("site_bytes")}
