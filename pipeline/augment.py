@@ -24,7 +24,8 @@ class Augmentation:
     scale_range: tuple[float, float] = (0.85, 1.1)
     max_shear: float = 0.15
     max_shift_pixels: float = 2.5
-    stroke_change: float = 2 / 3   # share of images drawn thicker or thinner (half each)
+    stroke_change: float = 2 / 3   # share of warped images drawn thicker or thinner (half each)
+    share: float = 1.0             # share of images augmented; the others are used as they are
 
     def __post_init__(self):
         low, high = self.scale_range
@@ -33,8 +34,9 @@ class Augmentation:
         for name in ("max_rotation_degrees", "max_shear", "max_shift_pixels"):
             if getattr(self, name) < 0:
                 raise PipelineError(f"Augmentation {name} must not be negative.")
-        if not 0 <= self.stroke_change <= 1:
-            raise PipelineError("Augmentation stroke_change must be between 0 and 1.")
+        for name in ("stroke_change", "share"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise PipelineError(f"Augmentation {name} must be between 0 and 1.")
 
     def as_dict(self) -> dict:
         return {**asdict(self), "scale_range": list(self.scale_range)}
@@ -63,6 +65,10 @@ def draw(rng: np.random.Generator, count: int, ranges: Augmentation, size: int =
     choice = rng.uniform(size=count)
     strokes = np.where(choice < ranges.stroke_change / 2, THICKER,
                        np.where(choice < ranges.stroke_change, THINNER, KEEP)).astype(np.int32)
+    if ranges.share < 1:   # the rest keep their pixels: the identity map, the stroke as it is
+        kept = rng.uniform(size=count) >= ranges.share
+        transforms[kept] = np.array([1, 0, 0, 0, 1, 0, 0, 0], np.float32)
+        strokes[kept] = KEEP
     return transforms, strokes
 
 
