@@ -91,6 +91,13 @@ def test_augmentation_keeps_digits_recognisable(mnist):
     assert 0.8 < np.mean(ink_ratio) < 1.25
     assert np.mean(np.abs(warped - images)) > 0.02
 
+    from pipeline.augment import Augmentation
+
+    np.testing.assert_array_equal(augment(images, np.random.default_rng(0), Augmentation(share=0.0)), images)
+    half = augment(images, np.random.default_rng(0), Augmentation(share=0.5))
+    untouched = np.all(half == images, axis=(1, 2)).mean()
+    assert 0.3 < untouched < 0.7   # about half the images are left as they are
+
 
 def test_numpy_and_tensorflow_augmentation_give_the_same_batches(mnist):
     """JAX training warps in numpy, TensorFlow training with its image ops: the same pixels."""

@@ -22,6 +22,10 @@ from pipeline.browser import (CHROMIUM, CHROMIUM_ARGS, DIGIT_STROKES, STREAMLIT_
                               streamlit_server)
 
 ANSWER_TIMEOUT_MS = 90_000
+LOAD_TIMEOUT_MS = 180_000
+# Many pages in one headless browser: none of them may be treated as a background tab.
+FOREGROUND_ARGS = ["--disable-background-timer-throttling", "--disable-renderer-backgrounding",
+                   "--disable-backgrounding-occluded-windows"]
 
 
 def server_rss_bytes(port: int) -> int | None:
@@ -38,9 +42,20 @@ def server_rss_bytes(port: int) -> int | None:
     return None
 
 
+class SessionError(Exception):
+    pass
+
+
+async def waited(what: str, locator, **kwargs) -> None:
+    try:
+        await locator.wait_for(timeout=ANSWER_TIMEOUT_MS, **kwargs)
+    except Exception as exc:
+        raise SessionError(f"{what} within {ANSWER_TIMEOUT_MS / 1000:.0f} s") from exc
+
+
 async def draw_and_read(page, digit: int) -> tuple[str, float]:
     canvas = page.get_by_test_id("stBidiComponentIsolated").locator(f"{STREAMLIT_CANVAS}:not([data-stale])")
-    await canvas.wait_for(timeout=ANSWER_TIMEOUT_MS)
+    await waited("no canvas", canvas)
     box = await canvas.bounding_box()
     for stroke in DIGIT_STROKES[digit]:
         points = densify(stroke)
@@ -51,12 +66,12 @@ async def draw_and_read(page, digit: int) -> tuple[str, float]:
         await page.mouse.up()
     released = time.perf_counter()
     prediction = page.get_by_test_id("stMetricValue")
-    await prediction.wait_for(timeout=ANSWER_TIMEOUT_MS)
+    await waited("no answer", prediction)
     answer = await prediction.text_content()
     seconds = time.perf_counter() - released
     await canvas.evaluate("canvas => { canvas.dataset.stale = '1'; }")
     await page.get_by_role("button", name="Clear").click()
-    await prediction.wait_for(state="detached", timeout=ANSWER_TIMEOUT_MS)
+    await waited("the answer stayed after Clear", prediction, state="detached")
     return answer, seconds
 
 
@@ -65,6 +80,7 @@ class StartLine:
 
     def __init__(self, sessions: int):
         self.waiting, self.go = sessions, asyncio.Event()
+        self.loading = asyncio.Lock()   # pages open one at a time: loading is not what is measured
 
     def arrived(self):
         self.waiting -= 1
@@ -79,9 +95,13 @@ async def one_session(browser, url: str, digits: list[int], start: StartLine, ro
     try:
         page = await context.new_page()
         try:
-            await page.goto(url)
-            await page.get_by_test_id("stBidiComponentIsolated").locator(STREAMLIT_CANVAS).first.wait_for(
-                timeout=ANSWER_TIMEOUT_MS)
+            async with start.loading:
+                await page.goto(url, timeout=LOAD_TIMEOUT_MS)
+                await page.get_by_test_id("stBidiComponentIsolated").locator(STREAMLIT_CANVAS).first.wait_for(
+                    timeout=LOAD_TIMEOUT_MS)
+                # a stroke made while the page's first script run is still going can be lost (seen
+                # once in six sessions under heavy load): start when Streamlit shows it is idle
+                await page.get_by_test_id("stStatusWidget").wait_for(state="hidden", timeout=LOAD_TIMEOUT_MS)
         except Exception as exc:
             errors.append(f"page did not load: {type(exc).__name__}")
             return
@@ -91,8 +111,8 @@ async def one_session(browser, url: str, digits: list[int], start: StartLine, ro
         for digit in digits:
             try:
                 answer, seconds = await draw_and_read(page, digit)
-            except Exception as exc:   # a timeout: the app did not answer this session
-                errors.append(f"digit {digit}: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+            except SessionError as exc:   # the app did not answer this session in time
+                errors.append(f"digit {digit}: {exc}")
                 return
             rows.append({"digit": digit, "answer": answer, "seconds": seconds, "at": time.perf_counter()})
             if answer != str(digit):
@@ -109,7 +129,7 @@ async def drive(url: str, port: int, sessions: int, digits_each: int) -> dict:
     order = [0, 1, 2, 3, 7]
     rows, errors, rss = [], [], []
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
+        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS + FOREGROUND_ARGS,
                                                    headless=True)
         start = StartLine(sessions)
         tasks = [asyncio.create_task(one_session(
@@ -155,4 +175,6 @@ def app_under_load(models_dir: Path, sessions: int, digits_each: int) -> dict:
           f"p50 {result['stroke_to_answer_p50_s']:.2f} s, p95 {result['stroke_to_answer_p95_s']:.2f} s, "
           f"errors {len(result['errors'])}, server RSS peak "
           f"{(result['server_rss_peak_bytes'] or 0) / 2**20:.0f} MiB", flush=True)
+    for error in sorted(set(result["errors"]))[:5]:
+        print(f"    error: {error}", flush=True)
     return result
