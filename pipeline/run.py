@@ -10,7 +10,7 @@ from pipeline.events import EventLog
 
 def run(models: list[str], epochs: int | None = None, out_dir: str = "exported_models",
         build_dir: str = "build", seed: int = 0, events_path: str | Path | None = None,
-        signing_key: Path | None = None) -> int:
+        signing_key: Path | None = None, data_dir: str | None = None) -> int:
     """People read a progress line per stage and a summary table; scripts read `events_path`
     (JSON Lines, see pipeline/events.py). `signing_key`: sign each published folder with it."""
     from pipeline.evaluate import evaluate
@@ -23,15 +23,15 @@ def run(models: list[str], epochs: int | None = None, out_dir: str = "exported_m
         for name in models:
             print(f"\n== {name}: train", flush=True)
             with events.stage(name, "train") as train_time:
-                train(name, out_dir=build_dir, epochs=epochs, seed=seed)
+                train(name, out_dir=build_dir, epochs=epochs, seed=seed, data_dir=data_dir)
             print(f"\n== {name}: evaluate", flush=True)
             with events.stage(name, "evaluate") as eval_time:
-                report = evaluate(name, build_dir=build_dir)
+                report = evaluate(name, build_dir=build_dir, data_dir=data_dir)
             print(f"\n== {name}: export → verify → publish", flush=True)
             try:
                 with events.stage(name, "export") as export_time:
                     manifest = export(name, build_dir=build_dir, out_dir=out_dir, events=events,
-                                      signing_key=signing_key)
+                                      signing_key=signing_key, data_dir=data_dir)
             except PipelineError as exc:
                 raise PipelineError(f"'{name}': {exc}") from exc
             rows.append({"model": name, "test_accuracy": report["accuracy"],

@@ -52,6 +52,37 @@ def silenced(*descriptors: int):
         os.close(devnull)
 
 
+@contextlib.contextmanager
+def native_output_silenced():
+    """Drop what C++ code writes to stderr (XLA's start-up lines at the first compile) while
+    Python's own sys.stderr (warnings, errors) still reaches the terminal; unless --verbose."""
+    if _verbose:
+        yield
+        return
+    sys.stderr.flush()
+    python_stderr = sys.stderr
+    sys.stderr = os.fdopen(os.dup(2), "w", buffering=1, encoding=python_stderr.encoding,
+                           errors="backslashreplace")
+    try:
+        with silenced(2):
+            yield
+    finally:
+        sys.stderr.flush()
+        sys.stderr.close()
+        sys.stderr = python_stderr
+
+
+def import_keras():
+    """Keras, imported quietly: under the TensorFlow backend `import keras` imports TensorFlow."""
+    quiet_environment()
+    with silenced():
+        import keras
+
+    if keras.backend.backend() == "tensorflow":
+        import_tensorflow()
+    return keras
+
+
 def import_tensorflow():
     quiet_environment()
     with silenced():

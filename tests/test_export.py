@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -56,6 +57,8 @@ def test_every_format_is_exported_and_verified(published):
     runtimes = {a["format"]: a["verification"]["runtime"] for a in manifest["artifacts"]}
     assert "Node" in runtimes["tfjs"] and "LiteRT" in runtimes["tflite"]
     assert "ONNX Runtime" in runtimes["onnx"]
+    recipe = manifest["training"]["recipe"]   # how it was trained, every setting
+    assert recipe["epochs"] == 2 and recipe["batch_size"] == 32 and recipe["calibration_count"] == 500
 
 
 def test_the_export_is_signed_and_the_upstream_verifier_accepts_it(published, signing_keys):
@@ -186,15 +189,31 @@ def test_failed_verification_publishes_nothing_and_keeps_the_old_export(
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
 
 
-def test_republishing_replaces_the_export_whole(published, small_build, tmp_path):
+def test_republishing_replaces_the_export_whole(published, small_build, tmp_path, monkeypatch):
+    import tempfile
+
     from pipeline.export import export
+    from pipeline.formats import tfjs
 
     out = tmp_path / "exported"
     shutil.copytree(published, out)
     (out / "article" / "stray-file.txt").write_text("left by hand")
+    scratch_folders = []
+    run_node = tfjs.run_node
+
+    def recording_run_node(*args, **kwargs):   # where TF.js verification writes its arrays
+        scratch_folders.append(Path(tempfile.gettempdir()))
+        return run_node(*args, **kwargs)
+
+    monkeypatch.setattr(tfjs, "run_node", recording_run_node)
     export("article", build_dir=small_build, out_dir=out, verbose=False)
     assert not (out / "article" / "stray-file.txt").exists()
     assert load_manifest(out / "article")["artifacts"][0]["verification"]["passed"]
+    # scratch lived inside the staging folder (a kill leaves it there, not in /tmp), and is gone
+    assert scratch_folders and all(folder.parent.parent == out and folder.parent.name.startswith(
+        ".article.staging-") for folder in scratch_folders), scratch_folders
+    assert Path(tempfile.gettempdir()) != scratch_folders[0]
+    assert not list(out.rglob(".scratch"))
 
 
 def test_onnx_export_of_the_cnn_agrees_with_keras_on_all_test_images(tmp_path, mnist):
@@ -209,7 +228,7 @@ def test_onnx_export_of_the_cnn_agrees_with_keras_on_all_test_images(tmp_path, m
     keras_module, saved, onnx_module = (format_module(n) for n in ("keras", "savedmodel", "onnx"))
     model = keras_module.load(EXPORTED_MODELS / "cnn" / "model.keras")
     source = ExportSource(model=model, model_name="cnn", keras_path=EXPORTED_MODELS / "cnn" / "model.keras",
-                          calibration_images=calibration_images())
+                          calibration_images=calibration_images(500))
     source = replace(source, exported={"savedmodel": saved.export(source, "float32", tmp_path)})
     source = replace(source, exported={**source.exported,
                                        "onnx": onnx_module.export(source, "float32", tmp_path)})

@@ -54,3 +54,23 @@ def test_digits_drawn_with_the_mouse_are_predicted(page):
         streamlit_clear(page)
     assert page.get_by_test_id("stException").count() == 0
     print("stroke to prediction, s:", {d: round(t, 2) for d, t in timings.items()})
+
+
+def test_a_stroke_that_starts_at_the_very_top_edge_draws(page):
+    """The canvas's floating toolbar used to lie over the top band and swallow such a stroke."""
+    from pipeline.browser import densify, fresh_streamlit_canvas
+
+    canvas = fresh_streamlit_canvas(page)
+    box = canvas.bounding_box()
+    page.mouse.move(box["x"] + 140, box["y"] + 1)   # no hover first: straight from outside
+    page.mouse.down()
+    for x, y in densify([(140, 1), (138, 140), (136, 275)]):
+        page.mouse.move(box["x"] + x, box["y"] + y)
+    page.mouse.up()
+    prediction = page.get_by_test_id("stMetricValue")
+    prediction.wait_for(timeout=20_000)
+    assert prediction.text_content() == "1"
+    drawing = page.get_by_test_id("stBidiComponentIsolated").locator("canvas.dc-canvas.lower-canvas")
+    top_pixel = drawing.evaluate("c => Array.from(c.getContext('2d').getImageData(140, 3, 1, 1).data)")
+    assert top_pixel[:3] == [255, 255, 255], top_pixel   # ink from the very first pixel row on
+    streamlit_clear(page)

@@ -16,7 +16,7 @@ def test_article_model_is_the_seed_articles():
     model = recipe.build()
     assert model.count_params() == 7850           # Dense(10, input_dim=784): 784*10 + 10
     assert [layer.name for layer in model.layers] == ["flatten", "dense", "probabilities"]
-    assert (recipe.epochs, recipe.batch_size, recipe.augment) == (20, 32, False)
+    assert (recipe.epochs, recipe.batch_size, recipe.augmentation) == (20, 32, None)
     optimizer = recipe.optimizer(100)
     assert type(optimizer).__name__ == "SGD"
     assert float(optimizer.learning_rate) == pytest.approx(0.01)  # Keras's default, as the article
@@ -63,6 +63,11 @@ def test_short_training_learns_and_is_repeatable(tmp_path, mnist):
     record = json.loads((tmp_path / "a" / "article" / "history.json").read_text())
     assert record["validation_images"] == 500 and record["train_images"] == 4500
     assert len(record["history"]["val_accuracy"]) == 2
+    recipe = record["recipe"]   # every setting, with the run's own overrides
+    assert recipe["epochs"] == 2 and recipe["optimizer"] == "sgd" and recipe["augmentation"] is None
+    assert recipe["learning_rate"] == {"peak": 0.01, "schedule": "constant", "initial": 0.0,
+                                       "warmup_fraction": 0.0, "final_fraction": 0.0}
+    assert recipe["validation_fraction"] == 0.1 and recipe["calibration_count"] == 500
 
 
 @pytest.mark.slow
@@ -77,17 +82,60 @@ def test_cnn_training_with_augmentation_is_repeatable(tmp_path):
 
 def test_augmentation_keeps_digits_recognisable(mnist):
     """Warped digits stay in range, keep ink (thinning and shrinking take some), and differ."""
-    from pipeline.augment import augment_batch
-    from pipeline.tf_setup import import_tensorflow
+    from pipeline.augment import augment
 
-    tf = import_tensorflow()
     images = mnist[0][0][:64].astype(np.float32) / 255.0
-    warped, _ = augment_batch(tf.constant(images), tf.zeros([64, 10]), tf.constant([0, 1], tf.int64))
-    warped = warped.numpy()
-    again, _ = augment_batch(tf.constant(images), tf.zeros([64, 10]), tf.constant([0, 1], tf.int64))
-    np.testing.assert_array_equal(warped, again.numpy())   # stateless: same seed, same warp
+    warped = augment(images, np.random.default_rng([0, 1]))
+    np.testing.assert_array_equal(warped, augment(images, np.random.default_rng([0, 1])))
     assert warped.shape == images.shape and warped.min() >= 0 and warped.max() <= 1
     ink_ratio = warped.sum(axis=(1, 2)) / images.sum(axis=(1, 2))
     assert np.all(ink_ratio > 0.2) and np.all(ink_ratio < 2.5)
     assert 0.8 < np.mean(ink_ratio) < 1.25
     assert np.mean(np.abs(warped - images)) > 0.02
+
+    from pipeline.augment import Augmentation
+
+    np.testing.assert_array_equal(augment(images, np.random.default_rng(0), Augmentation(share=0.0)), images)
+    half = augment(images, np.random.default_rng(0), Augmentation(share=0.5))
+    untouched = np.all(half == images, axis=(1, 2)).mean()
+    assert 0.3 < untouched < 0.7   # about half the images are left as they are
+
+
+def test_numpy_and_tensorflow_augmentation_give_the_same_batches(mnist):
+    """JAX training warps in numpy, TensorFlow training with its image ops: the same pixels."""
+    from pipeline.augment import Augmentation
+    from pipeline.batches import EpochBatches, tf_dataset
+    from pipeline.tf_setup import import_tensorflow
+
+    tf = import_tensorflow()
+    images = mnist[0][0][:600].astype(np.float32) / 255.0
+    labels = np.eye(10, dtype=np.float32)[mnist[0][1][:600]]
+    batches = EpochBatches(images, labels, 128, seed=3, augmentation=Augmentation())
+    stream = iter(tf_dataset(tf, batches, first_step=3))
+    for step in range(3, 9):   # across the epoch boundary (5 batches an epoch)
+        tf_images, tf_labels = next(stream)
+        np_images, np_labels = batches.batch(step)
+        np.testing.assert_allclose(tf_images.numpy(), np_images, atol=1e-5)
+        np.testing.assert_array_equal(tf_labels.numpy(), np_labels)
+    assert not np.array_equal(batches.batch(0)[0], batches.batch(5)[0][:len(batches.batch(0)[0])])
+
+
+def test_recipes_are_checked_when_made():
+    from dataclasses import replace
+
+    from pipeline.augment import Augmentation
+    from pipeline.models import ARTICLE, CNN, LearningRate
+
+    with pytest.raises(PipelineError, match="compiled whole-epoch loop .* cannot augment"):
+        replace(ARTICLE, augmentation=Augmentation())
+    with pytest.raises(PipelineError, match="Label smoothing"):
+        replace(CNN, label_smoothing=1.0)
+    with pytest.raises(PipelineError, match="validation fraction"):
+        CNN.with_overrides(validation_fraction=1.5)
+    with pytest.raises(PipelineError, match="schedule 'linear'"):
+        LearningRate(peak=0.1, schedule="linear")
+    with pytest.raises(PipelineError, match="scale range"):
+        Augmentation(scale_range=(1.2, 0.9))
+    with pytest.raises(PipelineError, match="calibration"):
+        replace(CNN, calibration_count=0)
+    assert CNN.with_overrides(epochs=3, validation_fraction=None).epochs == 3

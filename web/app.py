@@ -34,6 +34,33 @@ DRAWING = json.loads((REPO_ROOT / "web" / "static" / "drawing.json").read_text()
 CANVAS_SIZE, STROKE_WIDTH = DRAWING["canvas_size"], DRAWING["stroke_width"]
 
 
+# streamlit-drawable-canvas floats its undo/redo/reset toolbar over the top band of the canvas
+# (invisible until hovered, yet it takes the pointer): a stroke starting there drew nothing. The
+# app has its own Clear button, so the toolbar goes. The canvas lives in an open shadow root that
+# page CSS cannot reach: a style is put inside each one as it mounts (Clear mounts a new one).
+HIDE_CANVAS_TOOLBAR = """<script>
+(() => {
+  if (window.mnistHidesCanvasToolbar) return;
+  window.mnistHidesCanvasToolbar = true;
+  const hide = () => {
+    for (const host of document.querySelectorAll('[data-testid="stBidiComponentIsolated"]')) {
+      for (const element of [host, ...host.querySelectorAll("*")]) {
+        const root = element.shadowRoot;
+        if (root && root.querySelector(".dc-toolbar") && !root.querySelector("style[data-mnist]")) {
+          const style = document.createElement("style");
+          style.dataset.mnist = "hide-toolbar";
+          style.textContent = ".dc-toolbar { display: none !important; }";
+          root.appendChild(style);
+        }
+      }
+    }
+  };
+  hide();
+  new MutationObserver(hide).observe(document.body, {childList: true, subtree: true});
+})();
+</script>"""
+
+
 def canvas_key() -> str:
     """The canvas's widget key; Clear moves to a new one, which remounts an empty canvas."""
     return f"canvas-{st.session_state.setdefault('canvas_generation', 0)}"
@@ -108,12 +135,13 @@ def draw_tab(classifier, option) -> None:
 
     left, right = st.columns([1, 2])
     with left:
-        st.caption("Draw one digit, large:")  # also keeps the toolbar off the tabs
+        st.caption("Draw one digit, large:")
         drawing = st_canvas(stroke_width=STROKE_WIDTH, stroke_color="#FFFFFF",
                             background_color="#000000", height=CANVAS_SIZE, width=CANVAS_SIZE,
                             drawing_mode="freedraw", update_streamlit=True,
                             return_image_data=True, key=canvas_key())
         st.button("Clear", on_click=clear_canvas, icon=":material/delete:")
+        st.html(HIDE_CANVAS_TOOLBAR, unsafe_allow_javascript=True)
     with right:
         hint = "Draw a digit (0–9) on the black square: the prediction follows as you draw."
         if drawing.image_bytes is None:

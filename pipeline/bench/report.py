@@ -43,17 +43,62 @@ def training_section(figures: dict) -> str:
                 ["setting", "s / epoch", "vs plain fit"],
                 [[name, f"{seconds:.3f}", f"{base / seconds:.1f}×"]
                  for name, seconds in ablation["seconds_per_epoch"].items()]))
-    cnn = figures.get("cnn")
-    if cnn:
-        reached = (f"{cnn['seconds_to_target']:.0f} s (epoch {cnn['epoch_reaching_target']})"
-                   if cnn["seconds_to_target"] is not None else "not reached")
-        parts.append(
-            f"### The CNN on {cnn['device']}\n\nTime to test accuracy ≥ {cnn['target']}: **{reached}**; "
-            f"all {len(cnn['epochs'])} epochs: {cnn['total_seconds']:.0f} s (evaluation excluded).\n\n"
-            + table(["epoch", "training time so far", "test accuracy"],
-                    [[r["epoch"], f"{r['seconds']:.0f} s", f"{r['test_accuracy']:.4f}"]
-                     for r in cnn["epochs"]]))
+    recipes = figures.get("cnn_recipes")
+    if recipes:
+        parts.append(cnn_recipes_section(recipes))
     return "\n\n".join(parts)
+
+
+def describe_recipe(recipe: dict) -> str:
+    rate = recipe["learning_rate"]
+    schedule = (f"{rate['schedule']} {rate['initial']:g} → {rate['peak']:g} → "
+                f"{rate['peak'] * rate['final_fraction']:.2g}" if rate["schedule"] == "one-cycle"
+                else f"constant {rate['peak']:g}")
+    return (f"`{recipe['architecture']}`, {recipe['epochs']} epochs, batch {recipe['batch_size']}, "
+            f"{recipe['optimizer']} ({schedule})")
+
+
+def cnn_recipes_section(figures: dict) -> str:
+    """The CNN's first recipe against the served one, trained in the same run, epochs alternating."""
+    names = list(figures["recipes"])
+    rows = []
+    for name, run in figures["recipes"].items():
+        reached = (f"{run['seconds_to_target']:.0f} s (epoch {run['epoch_reaching_target']})"
+                   if run["seconds_to_target"] is not None else "not reached")
+        rows.append([name, describe_recipe(run["recipe"]), f"{run['parameters']:,}", reached,
+                     f"{run['total_seconds']:.0f} s", f"{run['final_accuracy']:.4f}"])
+    first = figures["recipes"][names[0]]
+    ratio = ""
+    for name in names[1:]:
+        other = figures["recipes"][name]
+        if first["seconds_to_target"] and other["seconds_to_target"]:
+            ratio += (f"\n\n{name} against {names[0]}: time to {figures['target']} **"
+                      f"{first['seconds_to_target'] / other['seconds_to_target']:.1f}× faster**; whole run "
+                      f"{first['total_seconds'] / other['total_seconds']:.1f}× faster.")
+    epochs = max(len(run["epochs"]) for run in figures["recipes"].values())
+    per_epoch = [[e + 1] + [(f"{run['epochs'][e]['seconds']:.0f} s, {run['epochs'][e]['test_accuracy']:.4f}"
+                             if e < len(run["epochs"]) else "") for run in figures["recipes"].values()]
+                 for e in range(epochs)]
+    return (f"### The CNN on {figures['device']}: first recipe against the served one\n\n"
+            "Both trained in the same process, one epoch of each in turn (the order alternating), "
+            "so both see the same machine load; training time only (test scoring excluded).\n\n"
+            + table(["recipe", "settings", "parameters", f"time to test accuracy ≥ {figures['target']}",
+                     "all epochs", "final test accuracy"], rows) + ratio + "\n\n"
+            + table(["epoch"] + [f"{name}: time so far, test accuracy" for name in names], per_epoch))
+
+
+def load_section(runs: list[dict]) -> str:
+    rows = [[r["sessions"], r["answers"], f"{r['correct']}/{r['answers']}", f"{r['answers_per_second']:.2f}",
+             f"{r['stroke_to_answer_p50_s']:.2f} s", f"{r['stroke_to_answer_p95_s']:.2f} s",
+             len(r["errors"]), human_bytes(r["server_rss_start_bytes"] or 0),
+             human_bytes(r["server_rss_peak_bytes"] or 0)] for r in runs]
+    return ("One `streamlit run web/app.py` on 127.0.0.1; N headless Chromium pages (one browser, "
+            "a context each: N Streamlit sessions) draw digits with the mouse at the same time, each "
+            "waiting for its answer, clearing and drawing the next. Stroke-to-answer runs from "
+            "mouse-up to the Prediction metric on screen. The browsers run on the same cores as the "
+            "server, so this measures the whole set-up on this machine, not the server alone.\n\n"
+            + table(["sessions", "answers", "right", "answers / s", "stroke → answer p50", "p95",
+                     "errors", "server RSS at start", "server RSS peak"], rows))
 
 
 def inference_section(rows: list[dict]) -> str:
@@ -190,6 +235,8 @@ def write(figures: dict) -> str:
         sections.append("## In the browser\n\n" + browser_section(figures["browser"]))
     if figures.get("offline"):
         sections.append("## The page offline, on a phone\n\n" + offline_section(figures["offline"]))
+    if figures.get("load"):
+        sections.append("## The Streamlit app under load\n\n" + load_section(figures["load"]))
     if figures.get("sizes"):
         sections.append("## Sizes\n\n" + sizes_section(figures["sizes"]))
     if figures.get("end_to_end"):

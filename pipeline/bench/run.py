@@ -13,7 +13,9 @@ from pipeline.bench.stats import run_process
 from pipeline.events import read_events
 from pipeline.runtime import load_manifest, read_index
 
-SECTIONS = ("training", "cnn", "inference", "signing", "browser", "offline", "sizes", "end-to-end")
+SECTIONS = ("training", "cnn", "inference", "signing", "browser", "offline", "load", "sizes", "end-to-end")
+LOAD_SESSIONS = (10, 20)
+LOAD_DIGITS_EACH = 5
 GPU_FIGURES = REPO_ROOT / "benchmarks-gpu.json"   # written by tools/gpu_benchmark.py on a GPU machine
 
 
@@ -57,16 +59,16 @@ def main(args) -> int:
         print("Training: what each speed-up gives", flush=True)
         figures["training"]["ablation"] = training.speedup_ablation()
     if "cnn" in chosen:
-        print("Training: the CNN to its target accuracy", flush=True)
-        figures["training"]["cnn"] = training.cnn_time_to_target()
+        print("Training: the CNN to its target accuracy, first recipe against the served one", flush=True)
+        figures["training"]["cnn_recipes"] = training.cnn_recipes_side_by_side()
     if "inference" in chosen:
         print("Inference: every artifact in its runtime", flush=True)
         figures["inference"] = inference.all_artifacts(models_dir)
     if "signing" in chosen:
         print("Signing: sign and verify each model folder", flush=True)
         figures["signing"] = signing.sign_and_verify(models_dir)
-    if chosen & {"browser", "offline"}:
-        from pipeline.bench import browsers  # drives Chromium with tools/browser.py (a checkout's)
+    if chosen & {"browser", "offline", "load"}:   # they drive Chromium with tools/browser.py (a checkout's)
+        from pipeline.bench import browsers, load
     if "browser" in chosen:
         print("Browser: TF.js in Chromium, the Streamlit app", flush=True)
         page = browsers.page_backends(models_dir)
@@ -76,6 +78,10 @@ def main(args) -> int:
         figures["offline"] = {"measured": figures["date"],
                               "visits": browsers.page_visits(models_dir),
                               "wasm_isolation": browsers.wasm_isolation(models_dir, rounds=5)}
+    if "load" in chosen:
+        print("The Streamlit app under load", flush=True)
+        figures["load"] = [load.app_under_load(models_dir, sessions, LOAD_DIGITS_EACH)
+                           for sessions in LOAD_SESSIONS]
     if "sizes" in chosen:
         figures["sizes"] = {"artifacts": artifact_sizes(models_dir),
                             "site_bytes": figures.get("browser", {}).get("page", {}).get("site_bytes")}

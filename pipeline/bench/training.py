@@ -100,40 +100,56 @@ def speedup_ablation(epochs: int = 3) -> dict:
     return {"epochs_timed": epochs, "seconds_per_epoch": results}
 
 
-def cnn_time_to_target(epochs: int | None = None) -> dict:
-    """Train the CNN with its recipe; after each epoch, note the training time so far (evaluation
-    excluded) and the test accuracy."""
+def cnn_recipes_side_by_side(recipes: dict | None = None, seed: int = 0) -> dict:
+    """Train the CNN with its first recipe and with the served one, one epoch of each in turn
+    (the order alternating), so both see the same machine load. After each epoch: training time
+    so far (test scoring excluded) and test accuracy; then the time to CNN_TARGET."""
+    from pipeline.batches import EpochBatches, tf_dataset
+    from pipeline.data import load_mnist
     from pipeline.evaluate import mnist_test_set
-    from pipeline.tf_setup import import_tensorflow
-    from pipeline.train import train
+    from pipeline.models import CNN, CNN_FIRST
+    from pipeline.tf_setup import describe_device, import_keras, import_tensorflow, native_output_silenced
+    from pipeline.train import compiled_model, split_validation
 
-    import_tensorflow()
-    import keras
-
-    images, labels = mnist_test_set()
-
-    class EpochClock(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.rows, self.paused = [], 0.0
-
-        def on_train_begin(self, logs=None):
-            self.started = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            elapsed = time.perf_counter() - self.started - self.paused
-            pause = time.perf_counter()
-            probabilities = np.asarray(self.model.predict(images, batch_size=1000, verbose=0))
-            accuracy = float(np.mean(probabilities.argmax(axis=1) == labels))
-            self.rows.append({"epoch": epoch + 1, "seconds": round(elapsed, 1), "test_accuracy": accuracy})
-            print(f"  cnn epoch {epoch + 1}: {elapsed:.0f} s, test accuracy {accuracy:.4f}", flush=True)
-            self.paused += time.perf_counter() - pause
-
-    clock = EpochClock()
-    with tempfile.TemporaryDirectory(prefix="bench-cnn-") as tmp:
-        result = train("cnn", out_dir=tmp, epochs=epochs, callbacks=[clock], verbose=0)
-    reached = next((row for row in clock.rows if row["test_accuracy"] >= CNN_TARGET), None)
-    return {"device": result.device, "target": CNN_TARGET, "epochs": clock.rows,
+    recipes = recipes or {"first recipe": CNN_FIRST, "served recipe": CNN}
+    tf = import_tensorflow()
+    keras = import_keras()
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+    (x_train, y_train), _ = load_mnist()
+    test_images, test_labels = mnist_test_set()
+    runs = {}
+    for name, recipe in recipes.items():
+        (x_fit, y_fit), _ = split_validation(x_train, y_train, seed, recipe.validation_fraction)
+        batches = EpochBatches(x_fit.astype(np.float32) / 255, np.eye(10, dtype=np.float32)[y_fit],
+                               recipe.batch_size, seed, recipe.augmentation)
+        runs[name] = {"recipe": recipe, "batches": batches, "seconds": 0.0, "rows": [],
+                      "model": compiled_model(keras, recipe, batches.steps_per_epoch, recipe.epochs)}
+    names = list(runs)
+    for epoch in range(max(run["recipe"].epochs for run in runs.values())):
+        for name in (names if epoch % 2 == 0 else names[::-1]):
+            run = runs[name]
+            if epoch >= run["recipe"].epochs:
+                continue
+            steps = run["batches"].steps_per_epoch
+            data = tf_dataset(tf, run["batches"], first_step=epoch * steps)
+            started = time.perf_counter()
+            with native_output_silenced():
+                run["model"].fit(data, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False)
+            run["seconds"] += time.perf_counter() - started
+            probabilities = np.asarray(run["model"].predict(test_images, batch_size=1000, verbose=0))
+            accuracy = float(np.mean(probabilities.argmax(axis=1) == test_labels))
+            run["rows"].append({"epoch": epoch + 1, "seconds": round(run["seconds"], 1),
+                                "test_accuracy": accuracy})
+            print(f"  {name} epoch {epoch + 1}: {run['seconds']:.0f} s, test accuracy {accuracy:.4f}",
+                  flush=True)
+    results = {}
+    for name, run in runs.items():
+        reached = next((row for row in run["rows"] if row["test_accuracy"] >= CNN_TARGET), None)
+        results[name] = {
+            "recipe": run["recipe"].as_dict(), "parameters": run["model"].count_params(),
+            "epochs": run["rows"], "final_accuracy": run["rows"][-1]["test_accuracy"],
             "seconds_to_target": reached["seconds"] if reached else None,
             "epoch_reaching_target": reached["epoch"] if reached else None,
-            "total_seconds": clock.rows[-1]["seconds"]}
+            "total_seconds": run["rows"][-1]["seconds"]}
+    return {"device": describe_device(), "target": CNN_TARGET, "recipes": results}

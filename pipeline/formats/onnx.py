@@ -29,7 +29,6 @@ SERVING_LABEL = "ONNX Runtime"
 IN_BROWSER = False
 OPSET = 17
 INPUT_NAME, OUTPUT_NAME = "image", "probabilities"
-CALIBRATION_IMAGES = 500
 
 
 def export(source, variant: str, out_dir: Path) -> Path:
@@ -40,7 +39,8 @@ def export(source, variant: str, out_dir: Path) -> Path:
     if variant == "float32":
         _convert(source.saved_model_dir, target)
     else:
-        _quantize_int8(source.exported["onnx"], target, source.calibration_images[:CALIBRATION_IMAGES])
+        # the recipe's calibration_count images
+        _quantize_int8(source.exported["onnx"], target, source.calibration_images)
     return target
 
 

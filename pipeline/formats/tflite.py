@@ -25,7 +25,6 @@ MULTI_FILE = False  # the artifact is one file
 SERVING_RUNTIME = "litert"
 SERVING_LABEL = "LiteRT"
 IN_BROWSER = False
-CALIBRATION_IMAGES = 500
 FIX = "run `make run` to export it again"
 SIGNATURE, INPUT_NAME, OUTPUT_NAME = "serving_default", "image", "probabilities"
 
@@ -41,7 +40,7 @@ def export(source, variant: str, out_dir: Path) -> Path:
     elif variant == "dynamic":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     elif variant == "int8":
-        calibration = source.calibration_images[:CALIBRATION_IMAGES]
+        calibration = source.calibration_images  # the recipe's calibration_count images
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = lambda: ([image[None]] for image in calibration)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]

@@ -1,0 +1,96 @@
+"""Training batches in numpy: a seeded shuffle per epoch and, when the recipe asks, augmentation.
+
+One source of batches for both Keras backends: TensorFlow reads it through tf.data (the warps
+drawn here, applied by TensorFlow's image ops in parallel), JAX through a `keras.utils.PyDataset`
+(warps applied in numpy), which needs no TensorFlow. Batch `step` of the whole run is a pure
+function of (seed, step), so the order in which workers make batches does not change the run.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from pipeline.augment import Augmentation, apply, apply_tf, draw
+
+
+class EpochBatches:
+    def __init__(self, images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int,
+                 augmentation: Augmentation | None = None):
+        """images: float32 [N, 28, 28] in 0..1; labels: float32 one-hot [N, 10]."""
+        self.images, self.labels = images, labels
+        self.batch_size, self.seed, self.augmentation = batch_size, seed, augmentation
+        self.steps_per_epoch = math.ceil(len(images) / batch_size)
+        self._order = (None, None)   # (epoch, its permutation): one epoch's order is reused
+
+    def order(self, epoch: int) -> np.ndarray:
+        cached_epoch, order = self._order
+        if cached_epoch != epoch:
+            order = np.random.default_rng([self.seed, epoch]).permutation(len(self.images))
+            self._order = (epoch, order)
+        return order
+
+    def unwarped(self, step: int):
+        """Batch number `step` counted from the start of the run (epochs follow one another), as
+        (images, labels, transforms, strokes): the warps drawn but not yet applied."""
+        epoch, index = divmod(int(step), self.steps_per_epoch)
+        picked = self.order(epoch)[index * self.batch_size:(index + 1) * self.batch_size]
+        ranges = self.augmentation
+        transforms, strokes = draw(np.random.default_rng([self.seed, epoch, index]), len(picked),
+                                   ranges) if ranges is not None else (None, None)
+        return self.images[picked], self.labels[picked], transforms, strokes
+
+    def batch(self, step: int) -> tuple[np.ndarray, np.ndarray]:
+        """Batch number `step`, augmented in numpy when the recipe asks."""
+        images, labels, transforms, strokes = self.unwarped(step)
+        if transforms is not None:
+            images = apply(images, transforms, strokes)
+        return images, labels
+
+
+def tf_dataset(tf, batches: EpochBatches, first_step: int = 0):
+    """An endless tf.data stream of `batches` from batch `first_step` on, made in parallel, in order."""
+    size = batches.images.shape[1:]
+    classes = batches.labels.shape[1]
+    augmented = batches.augmentation is not None
+
+    def unwarped(step):
+        images, labels, transforms, strokes = batches.unwarped(step)
+        if not augmented:
+            return images, labels
+        return images, labels, transforms, strokes
+
+    def make(step):
+        types = (tf.float32, tf.float32) + ((tf.float32, tf.int32) if augmented else ())
+        parts = tf.numpy_function(unwarped, [step], types, stateful=False)
+        images = parts[0]
+        if augmented:
+            images = apply_tf(tf, tf.ensure_shape(images, [None, *size]),
+                              tf.ensure_shape(parts[2], [None, 8]), tf.ensure_shape(parts[3], [None]))
+        return tf.ensure_shape(images, [None, *size]), tf.ensure_shape(parts[1], [None, classes])
+
+    return (tf.data.Dataset.range(first_step, 2**62)
+            .map(make, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            .prefetch(tf.data.AUTOTUNE))
+
+
+def keras_dataset(keras, batches: EpochBatches, epochs: int):
+    """The same batches as a `keras.utils.PyDataset` (any backend, no TensorFlow): one long epoch
+    per training epoch, made by two worker threads."""
+
+    class Batches(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__(workers=2, use_multiprocessing=False, max_queue_size=8)
+            self.epoch = 0
+
+        def __len__(self):
+            return batches.steps_per_epoch
+
+        def __getitem__(self, index):
+            return batches.batch(self.epoch * batches.steps_per_epoch + index)
+
+        def on_epoch_end(self):
+            self.epoch += 1
+
+    return Batches()

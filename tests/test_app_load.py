@@ -1,0 +1,28 @@
+"""The Streamlit app with several users at once: real Chromium sessions drawing digits together
+against one server. Bounded here (3 sessions, 3 digits each); `pipeline bench --only load` runs
+10 and 20 sessions and writes the figures to BENCHMARKS.md."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from pipeline.browser import CHROMIUM
+
+from web import serving
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is not installed "
+                                "(apt-get install chromium); the browser tests need it")
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS_DIR = Path(os.environ.get(serving.MODELS_ENV) or ROOT / "exported_models")
+
+
+def test_three_sessions_drawing_at_once_all_get_right_answers():
+    from pipeline.bench.load import app_under_load
+
+    result = app_under_load(MODELS_DIR, sessions=3, digits_each=3)
+    assert result["errors"] == []
+    assert result["answers"] == result["correct"] == 9
+    assert result["server_rss_peak_bytes"] and result["answers_per_second"] > 0
