@@ -4,19 +4,17 @@ against one server. Bounded here (3 sessions, 3 digits each); `pipeline bench --
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
-from pipeline.browser import CHROMIUM
 
-from web import serving
+from pipeline.runtime import MODELS_ENV
+from tests.conftest import models_dir_under_test
+from tools.browser import CHROMIUM
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is not installed "
-                                "(apt-get install chromium); the browser tests need it")
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is not installed "
+                                 "(apt-get install chromium); the browser tests need it")]
 
-ROOT = Path(__file__).resolve().parent.parent
-MODELS_DIR = Path(os.environ.get(serving.MODELS_ENV) or ROOT / "exported_models")
+MODELS_DIR = models_dir_under_test(MODELS_ENV)
 
 
 def test_three_sessions_drawing_at_once_all_get_right_answers():

@@ -58,7 +58,7 @@ def test_digits_drawn_with_the_mouse_are_predicted(page):
 
 def test_a_stroke_that_starts_at_the_very_top_edge_draws(page):
     """The canvas's floating toolbar used to lie over the top band and swallow such a stroke."""
-    from pipeline.browser import densify, fresh_streamlit_canvas
+    from tools.browser import densify, fresh_streamlit_canvas
 
     canvas = fresh_streamlit_canvas(page)
     box = canvas.bounding_box()
