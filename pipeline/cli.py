@@ -86,6 +86,16 @@ def cmd_site(args) -> int:
     return 0
 
 
+def cmd_personalize(args) -> int:
+    from pipeline.personalize import personalize
+
+    manifest = personalize(args.examples, model_name=args.model, out_dir=args.out)
+    figures = manifest["personalisation"]
+    print(f"Published {args.out}/{manifest['model']}: MNIST test accuracy "
+          f"{figures['base_test_accuracy']:.4f} → {figures['test_accuracy']:.4f}.")
+    return 0
+
+
 def cmd_bench(args) -> int:
     from pipeline.bench.run import main as bench_main
 
@@ -156,6 +166,15 @@ def build_parser() -> argparse.ArgumentParser:
     site.add_argument("--out", required=True, help="folder to write (replaced whole)")
     site.add_argument("--models-dir", default=DEFAULT_EXPORT_DIR, help="published models to include")
     site.set_defaults(handler=cmd_site)
+
+    personal = commands.add_parser(
+        "personalize", help="teach a published model your examples; publish <model>-personal, verified")
+    personal.add_argument("--examples", required=True, help="examples JSON exported by the page or the app")
+    personal.add_argument("--model", default="cnn", **model_choice)
+    personal.add_argument("--out", default=DEFAULT_EXPORT_DIR,
+                          help="published models: the base is read from and the result written to it "
+                               "(default: exported_models)")
+    personal.set_defaults(handler=cmd_personalize)
 
     bench = commands.add_parser("bench", help="measure training, inference and sizes; write BENCHMARKS.md")
     bench.add_argument("--only", metavar="SECTIONS",

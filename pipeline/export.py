@@ -70,9 +70,17 @@ def calibration_images(count: int = 500) -> np.ndarray:
     return x_train[pick].astype(np.float32) / 255.0
 
 
+def can_adapt(model_name: str, model) -> bool:
+    """Base models with the feature layer get the on-device adaptation kit (pipeline/adaptation.py)."""
+    from pipeline.personalize import FEATURE_LAYER, SUFFIX
+
+    return not model_name.endswith(SUFFIX) and FEATURE_LAYER in {layer.name for layer in model.layers}
+
+
 def export(model_name: str, build_dir: str | Path = "build", out_dir: str | Path = "exported_models",
-           verbose: bool = True) -> dict:
-    recipe = get_recipe(model_name)
+           verbose: bool = True, description: str | None = None, extra: dict | None = None) -> dict:
+    """`description` and `extra` (more manifest keys) serve models not in the registry (personalize.py)."""
+    description = description or get_recipe(model_name).description
     build = Path(build_dir) / model_name
     out_dir = Path(out_dir)
     keras_path = build / "model.keras"
@@ -115,6 +123,11 @@ def export(model_name: str, build_dir: str | Path = "build", out_dir: str | Path
         if verbose:
             print(table)
 
+        adaptation = None
+        if can_adapt(model_name, model):
+            from pipeline.adaptation import export_adaptation
+
+            adaptation = export_adaptation(model, model_name, staging, images, verbose=verbose)
         (staging / "labels.txt").write_text("".join(f"{digit}\n" for digit in range(NUM_CLASSES)))
         (staging / "plots").mkdir()
         plots = {}
@@ -126,7 +139,7 @@ def export(model_name: str, build_dir: str | Path = "build", out_dir: str | Path
         manifest = {
             "schema_version": SCHEMA_VERSION,
             "model": model_name,
-            "description": recipe.description,
+            "description": description,
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "git_commit": git_commit(),
             "input": {"name": "image", "shape": [None, *INPUT_SHAPE], "dtype": "float32",
@@ -145,6 +158,8 @@ def export(model_name: str, build_dir: str | Path = "build", out_dir: str | Path
             "plots": plots,
             "model_card": "MODEL_CARD.md",
             "artifacts": artifacts,
+            **({"adaptation": adaptation} if adaptation else {}),
+            **(extra or {}),
         }
         write_model_card(staging, manifest, evaluation)
         publish.write_json_atomic(staging / "manifest.json", manifest)
