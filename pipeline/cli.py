@@ -168,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     site.set_defaults(handler=cmd_site)
 
     personal = commands.add_parser(
-        "personalize", help="teach a published model your examples; publish <model>-personal, verified")
+        "personalize", help="teach a model your examples; publish <model>-personal")
     personal.add_argument("--examples", required=True, help="examples JSON exported by the page or the app")
     personal.add_argument("--model", default="cnn", **model_choice)
     personal.add_argument("--out", default=DEFAULT_EXPORT_DIR,
