@@ -124,5 +124,5 @@ def export_adaptation(base, model_name: str, staging: Path, images: np.ndarray, 
         "artifacts": artifacts,
         "replay": {"path": replay_path.relative_to(staging).as_posix(), "dtype": "float32", "byte_order": "little",
                    "shape": list(replay.shape), "labels": [int(label) for label in replay_labels],
-                   **describe(staging, [replay_path])},
+                   "sha256": sha256_file(replay_path), **describe(staging, [replay_path])},
     }
