@@ -13,7 +13,7 @@ from pipeline.bench.stats import run_process
 from pipeline import REPO_ROOT
 from pipeline.runtime import load_manifest, read_index
 
-SECTIONS = ("training", "cnn", "inference", "browser", "sizes", "end-to-end")
+SECTIONS = ("training", "cnn", "inference", "browser", "sizes", "end-to-end", "personal")
 GPU_FIGURES = REPO_ROOT / "benchmarks-gpu.json"   # written by pipeline/bench/gpu.py on a GPU machine
 
 
@@ -70,6 +70,13 @@ def main(args) -> int:
     if "end-to-end" in chosen:
         print("End to end: python -m pipeline run", flush=True)
         figures["end_to_end"] = end_to_end()
+    if "personal" in chosen:
+        from pipeline.bench import personal
+
+        print("Personalisation: a handwriting style taught k examples per digit", flush=True)
+        figures["personal"] = {"accuracy": personal.accuracy_by_examples(models_dir),
+                               "teaching_step": personal.teaching_step_in_chromium(models_dir),
+                               "app_teaching_step": personal.teaching_step_in_app(models_dir)}
     if GPU_FIGURES.is_file():
         from pipeline.bench.gpu import markdown
 
