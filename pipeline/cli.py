@@ -94,6 +94,18 @@ def cmd_site(args) -> int:
     return 0
 
 
+def cmd_personalize(args) -> int:
+    from pipeline.personalize import personalize
+    from pipeline.signing import signing_key
+
+    manifest = personalize(args.examples, model_name=args.model, out_dir=args.out,
+                           signing_key=signing_key(args.signing_key))
+    figures = manifest["personalisation"]
+    print(f"Published {args.out}/{manifest['model']}: MNIST test accuracy "
+          f"{figures['base_test_accuracy']:.4f} → {figures['test_accuracy']:.4f}.")
+    return 0
+
+
 def cmd_bench(args) -> int:
     from pipeline.bench.run import main as bench_main
 
@@ -195,10 +207,20 @@ def build_parser() -> argparse.ArgumentParser:
     site.add_argument("--models-dir", default=DEFAULT_EXPORT_DIR, help="published models to include")
     site.set_defaults(handler=cmd_site)
 
+    personal = commands.add_parser(
+        "personalize", help="teach a model your examples; publish <model>-personal")
+    personal.add_argument("--examples", required=True, help="examples JSON exported by the page or the app")
+    personal.add_argument("--model", default="cnn", **model_choice)
+    personal.add_argument("--out", default=DEFAULT_EXPORT_DIR,
+                          help="published models: the base is read from and the result written to it "
+                               "(default: exported_models)")
+    personal.add_argument("--signing-key", metavar="KEY.pem", help=SIGNING_KEY_HELP)
+    personal.set_defaults(handler=cmd_personalize)
+
     bench = commands.add_parser("bench", help="measure training, inference and sizes; write BENCHMARKS.md")
     bench.add_argument("--only", metavar="SECTIONS",
                        help="comma-separated: training,cnn,inference,signing,browser,offline,load,"
-                            "sizes,end-to-end (default: all)")
+                            "sizes,end-to-end,personal (default: all)")
     bench.add_argument("--repeats", type=positive_int, default=3,
                        help="pipeline/plain training pairs (default: 3)")
     bench.add_argument("--models-dir", default=DEFAULT_EXPORT_DIR, help="published models to measure")

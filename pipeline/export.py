@@ -29,7 +29,7 @@ from pipeline.events import EventLog
 from pipeline.files import sha256_file, write_json_atomic
 from pipeline.formats import FORMATS, ExportSource, format_module, keras_format
 from pipeline.model_card import write_model_card
-from pipeline.models import INPUT_SHAPE, NUM_CLASSES, get_recipe, labels_text
+from pipeline.models import INPUT_SHAPE, MODELS, NUM_CLASSES, Recipe, get_recipe, labels_text
 from pipeline.runtime import SCHEMA_VERSION
 from pipeline.verify import format_table, verify_artifact
 
@@ -80,6 +80,16 @@ def recommended_variants(artifacts: list[dict]) -> dict:
             for fmt, group in passed.items() if len(group) > 1}
 
 
+def calibration_count(model_name: str, training: dict) -> int:
+    """How many training images calibrate int8: what the model's training recipe said (a model
+    outside the registry, e.g. a personalised one, carries its base's), else the registry's, else
+    the Recipe default."""
+    recorded = training.get("recipe", {}).get("calibration_count")
+    if isinstance(recorded, int):
+        return recorded
+    return (MODELS[model_name] if model_name in MODELS else Recipe).calibration_count
+
+
 def calibration_images(count: int, data_dir=None) -> np.ndarray:
     (x_train, _), _ = load_mnist(data_dir)
     pick = np.random.default_rng(CALIBRATION_SEED).choice(len(x_train), count, replace=False)
@@ -100,11 +110,20 @@ def end_scratch(staging: Path, saved: str | None) -> None:
     shutil.rmtree(staging / SCRATCH, ignore_errors=True)
 
 
+def can_adapt(model_name: str, model) -> bool:
+    """Base models with the feature layer get the on-device adaptation kit (pipeline/adaptation.py)."""
+    from pipeline.personalize import FEATURE_LAYER, SUFFIX
+
+    return not model_name.endswith(SUFFIX) and FEATURE_LAYER in {layer.name for layer in model.layers}
+
+
 def export(model_name: str, build_dir: str | Path = "build", out_dir: str | Path = "exported_models",
            verbose: bool = True, events: EventLog | None = None, signing_key: Path | None = None,
-           data_dir: str | Path | None = None) -> dict:
-    """`signing_key` (a checked path, see pipeline.signing.signing_key): sign the folder with it."""
-    recipe = get_recipe(model_name)
+           data_dir: str | Path | None = None, description: str | None = None,
+           extra: dict | None = None) -> dict:
+    """`signing_key` (a checked path, see pipeline.signing.signing_key): sign the folder with it.
+    `description` and `extra` (more manifest keys) serve models not in the registry (personalize.py)."""
+    description = description or get_recipe(model_name).description
     events = events or EventLog()
     build = Path(build_dir) / model_name
     out_dir = Path(out_dir)
@@ -119,9 +138,8 @@ def export(model_name: str, build_dir: str | Path = "build", out_dir: str | Path
     reference = np.asarray(model.predict(images, batch_size=1000, verbose=0))
     keras_accuracy = float(np.mean(reference.argmax(axis=1) == labels))
     source = ExportSource(model=model, model_name=model_name, keras_path=keras_path,
-                          calibration_images=calibration_images(
-                              training.get("recipe", {}).get("calibration_count", recipe.calibration_count),
-                              data_dir))
+                          calibration_images=calibration_images(calibration_count(model_name, training),
+                                                                data_dir))
 
     staging = publish.staging_dir(out_dir, model_name)
     saved_tempdir = start_scratch(staging)
@@ -156,6 +174,11 @@ def export(model_name: str, build_dir: str | Path = "build", out_dir: str | Path
         if verbose:
             print(table)
 
+        adaptation = None
+        if can_adapt(model_name, model):
+            from pipeline.adaptation import export_adaptation
+
+            adaptation = export_adaptation(model, model_name, staging, images, verbose=verbose)
         (staging / "labels.txt").write_text(labels_text())
         (staging / "plots").mkdir()
         plots = {}
@@ -167,7 +190,7 @@ def export(model_name: str, build_dir: str | Path = "build", out_dir: str | Path
         manifest = {
             "schema_version": SCHEMA_VERSION,
             "model": model_name,
-            "description": recipe.description,
+            "description": description,
             "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "git_commit": git_commit(),
             "input": {"name": "image", "shape": [None, *INPUT_SHAPE], "dtype": "float32",
@@ -187,6 +210,8 @@ def export(model_name: str, build_dir: str | Path = "build", out_dir: str | Path
             "model_card": "MODEL_CARD.md",
             "recommended": recommended_variants(artifacts),
             "artifacts": artifacts,
+            **({"adaptation": adaptation} if adaptation else {}),
+            **(extra or {}),
         }
         write_model_card(staging, manifest, evaluation)
         write_json_atomic(staging / "manifest.json", manifest)

@@ -38,6 +38,17 @@ def write_model_card(folder: Path, manifest: dict, evaluation: dict) -> None:
                            for digit, f in per_class.items())
     plots = "\n".join(f"![{key.replace('_', ' ')}]({path})" for key, path in manifest["plots"].items())
     versions = ", ".join(f"{name} {version}" for name, version in manifest["versions"].items())
+    personal = manifest.get("personalisation")
+    personal_section = "" if not personal else f"""
+## Personalisation
+`{personal['base_model']}` (manifest sha256 `{personal['base_manifest_sha256'][:12]}…`) taught
+{personal['examples']} examples (file sha256 `{personal['examples_sha256'][:12]}…`, per digit:
+{', '.join(f"{d}: {n}" for d, n in personal['examples_per_digit'].items())}) with a
+{personal['method']['name']}. On the person's own style, held out ({personal['style_accuracy']['method']},
+{personal['style_accuracy']['examples']} examples): published {personal['style_accuracy']['published_accuracy']},
+personal {personal['style_accuracy']['accuracy']}. MNIST test set: published {personal['base_test_accuracy']:.4f},
+personal {personal['test_accuracy']:.4f}.
+"""
     text = f"""# Model card: `{manifest['model']}`
 
 {manifest['description']}
@@ -57,6 +68,7 @@ Written by the export pipeline on {manifest['created']} from commit `{manifest['
 - {training.get('epochs', '?')} epochs at batch {training.get('batch_size', '?')} on {training.get('device', '?')}: {training.get('train_seconds', '?')} s.
 - Software: {versions}.
 
+{personal_section}
 ## Evaluation (10,000 MNIST test images)
 Test accuracy **{evaluation['accuracy']:.4f}**, loss {evaluation['loss']:.4f}, {evaluation['errors']} errors.
 

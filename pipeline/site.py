@@ -69,7 +69,9 @@ def copy_model(name: str, models_dir: Path, target: Path) -> int:
         raise PipelineError(f"{folder / 'manifest.json'} lists no TF.js artifact: nothing for the page.")
     read_labels(folder, manifest)   # checked against the manifest's labels_sha256
     relatives = ["manifest.json", manifest["labels"]]
-    for artifact in artifacts:
+    adaptation = manifest.get("adaptation") or {}   # what the page needs to teach it (adaptation.py)
+    kit = [a for a in adaptation.get("artifacts", []) if a.get("format") == "tfjs"]
+    for artifact in artifacts + kit + ([adaptation["replay"]] if kit and "replay" in adaptation else []):
         check_files(folder, artifact)   # sha256 of every file against the manifest
         relatives += [file["path"] for file in artifact["files"]]
     copied = 0

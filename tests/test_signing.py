@@ -57,7 +57,7 @@ def flip_byte(path: Path) -> None:
 
 def rewrite_hashes(folder: Path) -> None:
     """What someone who can write the folder does: change a model file and fix the manifest."""
-    from pipeline.runtime import sha256_file
+    from pipeline.files import sha256_file
 
     tflite = folder / "tflite" / "article-float32.tflite"
     flip_byte(tflite)

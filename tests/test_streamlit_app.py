@@ -258,7 +258,7 @@ def test_tflite_that_matches_its_hash_but_will_not_load(monkeypatch, models_copy
     model_dir, manifest, artifact = default_artifact(models_copy, "tflite-float32")
     garbage = b"not a flatbuffer" * 100
     (model_dir / artifact["path"]).write_bytes(garbage)
-    from pipeline.runtime import sha256_file
+    from pipeline.files import sha256_file
     for entry in (artifact, *artifact["files"]):
         entry["sha256"], entry["bytes"] = sha256_file(model_dir / artifact["path"]), len(garbage)
     (model_dir / "manifest.json").write_text(json.dumps(manifest))

@@ -26,6 +26,7 @@ from pipeline.errors import PipelineError  # noqa: E402
 from pipeline.preprocess import MAX_BYTES, BlankImageError, read_image  # noqa: E402
 from pipeline.runtime import FIX, Classifier, default_models_dir, load_manifest, read_index  # noqa: E402
 from pipeline.verify import human_bytes  # noqa: E402
+from web import personal as teaching  # noqa: E402
 from web import serving  # noqa: E402
 
 LOG = logging.getLogger("mnist_app")
@@ -111,26 +112,34 @@ def sidebar(root: Path) -> tuple[Path, serving.RuntimeOption]:
 
 
 def show_prediction(classifier: Classifier, option: serving.RuntimeOption, image,
-                    blank_hint: str) -> None:
-    """The top digit, the ten probabilities, the 28x28 image the model saw, runtime and time."""
+                    blank_hint: str, kit=None):
+    """The top digit, the ten probabilities, the 28x28 image the model saw, runtime and time.
+
+    With a teaching `kit`, the session's taught examples adapt the answer. Returns the 28x28 image.
+    """
     try:
         result = serving.classify(classifier, image)
     except BlankImageError:
         st.info(blank_hint)
-        return
+        return None
     prediction = result.prediction
+    probabilities, note = teaching.adjust(kit, prediction.image, prediction.probabilities)
+    digit = int(np.argmax(probabilities))
     left, right = st.columns([1, 2])
     with left:
-        st.metric("Prediction", prediction.label)
-        st.caption(f"confidence {prediction.probabilities[prediction.digit]:.1%}")
+        st.metric("Prediction", classifier.labels[digit])
+        st.caption(f"confidence {probabilities[digit]:.1%}")
+        if note:
+            st.caption(note)
         st.image(serving.enlarge(prediction.image), caption="What the model saw (28×28)", clamp=True)
         st.caption(f"{option.label} · {result.milliseconds:.2f} ms (preprocessing + inference)")
     with right:
-        chart = pd.DataFrame({"digit": classifier.labels, "probability": prediction.probabilities})
+        chart = pd.DataFrame({"digit": classifier.labels, "probability": probabilities})
         st.bar_chart(chart, x="digit", y="probability", sort=False)
+    return prediction.image
 
 
-def draw_tab(classifier, option) -> None:
+def draw_tab(classifier, option, kit=None) -> None:
     from streamlit_drawable_canvas import st_canvas  # only importable inside the Streamlit runtime
 
     left, right = st.columns([1, 2])
@@ -144,6 +153,7 @@ def draw_tab(classifier, option) -> None:
         st.html(HIDE_CANVAS_TOOLBAR, unsafe_allow_javascript=True)
     with right:
         hint = "Draw a digit (0–9) on the black square: the prediction follows as you draw."
+        seen = None
         if drawing.image_bytes is None:
             st.info(hint)
         else:
@@ -152,7 +162,8 @@ def draw_tab(classifier, option) -> None:
             except PipelineError as exc:
                 st.error(str(exc))
                 return
-            show_prediction(classifier, option, image, hint)
+            seen = show_prediction(classifier, option, image, hint, kit)
+        teaching.teach_panel(kit, seen, clear_canvas)
 
 
 def upload_tab(classifier, option) -> None:
@@ -194,9 +205,14 @@ def run_app() -> None:
     with st.sidebar:   # what the app knows about where the model came from
         (st.success if classifier.signature.startswith("signed and verified") else st.info)(
             f"Signature: {classifier.signature}", icon="🔏")
+    try:
+        kit = teaching.cached_kit(str(model_dir), serving.fingerprint(model_dir))
+    except PipelineError as exc:   # teaching is an extra: the published model works without it
+        st.warning(f"Teaching is unavailable: {exc}")
+        kit = None
     draw, upload, test = st.tabs(["Draw", "Upload", "Random test digit"])
     with draw:
-        draw_tab(classifier, option)
+        draw_tab(classifier, option, kit)
     with upload:
         upload_tab(classifier, option)
     with test:

@@ -241,6 +241,10 @@ def write(figures: dict) -> str:
         sections.append("## Sizes\n\n" + sizes_section(figures["sizes"]))
     if figures.get("end_to_end"):
         sections.append("## End to end\n\n" + end_to_end_section(figures["end_to_end"]))
+    if figures.get("personal"):
+        from pipeline.bench.personal import markdown
+
+        sections.append("## Personalisation\n\n" + markdown(figures["personal"]))
     sections.append("## GPU\n\n" + (gpu_section(figures["gpu"]) if figures.get("gpu") else
                                      "GPU figures are not yet measured: no GPU was at hand."))
     return "\n\n".join(sections) + "\n"

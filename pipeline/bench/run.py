@@ -13,7 +13,8 @@ from pipeline.bench.stats import run_process
 from pipeline.events import read_events
 from pipeline.runtime import load_manifest, read_index
 
-SECTIONS = ("training", "cnn", "inference", "signing", "browser", "offline", "load", "sizes", "end-to-end")
+SECTIONS = ("training", "cnn", "inference", "signing", "browser", "offline", "load", "sizes", "end-to-end",
+            "personal")
 LOAD_SESSIONS = (10, 20)
 LOAD_DIGITS_EACH = 5
 GPU_FIGURES = REPO_ROOT / "benchmarks-gpu.json"   # written by tools/gpu_benchmark.py on a GPU machine
@@ -88,6 +89,13 @@ def main(args) -> int:
     if "end-to-end" in chosen:
         print("End to end: python -m pipeline run", flush=True)
         figures["end_to_end"] = end_to_end()
+    if "personal" in chosen:
+        from pipeline.bench import personal
+
+        print("Personalisation: a handwriting style taught k examples per digit", flush=True)
+        figures["personal"] = {"accuracy": personal.accuracy_by_examples(models_dir),
+                               "teaching_step": personal.teaching_step_in_chromium(models_dir),
+                               "app_teaching_step": personal.teaching_step_in_app(models_dir)}
     if GPU_FIGURES.is_file():
         figures["gpu"] = json.loads(GPU_FIGURES.read_text())
 

@@ -105,9 +105,9 @@ def cnn_recipes_side_by_side(recipes: dict | None = None, seed: int = 0) -> dict
     (the order alternating), so both see the same machine load. After each epoch: training time
     so far (test scoring excluded) and test accuracy; then the time to CNN_TARGET."""
     from pipeline.batches import EpochBatches, tf_dataset
-    from pipeline.data import load_mnist
+    from pipeline.data import load_mnist, one_hot, scale_pixels
     from pipeline.evaluate import mnist_test_set
-    from pipeline.models import CNN, CNN_FIRST
+    from pipeline.models import CNN, CNN_FIRST, NUM_CLASSES
     from pipeline.tf_setup import describe_device, import_keras, import_tensorflow, native_output_silenced
     from pipeline.train import compiled_model, split_validation
 
@@ -121,7 +121,7 @@ def cnn_recipes_side_by_side(recipes: dict | None = None, seed: int = 0) -> dict
     runs = {}
     for name, recipe in recipes.items():
         (x_fit, y_fit), _ = split_validation(x_train, y_train, seed, recipe.validation_fraction)
-        batches = EpochBatches(x_fit.astype(np.float32) / 255, np.eye(10, dtype=np.float32)[y_fit],
+        batches = EpochBatches(scale_pixels(x_fit), one_hot(y_fit, NUM_CLASSES),
                                recipe.batch_size, seed, recipe.augmentation)
         runs[name] = {"recipe": recipe, "batches": batches, "seconds": 0.0, "rows": [],
                       "model": compiled_model(keras, recipe, batches.steps_per_epoch, recipe.epochs)}

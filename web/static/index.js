@@ -11,6 +11,7 @@ import { preprocessOrNull } from './preprocess.js';
 import { BACKENDS, useBackend, loadCatalog, findEntry, loadModel, dispose, predict } from './model.js';
 import * as ui from './ui.js';
 import { watchOffline } from './offline.js';
+import * as personal from './personal.js';
 
 const THROTTLE_MS = 150;   // at most ~7 predictions a second while a stroke is in progress
 
@@ -72,7 +73,9 @@ async function predictOnce() {
   } else {
     hint.hidden = true;
     try {
-      const { probabilities, ms } = await predict(model, input);
+      const published = await predict(model, input);
+      const { ms } = published;
+      const probabilities = await personal.adjust(input, published.probabilities);   // taught examples
       if (model !== state.model) return;   // the model changed meanwhile; a fresh run follows
       const best = probabilities.indexOf(Math.max(...probabilities));
       prediction.textContent = model.labels[best];
@@ -139,6 +142,12 @@ async function load(backend, key, notes = []) {
     state.model = model;
     backendSelect.value = state.backend;   // after a failed switch, show the one in use
     rememberInUrl();
+    try {   // teaching is an extra: the published model works without it
+      await personal.attach(entry, { clear: () => pad.clear(), changed: () => updatePrediction() });
+    } catch (error) {
+      notes.push(`Teaching is unavailable: ${error.message}`);
+    }
+    if (stale()) return;
     ui.setStatus('ready', `ready: ${entry.key} on ${state.backend}`);
     if (!state.offlineWatched) {
       state.offlineWatched = true;

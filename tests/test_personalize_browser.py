@@ -1,0 +1,201 @@
+"""Teaching the page with the mouse (real `pipeline site`, headless Chromium), then publishing what it
+exported with `personalize`.
+
+The style is the Eastern Arabic numerals of pipeline/style_set.py, which the published cnn misreads
+most of the time. The models folder is a copy of the published cnn with its adaptation kit (added here
+if the committed export predates it), so the committed exported_models/ is never written.
+Set TEACH_SCREENSHOT=docs/teach.png to refresh the README's picture of teaching.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from pipeline.site import build_site
+from pipeline.style_set import strokes
+from tests.conftest import REPO_ROOT
+from tests.personal_helpers import models_with_kit
+from tools.browser import CHROMIUM, draw, launch, serve, wait_for_prediction, wait_for_status
+
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is not installed "
+                                 "(apt-get install chromium); the browser tests need it")]
+STYLE = "eastern-arabic"
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory, cnn_dir):
+    return models_with_kit(tmp_path_factory.mktemp("models"), cnn_dir)
+
+
+@pytest.fixture(scope="module")
+def server(models, tmp_path_factory):
+    url, httpd = serve(build_site(tmp_path_factory.mktemp("web") / "site", models))
+    yield url
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = launch(playwright)
+        yield chromium
+        chromium.close()
+
+
+def open_page(browser, server, backend="wasm", context=None, init_script=None):
+    context = context or browser.new_context(viewport={"width": 1000, "height": 900}, accept_downloads=True)
+    page = context.new_page()
+    if init_script:
+        page.add_init_script(init_script)
+    page.goto(f"{server}?backend={backend}")
+    wait_for_status(page, "ready", timeout_ms=90_000)
+    return context, page
+
+
+def read(page, style: str, digit: int, seed: int) -> str:
+    page.get_by_test_id("clear").click()
+    wait_for_prediction(page)
+    draw(page, [[tuple(p) for p in line] for line in strokes(style, digit, seed)])
+    return wait_for_prediction(page, timeout_ms=30_000)
+
+
+def count(page) -> int:
+    return int(page.get_by_test_id("examples").text_content().split()[0])
+
+
+def teach(page, digit: int, seed: int) -> float:
+    before = count(page)
+    read(page, STYLE, digit, seed)
+    page.get_by_test_id(f"teach-{digit}").click()
+    page.wait_for_function("() => parseInt(document.querySelector('[data-testid=examples]').textContent) === "
+                           f"{before + 1}",
+                           timeout=30_000)
+    return page.evaluate("window.__teachMs")
+
+
+def accuracy(page, style: str, seeds, digits=range(10)) -> tuple[float, list]:
+    answers = [(digit, read(page, style, digit, seed)) for seed in seeds for digit in digits]
+    return float(np.mean([str(digit) == answer for digit, answer in answers])), answers
+
+
+@pytest.fixture(scope="module")
+def exported_examples(tmp_path_factory):
+    return tmp_path_factory.mktemp("exported") / "cnn-examples.json"
+
+
+def test_teaching_the_page_three_examples_per_digit(browser, server, models, exported_examples):
+    context, page = open_page(browser, server)
+    assert count(page) == 0
+    assert "never leave the device" in page.get_by_test_id("teach").text_content()
+    base_accuracy, base_answers = accuracy(page, STYLE, [3000, 3001, 3002])
+    probe = page.evaluate("() => Array.from(window.__lastProbabilities)")   # the last drawing, untaught
+
+    times = [teach(page, digit, seed) for seed in (0, 1, 2) for digit in range(10)]
+    assert count(page) == 30
+    assert page.get_by_test_id("prediction").text_content() == "", "teaching clears the canvas"
+    taught_accuracy, taught_answers = accuracy(page, STYLE, [3000, 3001, 3002])
+    assert page.get_by_test_id("personalised").is_visible()
+    standard_accuracy, standard_answers = accuracy(page, "standard", [4000, 4001])
+    print(f"\npage (wasm): style {base_accuracy:.3f} -> {taught_accuracy:.3f} after 3 per digit; "
+          f"standard digits after teaching {standard_accuracy:.3f} {standard_answers}; "
+          f"teaching step median {np.median(times):.1f} ms, max {max(times):.1f} ms")
+    assert base_accuracy < 0.5, base_answers
+    assert taught_accuracy >= 0.95, taught_answers
+    # standard digits still read right, apart from the shapes this style made ambiguous (٥ is a 0-like
+    # loop, ٦ a 7-like hook)
+    assert all(str(d) == a for d, a in standard_answers if d not in (0, 7)), standard_answers
+
+    if os.environ.get("TEACH_SCREENSHOT"):   # the README's picture: a taught style digit, read right
+        read(page, STYLE, 5, 3006)
+        page.screenshot(path=os.environ["TEACH_SCREENSHOT"], full_page=True)
+
+    with page.expect_download() as download:
+        page.get_by_test_id("export-examples").click()
+    download.value.save_as(exported_examples)
+
+    page.reload()   # the examples persist
+    wait_for_status(page, "ready", timeout_ms=90_000)
+    assert count(page) == 30
+    assert read(page, STYLE, 8, 3003) == "8"
+
+    page.get_by_test_id("forget").click()
+    page.wait_for_function("() => parseInt(document.querySelector('[data-testid=examples]').textContent) === 0")
+    assert read(page, STYLE, 9, 3002) == base_answers[-1][1]
+    assert page.evaluate("() => Array.from(window.__lastProbabilities)") == probe, "forget restores exactly"
+    assert not page.get_by_test_id("personalised").is_visible()
+    page.reload()
+    wait_for_status(page, "ready", timeout_ms=90_000)
+    assert count(page) == 0, "forgetting is total"
+    context.close()
+
+
+def test_import_and_the_examples_file_checks(browser, server, models, exported_examples):
+    from pipeline.examples_file import parse_examples
+    from pipeline.runtime import sha256_file
+
+    if not exported_examples.is_file():
+        pytest.skip("needs the file the teaching test exported")
+    images, labels = parse_examples(exported_examples.read_bytes(), "cnn",
+                                    sha256_file(models / "cnn" / "manifest.json"))
+    assert len(labels) == 30 and np.bincount(labels).tolist() == [3] * 10
+
+    context, page = open_page(browser, server)   # a fresh context: an empty IndexedDB
+    assert count(page) == 0
+    bad = json.loads(exported_examples.read_text())
+    bad["examples"][4]["label"] = 12
+    page.get_by_test_id("import-examples").set_input_files(
+        files=[{"name": "bad.json", "mimeType": "application/json", "buffer": json.dumps(bad).encode()}])
+    page.wait_for_selector("[data-testid=personal-error]:not([hidden])")
+    assert "from 0 to 9" in page.get_by_test_id("personal-error").text_content()
+    assert count(page) == 0, "a bad file loses nothing and adds nothing"
+    page.get_by_test_id("import-examples").set_input_files(str(exported_examples))
+    page.wait_for_function("() => parseInt(document.querySelector('[data-testid=examples]').textContent) === 30")
+    assert read(page, STYLE, 7, 3004) == "7"
+    context.close()
+
+
+@pytest.mark.parametrize("backend", ["webgl", "cpu"])
+def test_teaching_works_on_every_backend(browser, server, backend):
+    context, page = open_page(browser, server, backend)
+    for seed in (0, 1, 2):
+        teach(page, 7, seed)   # ٧, a V, which the published model does not read as 7
+    assert read(page, STYLE, 7, 3005) == "7" and page.get_by_test_id("personalised").is_visible()
+    context.close()
+
+
+def test_a_full_storage_quota_is_shown_not_thrown(browser, server):
+    quota = """IDBObjectStore.prototype.add = function () {
+        throw new DOMException('The quota has been exceeded.', 'QuotaExceededError'); };"""
+    context, page = open_page(browser, server, init_script=quota)
+    read(page, STYLE, 3, 0)
+    page.get_by_test_id("teach-3").click()
+    page.wait_for_selector("[data-testid=personal-error]:not([hidden])")
+    assert "storage is full" in page.get_by_test_id("personal-error").text_content()
+    assert count(page) == 0
+    context.close()
+
+
+def test_personalize_publishes_what_the_page_exported(models, exported_examples, tmp_path):
+    if not exported_examples.is_file():
+        pytest.skip("needs the file the teaching test exported")
+    out = tmp_path / "models"
+    shutil.copytree(models, out)
+    result = subprocess.run([sys.executable, "-m", "pipeline", "personalize", "--examples", exported_examples,
+                             "--out", out], cwd=REPO_ROOT, capture_output=True, text=True, timeout=1200)
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((out / "cnn-personal" / "manifest.json").read_text())
+    assert all(a["verification"]["passed"] for a in manifest["artifacts"]) and len(manifest["artifacts"]) == 9
+    assert manifest["personalisation"]["examples"] == 30
+    print(f"\npersonalize on the page's file: held-out style {manifest['personalisation']['style_accuracy']}, "
+          f"MNIST {manifest['personalisation']['test_accuracy']}")
