@@ -110,7 +110,8 @@ def export_adaptation(base, model_name: str, staging: Path, images: np.ndarray, 
          "verification": verification("TF.js (Node, wasm)", tfjs.predict(tfjs_entry, sample), reference)},
         {"id": "adaptation-tflite", "format": "tflite", "path": tflite_path.relative_to(staging).as_posix(),
          **describe(staging, [tflite_path]),
-         "verification": verification("LiteRT", tflite.predict(tflite.load(tflite_path), sample), reference)},
+         "verification": verification("LiteRT", tflite.predict(tflite.LiteRTModel(tflite_path, output=OUTPUT_NAME),
+                                                               sample), reference)},
     ]
     if verbose:
         print(f"  adaptation kit     exported and verified in {time.perf_counter() - started:5.1f} s "

@@ -13,7 +13,8 @@ def models_with_kit(out: Path, cnn_dir: Path) -> Path:
     manifest = json.loads((out / "cnn" / "manifest.json").read_text())
     if "adaptation" not in manifest:   # as `export` adds it since personalisation exists
         from pipeline.adaptation import export_adaptation
-        from pipeline.evaluate import load_keras_model, mnist_test_set
+        from pipeline.evaluate import mnist_test_set
+        from pipeline.formats.keras_format import load as load_keras_model
         from pipeline.publish import write_json_atomic
 
         base = load_keras_model(out / "cnn" / "model.keras")

@@ -115,7 +115,7 @@ def test_a_million_entries_are_refused_before_they_are_parsed():
 def adapted(cnn_dir):
     """The method on the published cnn, taught 3 drawings per digit of the style."""
     from pipeline import personalize
-    from pipeline.evaluate import load_keras_model
+    from pipeline.formats.keras_format import load as load_keras_model
 
     base = load_keras_model(cnn_dir / "model.keras")
     images, labels = style_set("eastern-arabic", 3, seed=0)
@@ -183,8 +183,8 @@ def test_personalize_refuses_a_bad_file_and_publishes_nothing(published, tmp_pat
 
 def test_personalize_publishes_a_verified_personal_model(published, tmp_path):
     """The examples file as the page writes it -> exported_models/cnn-personal, every artifact verified."""
+    from pipeline.files import sha256_file
     from pipeline.formats import tflite
-    from pipeline.runtime import sha256_file
 
     images, labels = style_set("eastern-arabic", 3, seed=0)
     examples = tmp_path / "examples.json"

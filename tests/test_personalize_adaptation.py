@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.runtime import sha256_file
+from pipeline.files import sha256_file
 
 
 def test_the_adaptation_kit_matches_the_blend_inputs_in_every_runtime(cnn_dir, tmp_path, mnist):
-    from pipeline import personalize
+    from pipeline import adaptation, personalize
     from pipeline.adaptation import export_adaptation
-    from pipeline.evaluate import load_keras_model
     from pipeline.formats import tfjs, tflite
+    from pipeline.formats.keras_format import load as load_keras_model
     from pipeline.style_set import style_set
 
     base = load_keras_model(cnn_dir / "model.keras")
@@ -37,5 +37,6 @@ def test_the_adaptation_kit_matches_the_blend_inputs_in_every_runtime(cnn_dir, t
     features, probabilities = personalize.features_and_probabilities(personalize.feature_model(base), images)
     expected = np.concatenate([features, probabilities], axis=1)
     on_node = tfjs.predict(tmp_path / section["artifacts"][0]["path"], images)
-    on_litert = tflite.predict(tflite.load(tmp_path / section["artifacts"][1]["path"]), images)
+    on_litert = tflite.predict(tflite.LiteRTModel(tmp_path / section["artifacts"][1]["path"],
+                                                  output=adaptation.OUTPUT_NAME), images)
     assert np.abs(on_node - expected).max() < 1e-4 and np.abs(on_litert - expected).max() < 1e-4

@@ -142,7 +142,7 @@ def test_teaching_the_page_three_examples_per_digit(browser, server, models, exp
 
 def test_import_and_the_examples_file_checks(browser, server, models, exported_examples):
     from pipeline.examples_file import parse_examples
-    from pipeline.runtime import sha256_file
+    from pipeline.files import sha256_file
 
     if not exported_examples.is_file():
         pytest.skip("needs the file the teaching test exported")

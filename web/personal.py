@@ -47,7 +47,9 @@ def cached_kit(model_dir: str, fingerprint: tuple) -> Kit | None:
     artifact = next((a for a in (adaptation or {}).get("artifacts", []) if a["format"] == "tflite"), None)
     if artifact is None:
         return None
-    litert = tflite.load(check_files(model_dir, artifact))
+    from pipeline.adaptation import OUTPUT_NAME
+
+    litert = tflite.LiteRTModel(check_files(model_dir, artifact), output=OUTPUT_NAME)
     replay_path = check_files(model_dir, adaptation["replay"])
     replay = np.fromfile(replay_path, dtype="<f4").reshape(adaptation["replay"]["shape"])
     return Kit(manifest["model"], sha256_file(Path(model_dir) / "manifest.json"), litert, replay)

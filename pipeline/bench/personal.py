@@ -101,8 +101,10 @@ def teaching_step_in_app(models_dir: Path, steps: int = 30) -> dict | None:
     adaptation = manifest.get("adaptation")
     if not adaptation:
         return None
-    kit = tflite.load(models_dir / "cnn" / next(a["path"] for a in adaptation["artifacts"]
-                                                if a["format"] == "tflite"))
+    from pipeline.adaptation import OUTPUT_NAME
+
+    kit = tflite.LiteRTModel(models_dir / "cnn" / next(a["path"] for a in adaptation["artifacts"]
+                                                       if a["format"] == "tflite"), output=OUTPUT_NAME)
     replay = np.fromfile(models_dir / "cnn" / adaptation["replay"]["path"], dtype="<f4").reshape(
         adaptation["replay"]["shape"])
     images, labels = style_set(STYLE, steps // 10 + 1, seed=0)

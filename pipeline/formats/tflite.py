@@ -80,19 +80,19 @@ class LiteRTModel:
     runner's call and this path to the same answers.
     """
 
-    def __init__(self, path: Path, num_threads: int = 1):
+    def __init__(self, path: Path, num_threads: int = 1, output: str = OUTPUT_NAME):
         from ai_edge_litert.interpreter import Interpreter
 
         self.path = Path(path)
         self._interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
         signatures = self._interpreter.get_signature_list()
-        if signatures.get(SIGNATURE) != {"inputs": [INPUT_NAME], "outputs": [OUTPUT_NAME]}:
+        if signatures.get(SIGNATURE) != {"inputs": [INPUT_NAME], "outputs": [output]}:
             raise PipelineError(
                 f"{path} has no signature {SIGNATURE!r} taking {INPUT_NAME!r} and giving "
-                f"{OUTPUT_NAME!r} (it has {signatures}); {FIX}.")
+                f"{output!r} (it has {signatures}); {FIX}.")
         runner = self._interpreter.get_signature_runner(SIGNATURE)
         self._input = runner.get_input_details()[INPUT_NAME]["index"]
-        self._output = runner.get_output_details()[OUTPUT_NAME]["index"]
+        self._output = runner.get_output_details()[output]["index"]
         self._batch = None
         self._lock = threading.Lock()
 
