@@ -177,7 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", help="measure training, inference and sizes; write BENCHMARKS.md")
     bench.add_argument("--only", metavar="SECTIONS",
-                       help="comma-separated: training,cnn,inference,browser,sizes,end-to-end (default: all)")
+                       help="comma-separated: training,cnn,inference,browser,load,sizes,end-to-end "
+                            "(default: all)")
     bench.add_argument("--repeats", type=positive_int, default=3,
                        help="pipeline/plain training pairs (default: 3)")
     bench.add_argument("--models-dir", default=DEFAULT_EXPORT_DIR, help="published models to measure")
