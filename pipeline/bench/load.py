@@ -52,18 +52,39 @@ async def waited(what: str, locator, **kwargs) -> None:
         raise SessionError(f"{what} within {ANSWER_TIMEOUT_MS / 1000:.0f} s") from exc
 
 
-async def draw_and_read(page, digit: int) -> tuple[str, float]:
+INK = """upper => {
+  const lower = upper.parentElement.querySelector("canvas.dc-canvas.lower-canvas");
+  const data = lower.getContext("2d").getImageData(0, 0, lower.width, lower.height).data;
+  let ink = 0;
+  for (let i = 0; i < data.length; i += 4) ink += data[i];
+  return ink;
+}"""
+MAX_TRIES = 5
+
+
+async def draw_and_read(page, digit: int) -> tuple[str, float, int]:
+    """Draw `digit`, wait for the answer, clear. Returns (answer, seconds from mouse-up, strokes
+    lost): a canvas that Clear has just mounted can show before it takes strokes, so a drawing
+    that left no ink is drawn again, and counted."""
     canvas = page.get_by_test_id("stBidiComponentIsolated").locator(f"{STREAMLIT_CANVAS}:not([data-stale])")
-    await waited("no canvas", canvas)
-    box = await canvas.bounding_box()
-    for stroke in DIGIT_STROKES[digit]:
-        points = densify(stroke)
-        await page.mouse.move(box["x"] + points[0][0], box["y"] + points[0][1])
-        await page.mouse.down()
-        for x, y in points[1:]:
-            await page.mouse.move(box["x"] + x, box["y"] + y)
-        await page.mouse.up()
-    released = time.perf_counter()
+    lost = 0
+    for _ in range(MAX_TRIES):
+        await waited("no canvas", canvas)
+        box = await canvas.bounding_box()
+        for stroke in DIGIT_STROKES[digit]:
+            points = densify(stroke)
+            await page.mouse.move(box["x"] + points[0][0], box["y"] + points[0][1])
+            await page.mouse.down()
+            for x, y in points[1:]:
+                await page.mouse.move(box["x"] + x, box["y"] + y)
+            await page.mouse.up()
+        released = time.perf_counter()
+        if await canvas.evaluate(INK):
+            break
+        lost += 1
+        await asyncio.sleep(0.5)
+    else:
+        raise SessionError(f"the canvas took no stroke in {MAX_TRIES} tries")
     prediction = page.get_by_test_id("stMetricValue")
     await waited("no answer", prediction)
     answer = await prediction.text_content()
@@ -71,7 +92,7 @@ async def draw_and_read(page, digit: int) -> tuple[str, float]:
     await canvas.evaluate("canvas => { canvas.dataset.stale = '1'; }")
     await page.get_by_role("button", name="Clear").click()
     await waited("the answer stayed after Clear", prediction, state="detached")
-    return answer, seconds
+    return answer, seconds, lost
 
 
 class StartLine:
@@ -109,11 +130,11 @@ async def one_session(browser, url: str, digits: list[int], start: StartLine, ro
         await start.go.wait()
         for digit in digits:
             try:
-                answer, seconds = await draw_and_read(page, digit)
+                answer, seconds, lost = await draw_and_read(page, digit)
             except SessionError as exc:   # the app did not answer this session in time
                 errors.append(f"digit {digit}: {exc}")
                 return
-            rows.append({"digit": digit, "answer": answer, "seconds": seconds, "at": time.perf_counter()})
+            rows.append({"digit": digit, "answer": answer, "seconds": seconds, "lost_strokes": lost})
             if answer != str(digit):
                 errors.append(f"digit {digit} read as {answer}")
         if await page.get_by_test_id("stException").count():
@@ -157,6 +178,7 @@ async def drive(url: str, port: int, sessions: int, digits_each: int) -> dict:
         "answers_per_second": round(len(rows) / (ended - began), 3),
         "stroke_to_answer_p50_s": round(float(np.percentile(seconds, 50)), 3),
         "stroke_to_answer_p95_s": round(float(np.percentile(seconds, 95)), 3),
+        "drawings_redrawn": sum(row["lost_strokes"] > 0 for row in rows),
         "errors": errors, "server_rss_peak_bytes": max(rss) if rss else None,
         "server_rss_start_bytes": rss[0] if rss else None,
     }
@@ -173,7 +195,7 @@ def app_under_load(models_dir: Path, sessions: int, digits_each: int) -> dict:
             result["errors"].append("a traceback in the server log")
     print(f"  {sessions} sessions: {result['answers']} answers, {result['answers_per_second']:.2f}/s, "
           f"p50 {result['stroke_to_answer_p50_s']:.2f} s, p95 {result['stroke_to_answer_p95_s']:.2f} s, "
-          f"errors {len(result['errors'])}, server RSS peak "
+          f"redrawn {result['drawings_redrawn']}, errors {len(result['errors'])}, server RSS peak "
           f"{(result['server_rss_peak_bytes'] or 0) / 2**20:.0f} MiB", flush=True)
     for error in sorted(set(result["errors"]))[:5]:
         print(f"    error: {error}", flush=True)

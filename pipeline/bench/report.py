@@ -90,7 +90,7 @@ def cnn_recipes_section(figures: dict) -> str:
 def load_section(runs: list[dict]) -> str:
     rows = [[r["sessions"], r["answers"], f"{r['correct']}/{r['answers']}", f"{r['answers_per_second']:.2f}",
              f"{r['stroke_to_answer_p50_s']:.2f} s", f"{r['stroke_to_answer_p95_s']:.2f} s",
-             len(r["errors"]), human_bytes(r["server_rss_start_bytes"] or 0),
+             r.get("drawings_redrawn", 0), len(r["errors"]), human_bytes(r["server_rss_start_bytes"] or 0),
              human_bytes(r["server_rss_peak_bytes"] or 0)] for r in runs]
     return ("One `streamlit run web/app.py` on 127.0.0.1; N headless Chromium pages (one browser, "
             "a context each: N Streamlit sessions) draw digits with the mouse at the same time, each "
@@ -98,7 +98,11 @@ def load_section(runs: list[dict]) -> str:
             "mouse-up to the Prediction metric on screen. The browsers run on the same cores as the "
             "server, so this measures the whole set-up on this machine, not the server alone.\n\n"
             + table(["sessions", "answers", "right", "answers / s", "stroke → answer p50", "p95",
-                     "errors", "server RSS at start", "server RSS peak"], rows))
+                     "drawings redrawn", "errors", "server RSS at start", "server RSS peak"], rows)
+            + "\n\nA drawing is redrawn when it left no ink: a canvas that Clear has just mounted "
+              "can show before it takes strokes, more often the busier the machine (a real user "
+              "would see the stroke vanish and draw again). Errors: a page that did not load, no "
+              "answer within 90 s, a wrong answer, an exception box, a traceback in the server log.")
 
 
 def inference_section(rows: list[dict]) -> str:
