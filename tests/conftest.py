@@ -16,6 +16,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from tools.browser import CHROMIUM
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 os.environ.setdefault("TFDF_DISABLE_WELCOME_MESSAGE", "1")
@@ -30,6 +32,25 @@ RUN_ARGS = ["-m", "pipeline", "run", "--model", "article", "--epochs", "1"]
 def models_dir_under_test(variable: str) -> Path:
     """The export folder the web tests read: $`variable` if set, else the committed exported_models/."""
     return Path(os.environ.get(variable) or EXPORTED_MODELS)
+
+
+# The browser tests: marked `browser` (make test-fast leaves them out), skipped without Debian's chromium.
+BROWSER_TESTS = [pytest.mark.browser,
+                 pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is not installed "
+                                    "(apt-get install chromium); the browser tests need it")]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Chromium per test module."""
+    from playwright.sync_api import sync_playwright
+
+    from tools.browser import launch
+
+    with sync_playwright() as playwright:
+        chromium = launch(playwright)
+        yield chromium
+        chromium.close()
 
 
 # Fixtures that train or run the pipeline: a test that uses one is marked slow (make test-fast skips it).

@@ -4,15 +4,10 @@ against one server. Bounded here (3 sessions, 3 digits each); `pipeline bench --
 
 from __future__ import annotations
 
-import pytest
-
 from pipeline.runtime import MODELS_ENV
-from tests.conftest import models_dir_under_test
-from tools.browser import CHROMIUM
+from tests.conftest import BROWSER_TESTS, models_dir_under_test
 
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is not installed "
-                                 "(apt-get install chromium); the browser tests need it")]
+pytestmark = BROWSER_TESTS
 
 MODELS_DIR = models_dir_under_test(MODELS_ENV)
 

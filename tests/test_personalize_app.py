@@ -8,9 +8,9 @@ import json
 import pytest
 
 from pipeline.style_set import strokes
+from tests.conftest import BROWSER_TESTS
 from tests.personal_helpers import models_with_kit
 from tools.browser import (
-    CHROMIUM,
     draw_in_streamlit,
     fresh_streamlit_canvas,
     launch,
@@ -18,9 +18,7 @@ from tools.browser import (
     streamlit_server,
 )
 
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is not installed "
-                                 "(apt-get install chromium); the browser tests need it")]
+pytestmark = BROWSER_TESTS
 STYLE = "eastern-arabic"
 
 

@@ -20,13 +20,11 @@ import pytest
 
 from pipeline.site import build_site
 from pipeline.style_set import strokes
-from tests.conftest import REPO_ROOT
+from tests.conftest import BROWSER_TESTS, REPO_ROOT
 from tests.personal_helpers import models_with_kit
-from tools.browser import CHROMIUM, draw, launch, serve, wait_for_prediction, wait_for_status
+from tools.browser import draw, serve, wait_for_prediction, wait_for_status
 
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is not installed "
-                                 "(apt-get install chromium); the browser tests need it")]
+pytestmark = BROWSER_TESTS
 STYLE = "eastern-arabic"
 
 
@@ -42,15 +40,6 @@ def server(models, tmp_path_factory):
     httpd.shutdown()
     httpd.server_close()
 
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = launch(playwright)
-        yield chromium
-        chromium.close()
 
 
 def open_page(browser, server, backend="wasm", context=None, init_script=None):

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.site import build_site, default_tfjs_artifact
+from tests.conftest import BROWSER_TESTS, models_dir_under_test
 from tests.conftest import REPO_ROOT as ROOT
-from tests.conftest import models_dir_under_test
 from tools.browser import (
     CANVAS_SIZE,
     CHROMIUM,
@@ -35,9 +35,7 @@ from tools.browser import (
 )
 from tools.browser import stop as stop_serving
 
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is not installed "
-                                 "(apt-get install chromium); the browser tests need it")]
+pytestmark = BROWSER_TESTS
 
 MODELS_DIR = models_dir_under_test("WEB_TEST_MODELS_DIR")
 PHONE = {"viewport": {"width": 360, "height": 640}, "device_scale_factor": 2, "is_mobile": True,

@@ -10,12 +10,10 @@ from __future__ import annotations
 import pytest
 
 from pipeline.runtime import MODELS_ENV
-from tests.conftest import models_dir_under_test
-from tools.browser import CHROMIUM, launch, streamlit_clear, streamlit_read_digit, streamlit_server
+from tests.conftest import BROWSER_TESTS, models_dir_under_test
+from tools.browser import launch, streamlit_clear, streamlit_read_digit, streamlit_server
 
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is not installed "
-                                 "(apt-get install chromium); the browser tests need it")]
+pytestmark = BROWSER_TESTS
 
 MODELS_DIR = models_dir_under_test(MODELS_ENV)
 DIGITS = (0, 1, 2, 3, 7)         # single strokes in tools/browser.py: one rerun per digit

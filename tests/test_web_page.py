@@ -21,21 +21,17 @@ import pytest
 
 from pipeline.preprocess import preprocess, read_image
 from pipeline.site import build_site, default_tfjs_artifact
-from tests.conftest import models_dir_under_test
+from tests.conftest import BROWSER_TESTS, models_dir_under_test
 from tools.browser import (
-    CHROMIUM,
     DIGIT_STROKES,
     Watch,
     draw,
-    launch,
     serve,
     wait_for_prediction,
     wait_for_status,
 )
 
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is not installed "
-                                 "(apt-get install chromium); the browser tests need it")]
+pytestmark = BROWSER_TESTS
 
 MODELS_DIR = models_dir_under_test("WEB_TEST_MODELS_DIR")
 BACKENDS = ["wasm", "webgl", "cpu"]
@@ -79,15 +75,6 @@ def server(site):
     httpd.shutdown()
     httpd.server_close()
 
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = launch(playwright)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
