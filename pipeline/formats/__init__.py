@@ -107,6 +107,11 @@ def timed_calls(call, repeats: int, warmup: int = 5) -> list[float]:
     return times
 
 
+def in_batches(predict_batch, images: np.ndarray, size: int = 1000) -> np.ndarray:
+    """`predict_batch` over `images`, `size` at a time (bounded memory), the answers joined."""
+    return np.concatenate([predict_batch(images[i:i + size]) for i in range(0, len(images), size)])
+
+
 def median_latency_ms(run_once, repeats: int = 50, warmup: int = 5) -> float:
     """Median wall time of `run_once()`, in milliseconds, after a warm-up."""
     return float(np.median(timed_calls(run_once, repeats, warmup)))

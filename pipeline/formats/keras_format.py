@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.errors import PipelineError
-from pipeline.formats import median_latency_ms
+from pipeline.formats import in_batches, median_latency_ms
 from pipeline.tf_setup import import_tensorflow
 
 NAME = "keras"
@@ -66,7 +66,7 @@ def compiled_call(model):
 def predict(model, images: np.ndarray) -> np.ndarray:
     call = compiled_call(model)   # not predict(): its per-call setup costs more than one image
     images = np.asarray(images, np.float32)
-    return np.concatenate([call(images[i:i + 1000]).numpy() for i in range(0, len(images), 1000)])
+    return in_batches(lambda batch: call(batch).numpy(), images)
 
 
 def latency_ms(model, image: np.ndarray) -> float:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.errors import PipelineError
-from pipeline.formats import median_latency_ms
+from pipeline.formats import in_batches, median_latency_ms
 
 NAME = "onnx"
 VARIANTS = ("float32", "int8")
@@ -117,7 +117,7 @@ def load(path: Path, variant: str | None = None) -> OnnxModel:
 
 
 def predict(model: OnnxModel, images: np.ndarray) -> np.ndarray:
-    return np.concatenate([model.predict(images[i:i + 1000]) for i in range(0, len(images), 1000)])
+    return in_batches(model.predict, images)
 
 
 def latency_ms(model: OnnxModel, image: np.ndarray) -> float:

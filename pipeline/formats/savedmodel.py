@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.formats import median_latency_ms
+from pipeline.formats import in_batches, median_latency_ms
 from pipeline.tf_setup import import_tensorflow
 
 NAME = "savedmodel"
@@ -49,9 +49,8 @@ def load(path: Path, variant: str = "float32"):
 
 def predict(signature, images: np.ndarray) -> np.ndarray:
     tf = import_tensorflow()
-    outputs = [signature(**{INPUT_NAME: tf.constant(images[i:i + 1000])})[OUTPUT_NAME].numpy()
-               for i in range(0, len(images), 1000)]
-    return np.concatenate(outputs)
+    return in_batches(lambda batch: signature(**{INPUT_NAME: tf.constant(batch)})[OUTPUT_NAME].numpy(),
+                      images)
 
 
 def latency_ms(signature, image: np.ndarray) -> float:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.errors import PipelineError
-from pipeline.formats import median_latency_ms
+from pipeline.formats import in_batches, median_latency_ms
 
 NAME = "tflite"
 VARIANTS = ("float32", "float16", "dynamic", "int8")
@@ -113,7 +113,7 @@ def load(path: Path, variant: str | None = None) -> LiteRTModel:
 
 
 def predict(model: LiteRTModel, images: np.ndarray) -> np.ndarray:
-    return np.concatenate([model.predict(images[i:i + 1000]) for i in range(0, len(images), 1000)])
+    return in_batches(model.predict, images)
 
 
 def latency_ms(model: LiteRTModel, image: np.ndarray) -> float:
