@@ -2,8 +2,8 @@
 
 One source of batches for both Keras backends: TensorFlow reads it through tf.data (the warps
 drawn here, applied by TensorFlow's image ops in parallel), JAX through a `keras.utils.PyDataset`
-(warps applied in numpy), which needs no TensorFlow. Batch `step` of the whole run is a pure function of (seed, step), so the order in which
-workers make batches does not change the run.
+(warps applied in numpy), which needs no TensorFlow. Batch `step` of the whole run is a pure
+function of (seed, step), so the order in which workers make batches does not change the run.
 """
 
 from __future__ import annotations
