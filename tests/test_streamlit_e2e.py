@@ -80,7 +80,8 @@ def test_a_stroke_that_starts_at_the_very_top_edge_draws(page):
     prediction = page.get_by_test_id("stMetricValue")
     prediction.wait_for(timeout=20_000)
     assert prediction.text_content() == "1"
-    top_pixel = canvas.evaluate("upper => Array.from(upper.parentElement.querySelector("
-                                "'canvas.dc-canvas.lower-canvas').getContext('2d').getImageData(140, 3, 1, 1).data)")
+    top_pixel = canvas.evaluate(
+        "upper => Array.from(upper.parentElement.querySelector('canvas.dc-canvas.lower-canvas')"
+        ".getContext('2d').getImageData(140, 3, 1, 1).data)")
     assert top_pixel[:3] == [255, 255, 255], top_pixel   # ink from the very first pixel row on
     streamlit_clear(page)

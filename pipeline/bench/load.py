@@ -149,9 +149,8 @@ async def drive(url: str, port: int, sessions: int, digits_each: int) -> dict:
     order = [0, 1, 2, 3, 7]
     rows, errors, rss = [], [], []
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM),
-                                                   args=CHROMIUM_ARGS + FOREGROUND_ARGS,
-                                                   headless=True)
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS + FOREGROUND_ARGS, headless=True)
         start = StartLine(sessions)
         tasks = [asyncio.create_task(one_session(
             browser, url, [order[(i + k) % len(order)] for k in range(digits_each)], start, rows, errors))
