@@ -37,7 +37,7 @@ def test_cnn_trains_under_jax_without_tensorflow_and_exports(tmp_path, mnist):
     env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(REPO_ROOT)}
     result = subprocess.run(
         [sys.executable, "-c", WITHOUT_TENSORFLOW, "train", "--model", "cnn", "--epochs", "2",
-         "--train-subset", "4000", "--out", str(build)],
+         "--train-subset", "12000", "--out", str(build)],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     assert "JAX" in result.stdout and "Epoch 2/2" in result.stdout
