@@ -137,7 +137,7 @@ def export(model_name: str, build_dir: str | Path = "build", out_dir: str | Path
     images, labels = mnist_test_set(data_dir)
     reference = np.asarray(model.predict(images, batch_size=1000, verbose=0))
     keras_accuracy = float(np.mean(reference.argmax(axis=1) == labels))
-    source = ExportSource(model=model, model_name=model_name, keras_path=keras_path,
+    source = ExportSource(model=model, model_name=model_name, keras_path=keras_path, description=description,
                           calibration_images=calibration_images(calibration_count(model_name, training),
                                                                 data_dir))
 

@@ -2,7 +2,7 @@
 
 The method, chosen by measurement (README "Teach it your handwriting" has the figures): a gated
 nearest-prototype blend over the model's own features.
-- Features: the CNN's `flatten` layer (the last convolutional block, 1,152 numbers), L2-normalised.
+- Features: the CNN's `flatten` layer (the last convolutional block: 864 numbers), L2-normalised.
   The penultimate dense layer was measured too: its prototypes are as good but its gate is worse.
 - Each taught example also counts as four one-pixel shifts of itself (cheap augmentation).
 - Prototype of digit d = the normalised mean of its examples' features; the personal prediction is

@@ -62,6 +62,7 @@ class ExportSource:
     model: object               # keras.Model
     model_name: str
     keras_path: Path            # the trained .keras file
+    description: str = ""       # what the model is, for formats that carry a description (TFLite)
     calibration_images: np.ndarray | None = None  # float32 [N, 28, 28] training images, for int8
     exported: dict[str, Path] = field(default_factory=dict)   # format -> entry file of its first variant
 

@@ -52,11 +52,11 @@ def export(source, variant: str, out_dir: Path) -> Path:
         flatbuffer = converter.convert()
     from pipeline.export import git_commit
     from pipeline.formats import tflite_metadata
-    from pipeline.models import get_recipe, labels_text
+    from pipeline.models import labels_text
 
     target.write_bytes(tflite_metadata.embed(
         flatbuffer, name=f"{source.model_name}-{variant}", labels=labels_text(),
-        description=f"{get_recipe(source.model_name).description} TFLite {variant} variant: "
+        description=f"{source.description} TFLite {variant} variant: "
                     f"{VARIANT_NOTES[variant]}",
         version=f"git {git_commit()}"))
     return target
