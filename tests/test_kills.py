@@ -110,8 +110,8 @@ def gone(pid: int) -> bool:
 
 
 def test_runs_killed_at_every_stage_leave_a_whole_export(first_export, tmp_path, digits, signing_keys):
-    """SIGKILL in training, in TF.js conversion while Node verifies, in TFLite conversion, while the
-    staging folder is being signed, just before the atomic exchange and just after it. After each
+    """SIGKILL in training, in TF.js conversion while Node verifies, in TFLite conversion, just before
+    the staging folder is signed, while it is being signed and just after the atomic exchange. After each
     kill the folder holds one whole export that loads; a last, signed run succeeds, leaves nothing
     behind, and its signature verifies."""
     out, build = tmp_path / "exported", tmp_path / "build"
@@ -158,38 +158,26 @@ def test_runs_killed_at_every_stage_leave_a_whole_export(first_export, tmp_path,
     landed.append("TFLite conversion (float16)")
     assert_previous_export_intact()
 
-    # 4. a signed run, killed while the staging folder is signed: the signature is being written
-    #    (or has just been) in the staging folder, the published folder has not been touched
+    # 4-6. one signed run, frozen after verification (SIGSTOP) and let on in small steps: what the
+    #      folder holds at each moment is what a SIGKILL sent then would leave behind
     (private, public), _ = signing_keys
     run = frozen_after_verification(out, build, "--signing-key", private)
     try:
-        assert len(run.staging()) == 1, run.staging()
-        while not (run.staging()[0] / "model.sig").exists():
-            run.step(0.001)   # signing starts ~2 s of CPU after verification (the library's import)
-        assert tree_digest(folder) == previous
-    finally:
-        run.kill()
-    landed.append("signing the staging folder")
-    assert_previous_export_intact()
-    assert not (folder / "model.sig").exists()
-
-    # 5. the staging copy is complete (manifest written), the exchange has not happened yet
-    run = frozen_after_verification(out, build)
-    try:
         # this run cleaned the staging folders of runs 2 and 3 when it made its own
         assert len(run.staging()) == 1, run.staging()
-        while not (run.staging()[0] / "manifest.json").is_file():
+        staging = run.staging()[0]
+        # 4. the staging copy is complete (manifest written), not yet signed
+        while not (staging / "manifest.json").is_file():
             run.step()
-        assert tree_digest(folder) == previous   # frozen before the exchange
-    finally:
-        run.kill()
-    landed.append("swap: staging complete, before the exchange")
-    assert_previous_export_intact()
-
-    # 6. just after the exchange: the new export is in place, the old one not yet deleted
-    run = frozen_after_verification(out, build)
-    try:
-        assert len(run.staging()) == 1, run.staging()
+        assert_previous_export_intact()
+        landed.append("swap: staging complete, before the exchange")
+        # 5. the signature is being written (or has just been) in the staging folder
+        while not (staging / "model.sig").exists():
+            run.step(0.001)   # signing starts ~2 s of CPU after verification (the library's import)
+        assert_previous_export_intact()
+        assert not (folder / "model.sig").exists()
+        landed.append("signing the staging folder")
+        # 6. just after the exchange: the new export is in place, the old one not yet deleted
         old_manifest = (folder / "manifest.json").read_bytes()
         while (folder / "manifest.json").read_bytes() == old_manifest:
             run.step()
@@ -198,8 +186,9 @@ def test_runs_killed_at_every_stage_leave_a_whole_export(first_export, tmp_path,
         run.kill()
     landed.append("swap: just after the exchange, "
                   + ("old copy not yet deleted" if after_exchange else "old copy already deleted"))
-    assert tree_digest(folder) != previous      # the killed run's export, whole
+    assert tree_digest(folder) != previous      # the killed run's export, whole and signed
     check_whole_export(folder, digits.inputs)
+    assert Classifier(folder, "onnx", public_key=public).signature.startswith("signed and verified")
 
     # the next run, signed, succeeds and leaves nothing behind
     result = subprocess.run([sys.executable, *RUN_ARGS, "--out", out, "--build-dir", build,

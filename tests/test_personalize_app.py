@@ -12,7 +12,6 @@ from tests.conftest import BROWSER_TESTS
 from tests.personal_helpers import models_with_kit
 from tools.browser import (
     draw_in_streamlit,
-    fresh_streamlit_canvas,
     launch,
     streamlit_clear,
     streamlit_server,
@@ -46,9 +45,7 @@ def taught(page) -> int:
 def teach(page, digit: int, seed: int) -> None:
     before = taught(page)
     read(page, digit, seed)
-    fresh_streamlit_canvas(page).evaluate("canvas => { canvas.dataset.stale = '1'; }")
-    page.locator(f".st-key-teach-{digit} button").click()
-    page.get_by_test_id("stMetricValue").wait_for(state="detached", timeout=30_000)
+    streamlit_clear(page, page.locator(f".st-key-teach-{digit} button"))   # teaching clears the canvas
     page.wait_for_function(f"() => document.body.innerText.includes('{before + 1} example')", timeout=30_000)
 
 

@@ -33,6 +33,8 @@ from pipeline.runtime import MODELS_ENV, Classifier, default_models_dir, load_ma
 from tests.conftest import REPO_ROOT, models_dir_under_test
 from web import serving
 
+CANVAS_KEY = "canvas"   # web/app.py's key of the drawing canvas
+
 APP = REPO_ROOT / "web" / "app.py"
 MODELS_DIR = models_dir_under_test(MODELS_ENV)
 TIMEOUT = 90  # seconds for one script run; the first Keras load imports TensorFlow
@@ -86,8 +88,7 @@ def start_app(monkeypatch, models_dir: Path) -> AppTest:
 def draw(app: AppTest, png: bytes) -> AppTest:
     """Send `png` as the canvas's drawing, the way the component's frontend does."""
     url = "data:image/png;base64," + base64.b64encode(png).decode()
-    key = f"canvas-{app.session_state['canvas_generation']}"
-    app.session_state[key] = {"drawing": {"raw": {"objects": []}, "data": url}}
+    app.session_state[CANVAS_KEY] = {"drawing": {"raw": {"objects": []}, "data": url}}
     return app.run()
 
 
@@ -139,9 +140,14 @@ def test_clear_empties_the_canvas(monkeypatch, models_dir, digits):
     app = draw(start_app(monkeypatch, models_dir), enlarged(digits[3]))
     assert len(predictions(app)) == 1
     next(button for button in app.button if button.label == "Clear").click().run()
-    assert app.session_state["canvas_generation"] == 1   # a new, empty canvas
+    assert app.session_state["canvas_clears"] == 1   # the canvas is told to empty itself
+    # until the component sends its empty drawing, the widget still holds the cleared one: not shown
     assert predictions(app) == []
     assert "Draw a digit" in app.info[0].value
+    draw(app, enlarged(np.zeros((28, 28), np.uint8)))   # the emptied canvas, as the component sends it
+    assert predictions(app) == []
+    draw(app, enlarged(digits[3]))   # drawn again, after the Clear: read again
+    assert len(predictions(app)) == 1
 
 
 # --- uploads ---
@@ -364,7 +370,7 @@ classifier = serving.load_classifier({str(default_model)!r}, "litert", "int8")
 classifier.classify(np.load(sys.argv[1]))
 from streamlit.testing.v1 import AppTest
 app = AppTest.from_file({str(APP)!r}, default_timeout=60).run()
-app.session_state["canvas-0"] = {{"drawing": {{"raw": {{}}, "data":
+app.session_state[{CANVAS_KEY!r}] = {{"drawing": {{"raw": {{}}, "data":
     "data:image/png;base64," + base64.b64encode(open(sys.argv[2], "rb").read()).decode()}}}}
 app.run()
 assert not app.exception and [m.value for m in app.metric], "the app did not predict"

@@ -11,7 +11,14 @@ import pytest
 
 from pipeline.runtime import MODELS_ENV
 from tests.conftest import BROWSER_TESTS, models_dir_under_test
-from tools.browser import launch, streamlit_clear, streamlit_read_digit, streamlit_server
+from tools.browser import (
+    DIGIT_STROKES,
+    draw_in_streamlit,
+    launch,
+    streamlit_clear,
+    streamlit_read_digit,
+    streamlit_server,
+)
 
 pytestmark = BROWSER_TESTS
 
@@ -55,28 +62,17 @@ def test_digits_drawn_with_the_mouse_are_predicted(page):
 
 
 def test_a_stroke_that_starts_at_the_very_top_edge_draws(page):
-    """The canvas's floating toolbar used to lie over the top band and swallow such a stroke.
+    """The canvas's floating toolbar used to lie over the top band and swallow such a stroke."""
+    from tools.browser import INK, densify, streamlit_canvas
 
-    A canvas that Clear has just mounted can show before it takes strokes (the load benchmark
-    counts those): the page is loaded afresh and left to finish its run, and the stroke is tried
-    a few times; under the toolbar every try drew nothing."""
-    from pipeline.bench.load import INK
-    from tools.browser import densify, fresh_streamlit_canvas
-
-    page.reload()
-    fresh_streamlit_canvas(page)
-    page.get_by_test_id("stStatusWidget").wait_for(state="hidden", timeout=30_000)
-    for _ in range(5):
-        canvas = fresh_streamlit_canvas(page)
-        box = canvas.bounding_box()
-        page.mouse.move(box["x"] + 140, box["y"] + 1)   # no hover first: straight from outside
-        page.mouse.down()
-        for x, y in densify([(140, 1), (138, 140), (136, 275)]):
-            page.mouse.move(box["x"] + x, box["y"] + y)
-        page.mouse.up()
-        if canvas.evaluate(INK):
-            break
-        page.wait_for_timeout(500)
+    canvas = streamlit_canvas(page)
+    box = canvas.bounding_box()
+    page.mouse.move(box["x"] + 140, box["y"] + 1)   # no hover first: straight from outside
+    page.mouse.down()
+    for x, y in densify([(140, 1), (138, 140), (136, 275)]):
+        page.mouse.move(box["x"] + x, box["y"] + y)
+    page.mouse.up()
+    assert canvas.evaluate(INK) > 0, "the stroke drew nothing"
     prediction = page.get_by_test_id("stMetricValue")
     prediction.wait_for(timeout=20_000)
     assert prediction.text_content() == "1"
@@ -85,3 +81,18 @@ def test_a_stroke_that_starts_at_the_very_top_edge_draws(page):
         ".getContext('2d').getImageData(140, 3, 1, 1).data)")
     assert top_pixel[:3] == [255, 255, 255], top_pixel   # ink from the very first pixel row on
     streamlit_clear(page)
+
+
+def test_the_first_stroke_after_clear_draws(page):
+    """Clear empties the canvas in place: a digit drawn as soon as the canvas shows empty is read,
+    every time (a remounted canvas used to drop such strokes now and then)."""
+    from tools.browser import INK, streamlit_canvas
+
+    for digit in (7, 1, 0, 7, 2, 3):
+        canvas = streamlit_canvas(page)
+        draw_in_streamlit(page, DIGIT_STROKES[digit])
+        assert canvas.evaluate(INK) > 0, f"the first stroke after Clear drew nothing (digit {digit})"
+        prediction = page.get_by_test_id("stMetricValue")
+        prediction.wait_for(timeout=20_000)
+        assert prediction.text_content() == str(digit)
+        streamlit_clear(page)

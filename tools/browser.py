@@ -183,17 +183,26 @@ def streamlit_server(models_dir: Path, cwd: Path, log_path: Path):
             raise RuntimeError("streamlit did not stop within 15 s of SIGTERM") from None
 
 
-def fresh_streamlit_canvas(page):
-    """The canvas the app shows now; Clear replaces it, and the old one is marked stale."""
-    canvas = page.get_by_test_id("stBidiComponentIsolated").locator(
-        f"{STREAMLIT_CANVAS}:not([data-stale])")
+# The red channel summed over fabric.js's drawing layer (the input layer's sibling): 0 on an empty canvas.
+INK = """upper => {
+  const lower = upper.parentElement.querySelector("canvas.dc-canvas.lower-canvas");
+  const data = lower.getContext("2d").getImageData(0, 0, lower.width, lower.height).data;
+  let ink = 0;
+  for (let i = 0; i < data.length; i += 4) ink += data[i];
+  return ink;
+}"""
+
+
+def streamlit_canvas(page):
+    """The app's drawing canvas (its input layer), once it is on the page."""
+    canvas = page.get_by_test_id("stBidiComponentIsolated").locator(STREAMLIT_CANVAS)
     canvas.wait_for(timeout=30_000)
     return canvas
 
 
 def draw_in_streamlit(page, strokes) -> float:
     """Drag the mouse along `strokes` (canvas pixels); returns the time of the last mouse-up."""
-    canvas = fresh_streamlit_canvas(page)
+    canvas = streamlit_canvas(page)
     canvas.hover()   # the toolbar appears on hover: measure the canvas after it has
     box = canvas.bounding_box()
     for stroke in strokes:
@@ -214,7 +223,10 @@ def streamlit_read_digit(page, digit: int) -> tuple[str, float]:
     return prediction.text_content(), time.perf_counter() - released
 
 
-def streamlit_clear(page) -> None:
-    fresh_streamlit_canvas(page).evaluate("canvas => { canvas.dataset.stale = '1'; }")
-    page.get_by_role("button", name="Clear").click()
-    page.get_by_test_id("stMetricValue").wait_for(state="detached", timeout=10_000)
+def streamlit_clear(page, button=None) -> None:
+    """Click Clear (or `button`, which clears too): wait until the answer has gone and the canvas is
+    empty, as a user would before drawing again."""
+    canvas = streamlit_canvas(page)
+    (button or page.get_by_role("button", name="Clear")).click()
+    page.get_by_test_id("stMetricValue").wait_for(state="detached", timeout=30_000)
+    page.wait_for_function(f"canvas => ({INK})(canvas) === 0", arg=canvas.element_handle(), timeout=30_000)

@@ -8,6 +8,7 @@ lives in web/serving.py.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import sys
@@ -62,13 +63,31 @@ HIDE_CANVAS_TOOLBAR = """<script>
 </script>"""
 
 
-def canvas_key() -> str:
-    """The canvas's widget key; Clear moves to a new one, which remounts an empty canvas."""
-    return f"canvas-{st.session_state.setdefault('canvas_generation', 0)}"
+# Clear empties the same canvas rather than mounting a new one: a canvas remounted by Clear showed
+# before it took strokes (the load benchmark lost 16 of 50 first strokes after a Clear) and, for a
+# moment, beside the old one. A changed `initial_drawing` makes the component empty itself and send
+# the empty drawing; until then the drawing it last sent is still the widget's value, so the app
+# remembers that drawing's digest and shows it as blank.
+CANVAS_KEY = "canvas"
+
+
+def drawing_digest(image_bytes: bytes | None) -> str | None:
+    return None if image_bytes is None else hashlib.sha256(image_bytes).hexdigest()
 
 
 def clear_canvas() -> None:
-    st.session_state["canvas_generation"] = st.session_state.get("canvas_generation", 0) + 1
+    st.session_state["canvas_clears"] = st.session_state.get("canvas_clears", 0) + 1
+    st.session_state["cleared_drawing"] = st.session_state.get("shown_drawing")
+
+
+def current_drawing(drawing) -> bytes | None:
+    """The canvas's PNG, or None when it is empty or still the drawing Clear has just removed."""
+    digest = drawing_digest(drawing.image_bytes)
+    st.session_state["shown_drawing"] = digest
+    if digest is not None and digest == st.session_state.get("cleared_drawing"):
+        return None
+    st.session_state["cleared_drawing"] = None   # the component has sent something new since
+    return drawing.image_bytes
 
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=16)
@@ -147,18 +166,20 @@ def draw_tab(classifier, option, kit=None) -> None:
         st.caption("Draw one digit, large:")
         drawing = st_canvas(stroke_width=STROKE_WIDTH, stroke_color="#FFFFFF",
                             background_color="#000000", height=CANVAS_SIZE, width=CANVAS_SIZE,
-                            drawing_mode="freedraw", update_streamlit=True,
-                            return_image_data=True, key=canvas_key())
+                            drawing_mode="freedraw", update_streamlit=True, return_image_data=True,
+                            initial_drawing={"objects": [], "clears": st.session_state.get("canvas_clears", 0)},
+                            key=CANVAS_KEY)
         st.button("Clear", on_click=clear_canvas, icon=":material/delete:")
         st.html(HIDE_CANVAS_TOOLBAR, unsafe_allow_javascript=True)
     with right:
         hint = "Draw a digit (0–9) on the black square: the prediction follows as you draw."
         seen = None
-        if drawing.image_bytes is None:
+        picture = current_drawing(drawing)
+        if picture is None:
             st.info(hint)
         else:
             try:
-                image = read_image(drawing.image_bytes)
+                image = read_image(picture)
             except PipelineError as exc:
                 st.error(str(exc))
                 return

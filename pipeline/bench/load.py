@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tools.browser import CHROMIUM, CHROMIUM_ARGS, DIGIT_STROKES, STREAMLIT_CANVAS, densify, streamlit_server
+from tools.browser import CHROMIUM, CHROMIUM_ARGS, DIGIT_STROKES, INK, STREAMLIT_CANVAS, densify, streamlit_server
 
 ANSWER_TIMEOUT_MS = 90_000
 LOAD_TIMEOUT_MS = 180_000
@@ -52,21 +52,15 @@ async def waited(what: str, locator, **kwargs) -> None:
         raise SessionError(f"{what} within {ANSWER_TIMEOUT_MS / 1000:.0f} s") from exc
 
 
-INK = """upper => {
-  const lower = upper.parentElement.querySelector("canvas.dc-canvas.lower-canvas");
-  const data = lower.getContext("2d").getImageData(0, 0, lower.width, lower.height).data;
-  let ink = 0;
-  for (let i = 0; i < data.length; i += 4) ink += data[i];
-  return ink;
-}"""
 MAX_TRIES = 5
 
 
 async def draw_and_read(page, digit: int) -> tuple[str, float, int]:
     """Draw `digit`, wait for the answer, clear. Returns (answer, seconds from mouse-up, strokes
-    lost): a canvas that Clear has just mounted can show before it takes strokes, so a drawing
-    that left no ink is drawn again, and counted."""
-    canvas = page.get_by_test_id("stBidiComponentIsolated").locator(f"{STREAMLIT_CANVAS}:not([data-stale])")
+    lost): a drawing that left no ink on the canvas is drawn again, and counted (Clear used to
+    mount a new canvas that could show before it took strokes; none are lost since it empties the
+    same one)."""
+    canvas = page.get_by_test_id("stBidiComponentIsolated").locator(STREAMLIT_CANVAS)
     lost = 0
     for _ in range(MAX_TRIES):
         await waited("no canvas", canvas)
@@ -89,9 +83,13 @@ async def draw_and_read(page, digit: int) -> tuple[str, float, int]:
     await waited("no answer", prediction)
     answer = await prediction.text_content()
     seconds = time.perf_counter() - released
-    await canvas.evaluate("canvas => { canvas.dataset.stale = '1'; }")
     await page.get_by_role("button", name="Clear").click()
     await waited("the answer stayed after Clear", prediction, state="detached")
+    try:   # a user draws again once they see the canvas empty
+        await page.wait_for_function(f"canvas => ({INK})(canvas) === 0", arg=await canvas.element_handle(),
+                                     timeout=ANSWER_TIMEOUT_MS)
+    except Exception as exc:
+        raise SessionError("the canvas stayed inked after Clear") from exc
     return answer, seconds, lost
 
 

@@ -106,9 +106,10 @@ def load_section(runs: list[dict]) -> str:
             "server, so this measures the whole set-up on this machine, not the server alone.\n\n"
             + table(["sessions", "answers", "right", "answers / s", "stroke → answer p50", "p95",
                      "drawings redrawn", "errors", "server RSS at start", "server RSS peak"], rows)
-            + "\n\nA drawing is redrawn when it left no ink: a canvas that Clear has just mounted "
-              "can show before it takes strokes, more often the busier the machine (a real user "
-              "would see the stroke vanish and draw again). Errors: a page that did not load, no "
+            + "\n\nA drawing is redrawn when it left no ink on the canvas (a real user would see the "
+              "stroke vanish and draw again). When Clear mounted a new canvas, that canvas could show "
+              "before it took strokes: 16 of 50 drawings (10 sessions) and 33 of 100 (20 sessions) "
+              "were redrawn; Clear now empties the same canvas. Errors: a page that did not load, no "
               "answer within 90 s, a wrong answer, an exception box, a traceback in the server log.")
 
 

@@ -116,3 +116,14 @@ def in_batches(predict_batch, images: np.ndarray, size: int = 1000) -> np.ndarra
 def median_latency_ms(run_once, repeats: int = 50, warmup: int = 5) -> float:
     """Median wall time of `run_once()`, in milliseconds, after a warm-up."""
     return float(np.median(timed_calls(run_once, repeats, warmup)))
+
+
+def predict_with(model, images: np.ndarray) -> np.ndarray:
+    """A format's `predict` for a loaded model that has its own batch `predict` (LiteRT, ONNX)."""
+    return in_batches(model.predict, images)
+
+
+def latency_of(model, image: np.ndarray) -> float:
+    """A format's `latency_ms` for such a model: one image per call, as the apps make them."""
+    batch = image[None]
+    return median_latency_ms(lambda: model.predict(batch), repeats=200)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.errors import PipelineError
-from pipeline.formats import in_batches, median_latency_ms
+from pipeline.formats import latency_of, predict_with
 
 NAME = "onnx"
 VARIANTS = ("float32", "int8")
@@ -116,10 +116,4 @@ def load(path: Path, variant: str | None = None) -> OnnxModel:
     return OnnxModel(path)
 
 
-def predict(model: OnnxModel, images: np.ndarray) -> np.ndarray:
-    return in_batches(model.predict, images)
-
-
-def latency_ms(model: OnnxModel, image: np.ndarray) -> float:
-    batch = image[None]
-    return median_latency_ms(lambda: model.predict(batch), repeats=200)
+predict, latency_ms = predict_with, latency_of

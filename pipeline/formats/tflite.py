@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.errors import PipelineError
-from pipeline.formats import in_batches, median_latency_ms
+from pipeline.formats import latency_of, predict_with
 
 NAME = "tflite"
 VARIANTS = ("float32", "float16", "dynamic", "int8")
@@ -112,10 +112,4 @@ def load(path: Path, variant: str | None = None) -> LiteRTModel:
     return LiteRTModel(path)
 
 
-def predict(model: LiteRTModel, images: np.ndarray) -> np.ndarray:
-    return in_batches(model.predict, images)
-
-
-def latency_ms(model: LiteRTModel, image: np.ndarray) -> float:
-    batch = image[None]
-    return median_latency_ms(lambda: model.predict(batch), repeats=200)
+predict, latency_ms = predict_with, latency_of

@@ -43,31 +43,30 @@ def _packed(table, identifier: bytes) -> bytes:
     return bytes(builder.Output())
 
 
+def _tensor(meta, name: str, description: str, kind: str):
+    """One tensor's metadata: its name, what it holds (ImageProperties or FeatureProperties) and
+    its values' range, 0..1 for both the image and the probabilities."""
+    tensor = meta.TensorMetadataT()
+    tensor.name, tensor.description = name, description
+    tensor.content = meta.ContentT()
+    tensor.content.contentPropertiesType = getattr(meta.ContentProperties, kind)
+    tensor.content.contentProperties = getattr(meta, f"{kind}T")()
+    tensor.stats = meta.StatsT()
+    tensor.stats.min, tensor.stats.max = [0.0], [1.0]
+    return tensor
+
+
 def _metadata_buffer(name: str, description: str, version: str) -> bytes:
     meta, _ = _schemas()
-    image = meta.TensorMetadataT()
-    image.name = "image"
-    image.description = INPUT_CONTRACT
-    image.content = meta.ContentT()
-    image.content.contentPropertiesType = meta.ContentProperties.ImageProperties
-    image.content.contentProperties = meta.ImagePropertiesT()
+    image = _tensor(meta, "image", INPUT_CONTRACT, "ImageProperties")
     image.content.contentProperties.colorSpace = meta.ColorSpaceType.GRAYSCALE
     normalization = meta.ProcessUnitT()   # input = (pixel - 0) / 255
     normalization.optionsType = meta.ProcessUnitOptions.NormalizationOptions
     normalization.options = meta.NormalizationOptionsT()
     normalization.options.mean, normalization.options.std = [0.0], [255.0]
     image.processUnits = [normalization]
-    image.stats = meta.StatsT()
-    image.stats.min, image.stats.max = [0.0], [1.0]
 
-    probabilities = meta.TensorMetadataT()
-    probabilities.name = "probabilities"
-    probabilities.description = OUTPUT_CONTRACT
-    probabilities.content = meta.ContentT()
-    probabilities.content.contentPropertiesType = meta.ContentProperties.FeatureProperties
-    probabilities.content.contentProperties = meta.FeaturePropertiesT()
-    probabilities.stats = meta.StatsT()
-    probabilities.stats.min, probabilities.stats.max = [0.0], [1.0]
+    probabilities = _tensor(meta, "probabilities", OUTPUT_CONTRACT, "FeatureProperties")
     labels = meta.AssociatedFileT()
     labels.name = LABELS_FILE
     labels.description = "The label of each output, one a line."
