@@ -39,7 +39,7 @@ CANVAS_SIZE, STROKE_WIDTH = DRAWING["canvas_size"], DRAWING["stroke_width"]
 # streamlit-drawable-canvas floats its undo/redo/reset toolbar over the top band of the canvas
 # (invisible until hovered, yet it takes the pointer): a stroke starting there drew nothing. The
 # app has its own Clear button, so the toolbar goes. The canvas lives in an open shadow root that
-# page CSS cannot reach: a style is put inside each one as it mounts (Clear mounts a new one).
+# page CSS cannot reach: a style is put inside each one as it mounts (each page load mounts one).
 HIDE_CANVAS_TOOLBAR = """<script>
 (() => {
   if (window.mnistHidesCanvasToolbar) return;
