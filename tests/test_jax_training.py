@@ -11,8 +11,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from pipeline.runtime import load_manifest
 from tests.conftest import REPO_ROOT
+
+pytestmark = pytest.mark.slow   # a training run and a whole export: ~3 min
 
 WITHOUT_TENSORFLOW = """
 import sys

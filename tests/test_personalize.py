@@ -181,6 +181,7 @@ def test_personalize_refuses_a_bad_file_and_publishes_nothing(published, tmp_pat
     assert missing.returncode == 1 and "does not exist" in missing.stderr
 
 
+@pytest.mark.slow   # exports and verifies every format of the cnn: ~100 s
 def test_personalize_publishes_a_verified_personal_model(published, tmp_path):
     """The examples file as the page writes it -> exported_models/cnn-personal, every artifact verified."""
     from pipeline.files import sha256_file
