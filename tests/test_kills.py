@@ -170,7 +170,7 @@ def test_runs_killed_at_every_stage_leave_a_whole_export(first_export, tmp_path,
         while not (staging / "manifest.json").is_file():
             run.step()
         assert_previous_export_intact()
-        landed.append("swap: staging complete, before the exchange")
+        landed.append("staging complete (manifest written), before signing")
         # 5. the signature is being written (or has just been) in the staging folder
         while not (staging / "model.sig").exists():
             run.step(0.001)   # signing starts ~2 s of CPU after verification (the library's import)
