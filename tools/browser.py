@@ -191,6 +191,7 @@ INK = """upper => {
   for (let i = 0; i < data.length; i += 4) ink += data[i];
   return ink;
 }"""
+INK_GONE = f"canvas => ({INK})(canvas) === 0"   # for wait_for_function: the canvas shows empty
 
 
 def streamlit_canvas(page):
@@ -203,7 +204,7 @@ def streamlit_canvas(page):
 def draw_in_streamlit(page, strokes) -> float:
     """Drag the mouse along `strokes` (canvas pixels); returns the time of the last mouse-up."""
     canvas = streamlit_canvas(page)
-    canvas.hover()   # the toolbar appears on hover: measure the canvas after it has
+    canvas.hover()   # the pointer arrives from outside, as a hand would
     box = canvas.bounding_box()
     for stroke in strokes:
         points = densify(stroke)
@@ -229,4 +230,4 @@ def streamlit_clear(page, button=None) -> None:
     canvas = streamlit_canvas(page)
     (button or page.get_by_role("button", name="Clear")).click()
     page.get_by_test_id("stMetricValue").wait_for(state="detached", timeout=30_000)
-    page.wait_for_function(f"canvas => ({INK})(canvas) === 0", arg=canvas.element_handle(), timeout=30_000)
+    page.wait_for_function(INK_GONE, arg=canvas.element_handle(), timeout=30_000)

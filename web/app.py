@@ -71,10 +71,6 @@ HIDE_CANVAS_TOOLBAR = """<script>
 CANVAS_KEY = "canvas"
 
 
-def drawing_digest(image_bytes: bytes | None) -> str | None:
-    return None if image_bytes is None else hashlib.sha256(image_bytes).hexdigest()
-
-
 def clear_canvas() -> None:
     st.session_state["canvas_clears"] = st.session_state.get("canvas_clears", 0) + 1
     st.session_state["cleared_drawing"] = st.session_state.get("shown_drawing")
@@ -82,7 +78,7 @@ def clear_canvas() -> None:
 
 def current_drawing(drawing) -> bytes | None:
     """The canvas's PNG, or None when it is empty or still the drawing Clear has just removed."""
-    digest = drawing_digest(drawing.image_bytes)
+    digest = None if drawing.image_bytes is None else hashlib.sha256(drawing.image_bytes).hexdigest()
     st.session_state["shown_drawing"] = digest
     if digest is not None and digest == st.session_state.get("cleared_drawing"):
         return None

@@ -18,7 +18,16 @@ from pathlib import Path
 
 import numpy as np
 
-from tools.browser import CHROMIUM, CHROMIUM_ARGS, DIGIT_STROKES, INK, STREAMLIT_CANVAS, densify, streamlit_server
+from tools.browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DIGIT_STROKES,
+    INK,
+    INK_GONE,
+    STREAMLIT_CANVAS,
+    densify,
+    streamlit_server,
+)
 
 ANSWER_TIMEOUT_MS = 90_000
 LOAD_TIMEOUT_MS = 180_000
@@ -86,8 +95,7 @@ async def draw_and_read(page, digit: int) -> tuple[str, float, int]:
     await page.get_by_role("button", name="Clear").click()
     await waited("the answer stayed after Clear", prediction, state="detached")
     try:   # a user draws again once they see the canvas empty
-        await page.wait_for_function(f"canvas => ({INK})(canvas) === 0", arg=await canvas.element_handle(),
-                                     timeout=ANSWER_TIMEOUT_MS)
+        await page.wait_for_function(INK_GONE, arg=await canvas.element_handle(), timeout=ANSWER_TIMEOUT_MS)
     except Exception as exc:
         raise SessionError("the canvas stayed inked after Clear") from exc
     return answer, seconds, lost
