@@ -206,6 +206,21 @@ INK = """upper => {
   return ink;
 }"""
 INK_GONE = f"canvas => ({INK})(canvas) === 0"   # for wait_for_function: the canvas shows empty
+INK_SHOWN = f"canvas => ({INK})(canvas) > 0"    # for wait_for_function: a stroke has been painted
+# fabric.js paints a finished stroke on the drawing layer at the next animation frame, not at mouse-up
+# (it clears the input layer at once): on a loaded machine a read right after mouse-up sees no ink.
+STROKE_PAINT_MS = 5_000
+
+
+def stroke_painted(page, canvas) -> bool:
+    """Whether the strokes just drawn on the Streamlit canvas show on its drawing layer."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(INK_SHOWN, arg=canvas.element_handle(), timeout=STROKE_PAINT_MS)
+        return True
+    except PlaywrightTimeout:
+        return False
 
 
 def streamlit_canvas(page):
