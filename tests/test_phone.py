@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.site import build_site, default_tfjs_artifact
+from pipeline.site import build_site, default_tfjs_artifact, site_version
 from tests.conftest import BROWSER_TESTS, models_dir_under_test
 from tests.conftest import REPO_ROOT as ROOT
 from tools.browser import (
@@ -125,10 +125,12 @@ def wait_for_offline_state(page, state: str, timeout_s: float = 30) -> dict:
     """Wait for the offline line's data-state; survives the page reloading itself meanwhile."""
     deadline = time.monotonic() + timeout_s
     while True:
-        try:
-            element = page.get_by_test_id("offline")
-            if element.get_attribute("data-state", timeout=1000) == state:
-                return {"text": element.text_content(), "version": element.get_attribute("data-version")}
+        try:   # one read, so that state, version and text come from the same document
+            line = page.get_by_test_id("offline").evaluate(
+                "e => ({state: e.dataset.state, version: e.dataset.version, text: e.textContent})",
+                timeout=1000)
+            if line["state"] == state:
+                return line
         except Exception:   # the execution context went away: the page reloaded onto a new version
             pass
         if time.monotonic() > deadline:
@@ -152,7 +154,7 @@ def test_installable_then_offline_reads_digits_drawn_with_a_finger(phone, site_s
     page.goto(url)
     wait_for_status(page, "ready")
     ready = wait_for_offline_state(page, "ready")
-    assert "Works offline" in ready["text"]
+    assert "Works offline" in ready["text"] and ready["version"] == site_version(site)
     assert page.evaluate("navigator.serviceWorker.controller !== null")
     assert page.evaluate("matchMedia('(pointer: coarse)').matches")
     cdp = context.new_cdp_session(page)
@@ -217,17 +219,22 @@ def test_after_a_republish_the_next_visit_serves_the_new_model(phone, tmp_path):
         old_sha = served_sha256(page, model_path)
         assert old_sha == hashlib.sha256((site / model_path).read_bytes()).hexdigest()
 
+        assert old["version"] == site_version(site)
+
         new_sha = republish(models)
         build_site(site, models)   # the same address now serves the new site
         assert new_sha != old_sha
+        new_version = site_version(site)
         page.goto(url)   # the next visit
         deadline = time.monotonic() + 30
-        while (now := wait_for_offline_state(page, "ready"))["version"] == old["version"]:
+        while wait_for_offline_state(page, "ready")["version"] != new_version:
             assert time.monotonic() < deadline, "the new version never took over"
             time.sleep(0.3)
         wait_for_status(page, "ready")
         assert served_sha256(page, model_path) == new_sha
-        assert page.evaluate("caches.keys()") == [f"mnist-{now['version']}"], "old cache left"
+        # the new worker takes over first, then deletes the old cache
+        page.wait_for_function("async (name) => (await caches.keys()).join() === name",
+                               arg=f"mnist-{new_version}", polling=100, timeout=10_000)
         assert f"{index['default']}-" in page.get_by_test_id("status").text_content()
     finally:
         httpd.shutdown()

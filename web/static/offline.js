@@ -22,10 +22,17 @@ async function networkReachable() {
   }
 }
 
-async function cacheVersion() {
-  const names = await caches.keys();
-  const ours = names.find((name) => name.startsWith('mnist-'));
-  return ours ? ours.slice('mnist-'.length) : '';
+// The version of the service worker that controls the page ('' if it does not answer in time).
+function controllerVersion(controller) {
+  return new Promise((resolve) => {
+    const channel = new MessageChannel();
+    const timer = setTimeout(() => resolve(''), PROBE_MS);
+    channel.port1.onmessage = (event) => {
+      clearTimeout(timer);
+      resolve(String(event.data));
+    };
+    controller.postMessage('version', [channel.port2]);
+  });
 }
 
 // Call once the page is ready: the service worker then saves what the page has just downloaded
@@ -54,11 +61,12 @@ export function watchOffline(element) {
   });
 
   async function report() {
-    if (!navigator.serviceWorker.controller) {
+    const controller = navigator.serviceWorker.controller;
+    if (!controller) {
       show('installing', 'Saving the page and the model for offline use…');
       return;
     }
-    const version = await cacheVersion();
+    const version = await controllerVersion(controller);
     if (await networkReachable()) {
       show('ready', 'Works offline: the page and the model are saved on this device.', version);
     } else {

@@ -39,6 +39,12 @@ async function cachedOrFetched(request) {
   return response;
 }
 
+// offline.js asks which version controls the page (during a changeover two caches exist, so the
+// cache names alone cannot say).
+self.addEventListener('message', (event) => {
+  if (event.data === 'version' && event.ports[0]) event.ports[0].postMessage(SITE.version);
+});
+
 self.addEventListener('fetch', (event) => {
   const request = event.request;
   const url = new URL(request.url);
