@@ -40,13 +40,20 @@ run: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 
+# Two pytest workers, each taking whole test files (module fixtures such as a served site or a
+# Streamlit server stay one per file) in collection order, longest first (tests/conftest.py): the
+# suite leaves a core idle half the time when run serially.
+# TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 2
+PYTEST_WORKERS := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder)
+
 test: setup browser lint
 	node --test --test-reporter=spec tests/preprocess.test.mjs
-	$(PY) -m pytest
+	$(PY) -m pytest $(PYTEST_WORKERS)
 
 test-fast: setup lint
 	node --test --test-reporter=spec tests/preprocess.test.mjs
-	$(PY) -m pytest -m "not browser and not slow"
+	$(PY) -m pytest $(PYTEST_WORKERS) -m "not browser and not slow"
 
 app: setup
 	$(PY) -m streamlit run web/app.py

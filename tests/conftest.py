@@ -4,6 +4,8 @@ than one test file needs (IDX files, tree digests, the CLI in-process)."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -57,10 +59,19 @@ def browser():
 SLOW_FIXTURES = {"first_export", "small_build", "single_device"}
 
 
+# `make test` runs two pytest workers that take whole files in collection order. The longest files
+# (over a minute and a half each on two workers, measured) go first: started last, one of them kept
+# a worker busy for four minutes after the other had run out of files. The rest follow in the usual order.
+LONGEST_FILES = ("test_personalize_browser.py", "test_jax_training.py", "test_kills.py", "test_personalize.py",
+                 "test_web_page.py", "test_cli.py", "test_export.py", "test_distributed.py")
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
         if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+    rank = {name: index for index, name in enumerate(LONGEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))   # stable: file order kept within
 
 
 @pytest.fixture(scope="session")
@@ -106,11 +117,37 @@ def cnn_dir():
 
 # --- one real run of the article model, shared by the reliability tests ---------------------------
 
+@contextlib.contextmanager
+def made_once(tmp_path_factory, name: str):
+    """A folder for something expensive that tests only read or copy, made once per test run.
+
+    Under pytest-xdist (`make test` runs two workers) each worker is a session of its own: the first
+    to get here makes the folder while the others wait on the lock, then they all reuse it. Yields
+    (folder, whether the caller must make it); the caller writes its contents, and a folder whose
+    making failed is made again by the next one to ask."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base   # the run's common folder
+    folder, done = shared / name, shared / f"{name}.done"
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+        yield folder, not done.exists()
+        done.touch()
+
+
 @pytest.fixture(scope="session")
 def first_export(tmp_path_factory, mnist):
-    """A real run's export and build folder, made once per session; tests copy them."""
-    root = tmp_path_factory.mktemp("first-run")
-    out, build = root / "exported", root / "build"
+    """A real run's export and build folder, made once per test run; tests copy them."""
+    with made_once(tmp_path_factory, "first-run") as (root, to_make):
+        out, build = root / "exported", root / "build"
+        if to_make:
+            run_first_export(out, build)
+    return SimpleNamespace(out=out, build=build, folder=out / "article")
+
+
+def run_first_export(out: Path, build: Path) -> None:
     result = subprocess.run([sys.executable, *RUN_ARGS, "--out", out, "--build-dir", build],
                             cwd=REPO_ROOT, env=ENV, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -119,7 +156,6 @@ def first_export(tmp_path_factory, mnist):
         f"Published {out / 'article'} (11 artifacts), unsigned: no signing key (give --signing-key "
         "KEY.pem or set $MNIST_SIGNING_KEY; see the README's security section)."]
     assert not (out / "article" / "model.sig").exists()
-    return SimpleNamespace(out=out, build=build, folder=out / "article")
 
 
 @pytest.fixture

@@ -63,7 +63,7 @@ def test_digits_drawn_with_the_mouse_are_predicted(page):
 
 def test_a_stroke_that_starts_at_the_very_top_edge_draws(page):
     """The canvas's floating toolbar used to lie over the top band and swallow such a stroke."""
-    from tools.browser import INK, densify, streamlit_canvas
+    from tools.browser import densify, streamlit_canvas, stroke_painted
 
     canvas = streamlit_canvas(page)
     box = canvas.bounding_box()
@@ -72,7 +72,7 @@ def test_a_stroke_that_starts_at_the_very_top_edge_draws(page):
     for x, y in densify([(140, 1), (138, 140), (136, 275)]):
         page.mouse.move(box["x"] + x, box["y"] + y)
     page.mouse.up()
-    assert canvas.evaluate(INK) > 0, "the stroke drew nothing"
+    assert stroke_painted(page, canvas), "the stroke drew nothing"
     prediction = page.get_by_test_id("stMetricValue")
     prediction.wait_for(timeout=20_000)
     assert prediction.text_content() == "1"
@@ -86,12 +86,12 @@ def test_a_stroke_that_starts_at_the_very_top_edge_draws(page):
 def test_the_first_stroke_after_clear_draws(page):
     """Clear empties the canvas in place: a digit drawn as soon as the canvas shows empty is read,
     every time (a remounted canvas used to drop such strokes now and then)."""
-    from tools.browser import INK, streamlit_canvas
+    from tools.browser import streamlit_canvas, stroke_painted
 
     for digit in (7, 1, 0, 7, 2, 3):
         canvas = streamlit_canvas(page)
         draw_in_streamlit(page, DIGIT_STROKES[digit])
-        assert canvas.evaluate(INK) > 0, f"the first stroke after Clear drew nothing (digit {digit})"
+        assert stroke_painted(page, canvas), f"the first stroke after Clear drew nothing (digit {digit})"
         prediction = page.get_by_test_id("stMetricValue")
         prediction.wait_for(timeout=20_000)
         assert prediction.text_content() == str(digit)

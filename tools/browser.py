@@ -174,6 +174,9 @@ def streamlit_server(models_dir: Path, cwd: Path, log_path: Path):
                 time.sleep(0.2)
         yield url
     finally:
+        # Streamlit (1.67) logs a traceback when SIGTERM closes a session whose browser has gone but
+        # whose websocket it has not yet seen close (a race a loaded machine hits): let it see first.
+        wait_until_no_clients(port, timeout=10)
         process.terminate()
         try:
             process.wait(timeout=15)
@@ -181,6 +184,17 @@ def streamlit_server(models_dir: Path, cwd: Path, log_path: Path):
             process.kill()
             process.wait()
             raise RuntimeError("streamlit did not stop within 15 s of SIGTERM") from None
+
+
+def wait_until_no_clients(port: int, timeout: float) -> None:
+    """Wait (at most `timeout` s) until no TCP connection to 127.0.0.1:`port` is open or half-closed
+    on the server's side (/proc/net/tcp states ESTABLISHED and CLOSE_WAIT)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]]
+        if not any(int(row[1].split(":")[1], 16) == port and row[3] in ("01", "08") for row in rows):
+            return
+        time.sleep(0.1)
 
 
 # The red channel summed over fabric.js's drawing layer (the input layer's sibling): 0 on an empty canvas.
@@ -192,6 +206,21 @@ INK = """upper => {
   return ink;
 }"""
 INK_GONE = f"canvas => ({INK})(canvas) === 0"   # for wait_for_function: the canvas shows empty
+INK_SHOWN = f"canvas => ({INK})(canvas) > 0"    # for wait_for_function: a stroke has been painted
+# fabric.js paints a finished stroke on the drawing layer at the next animation frame, not at mouse-up
+# (it clears the input layer at once): on a loaded machine a read right after mouse-up sees no ink.
+STROKE_PAINT_MS = 5_000
+
+
+def stroke_painted(page, canvas) -> bool:
+    """Whether the strokes just drawn on the Streamlit canvas show on its drawing layer."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(INK_SHOWN, arg=canvas.element_handle(), timeout=STROKE_PAINT_MS)
+        return True
+    except PlaywrightTimeout:
+        return False
 
 
 def streamlit_canvas(page):

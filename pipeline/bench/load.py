@@ -22,9 +22,10 @@ from tools.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
     DIGIT_STROKES,
-    INK,
     INK_GONE,
+    INK_SHOWN,
     STREAMLIT_CANVAS,
+    STROKE_PAINT_MS,
     densify,
     streamlit_server,
 )
@@ -69,6 +70,8 @@ async def draw_and_read(page, digit: int) -> tuple[str, float, int]:
     lost): a drawing that left no ink on the canvas is drawn again, and counted (Clear used to
     mount a new canvas that could show before it took strokes; none are lost since it empties the
     same one)."""
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
+
     canvas = page.get_by_test_id("stBidiComponentIsolated").locator(STREAMLIT_CANVAS)
     lost = 0
     for _ in range(MAX_TRIES):
@@ -82,10 +85,11 @@ async def draw_and_read(page, digit: int) -> tuple[str, float, int]:
                 await page.mouse.move(box["x"] + x, box["y"] + y)
             await page.mouse.up()
         released = time.perf_counter()
-        if await canvas.evaluate(INK):
+        try:   # painted at the next animation frame, not at mouse-up
+            await page.wait_for_function(INK_SHOWN, arg=await canvas.element_handle(), timeout=STROKE_PAINT_MS)
             break
-        lost += 1
-        await asyncio.sleep(0.5)
+        except PlaywrightTimeout:
+            lost += 1
     else:
         raise SessionError(f"the canvas took no stroke in {MAX_TRIES} tries")
     prediction = page.get_by_test_id("stMetricValue")
