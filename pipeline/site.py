@@ -156,8 +156,8 @@ def build_site(out_dir: str | Path, models_dir: str | Path = "exported_models", 
                         ignore=shutil.ignore_patterns(".*", "__pycache__"))
         copy_vendor(work / "vendor", node_modules)
         copy_models(models, work / "models")
-        write_service_worker(work)
         (work / MARKER).write_text("Written by `python -m pipeline site`; replaced on rebuild.\n")
+        write_service_worker(work)   # last: its version is a digest of every other file
         work.chmod(0o755)   # mkdtemp makes it 0700; a web server may run as another user
         swap_in(work, out)   # atomic: a failed or killed build leaves the previous site
     except BaseException:

@@ -16,6 +16,7 @@ from tools.browser import (
     draw_in_streamlit,
     launch,
     streamlit_clear,
+    streamlit_idle,
     streamlit_read_digit,
     streamlit_server,
 )
@@ -47,6 +48,7 @@ def page(server):
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.goto(server)
         yield page
+        streamlit_idle(page)
         browser.close()
 
 

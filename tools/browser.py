@@ -253,6 +253,20 @@ def streamlit_read_digit(page, digit: int) -> tuple[str, float]:
     return prediction.text_content(), time.perf_counter() - released
 
 
+def streamlit_idle(page, quiet_s: float = 1.0, timeout_s: float = 30) -> None:
+    """Wait until the app has shown no "Running" indicator for `quiet_s` seconds. Close a browser only
+    then: Streamlit (1.67) logs a traceback when a page goes while the server is still sending to it."""
+    running = page.get_by_test_id("stStatusWidget")
+    deadline = time.monotonic() + timeout_s
+    quiet_since = time.monotonic()
+    while time.monotonic() - quiet_since < quiet_s:
+        if running.count() and running.is_visible():
+            quiet_since = time.monotonic()
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the app was still running after {timeout_s} s")
+        time.sleep(0.1)
+
+
 def streamlit_clear(page, button=None) -> None:
     """Click Clear (or `button`, which clears too): wait until the answer has gone and the canvas is
     empty, as a user would before drawing again."""
