@@ -218,7 +218,6 @@ def test_after_a_republish_the_next_visit_serves_the_new_model(phone, tmp_path):
         old = wait_for_offline_state(page, "ready")
         old_sha = served_sha256(page, model_path)
         assert old_sha == hashlib.sha256((site / model_path).read_bytes()).hexdigest()
-
         assert old["version"] == site_version(site)
 
         new_sha = republish(models)
