@@ -121,7 +121,7 @@ def export_adaptation(base, model_name: str, staging: Path, images: np.ndarray, 
         "output": {"name": OUTPUT_NAME, "shape": [None, replay.shape[1] + NUM_CLASSES],
                    "layout": f"L2-normalised features of layer '{personalize.FEATURE_LAYER}' "
                              f"({replay.shape[1]} numbers), then the {NUM_CLASSES} probabilities"},
-        "method": personalize.method(),
+        "method": personalize.method_record(),
         "artifacts": artifacts,
         "replay": {"path": replay_path.relative_to(staging).as_posix(), "dtype": "float32", "byte_order": "little",
                    "shape": list(replay.shape), "labels": [int(label) for label in replay_labels],

@@ -19,6 +19,7 @@ it and is verified like the base model.
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -39,26 +40,53 @@ SHIFTS = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))   # (rows, columns), zero-fi
 SUFFIX = "-personal"
 
 
+@dataclass(frozen=True)
+class Method:
+    """The blend's constants. Every export records them (the manifest's `adaptation.method`); the
+    page and the app teach with the ones the export records, not with this file's."""
+    temperature: float = TEMPERATURE
+    gate_sharpness: float = SHARPNESS
+    gate_margin: float = MARGIN
+    shifts: tuple[tuple[int, int], ...] = SHIFTS
+
+    @classmethod
+    def from_manifest(cls, section, where: str) -> Method:
+        """The method a manifest records; `where` names the manifest in the error."""
+        try:
+            method = cls(float(section["temperature"]), float(section["gate_sharpness"]),
+                         float(section["gate_margin"]), tuple((int(r), int(c)) for r, c in section["shifts"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PipelineError(f"{where} records no usable adaptation method ({type(exc).__name__}: "
+                                f"{exc}); export the model again.") from None
+        numbers = (method.temperature, method.gate_sharpness, method.gate_margin)
+        if not all(math.isfinite(n) for n in numbers) or method.temperature <= 0 or not method.shifts:
+            raise PipelineError(f"{where} records an adaptation method out of range ({numbers}, "
+                                f"{len(method.shifts)} shifts); export the model again.")
+        return method
+
+
 @dataclass
 class Adapter:
     """Everything the blend needs besides the published model; all rows L2-normalised."""
     prototypes: np.ndarray   # [10, D]; zero rows for digits never taught
     taught: np.ndarray       # [10] bool
-    examples: np.ndarray     # [N * len(SHIFTS), D] the taught examples and their shifts
+    examples: np.ndarray     # [N * len(shifts), D] the taught examples and their shifts
     replay: np.ndarray       # [R, D] MNIST training digits
+    constants: Method = Method()
 
 
-def method() -> dict:
-    """The blend's constants, as the manifests record them and the page reads them."""
+def method_record(constants: Method = Method()) -> dict:
+    """The blend's constants as the manifests record them (Method.from_manifest reads them back)."""
     return {"name": "gated nearest-prototype blend", "feature_layer": FEATURE_LAYER,
-            "temperature": TEMPERATURE, "gate_sharpness": SHARPNESS, "gate_margin": MARGIN,
-            "replay_per_class": REPLAY_PER_CLASS, "shifts": [list(s) for s in SHIFTS]}
+            "temperature": constants.temperature, "gate_sharpness": constants.gate_sharpness,
+            "gate_margin": constants.gate_margin, "replay_per_class": REPLAY_PER_CLASS,
+            "shifts": [list(shift) for shift in constants.shifts]}
 
 
-def shifted_copies(images: np.ndarray) -> np.ndarray:
-    """[N, 28, 28] -> [N * len(SHIFTS), 28, 28]: each shift of every image, shift-major, zero-filled."""
+def shifted_copies(images: np.ndarray, shifts=SHIFTS) -> np.ndarray:
+    """[N, 28, 28] -> [N * len(shifts), 28, 28]: each shift of every image, shift-major, zero-filled."""
     copies = []
-    for rows, cols in SHIFTS:
+    for rows, cols in shifts:
         shifted = np.zeros_like(images)
         src_r = slice(max(0, -rows), images.shape[1] - max(0, rows))
         dst_r = slice(max(0, rows), images.shape[1] - max(0, -rows))
@@ -74,9 +102,10 @@ def normalise_rows(features: np.ndarray) -> np.ndarray:
     return features / np.sqrt(np.maximum((features ** 2).sum(axis=1, keepdims=True), 1e-12))
 
 
-def fit_adapter(example_features: np.ndarray, labels: np.ndarray, replay_features: np.ndarray) -> Adapter:
-    """example_features: normalised features of shifted_copies(images), labels: the N labels."""
-    labels = np.tile(np.asarray(labels), len(SHIFTS))
+def fit_adapter(example_features: np.ndarray, labels: np.ndarray, replay_features: np.ndarray,
+                constants: Method = Method()) -> Adapter:
+    """example_features: normalised features of shifted_copies(images, constants.shifts), labels: the N labels."""
+    labels = np.tile(np.asarray(labels), len(constants.shifts))
     prototypes = np.zeros((NUM_CLASSES, example_features.shape[1]), dtype=np.float32)
     taught = np.zeros(NUM_CLASSES, dtype=bool)
     for digit in range(NUM_CLASSES):
@@ -84,17 +113,19 @@ def fit_adapter(example_features: np.ndarray, labels: np.ndarray, replay_feature
             prototypes[digit] = example_features[labels == digit].mean(axis=0)
             taught[digit] = True
     prototypes[taught] = normalise_rows(prototypes[taught])
-    return Adapter(prototypes, taught, example_features, replay_features)
+    return Adapter(prototypes, taught, example_features, replay_features, constants)
 
 
 def blend(features: np.ndarray, published: np.ndarray, adapter: Adapter) -> np.ndarray:
     """Normalised features [M, D] and the published probabilities [M, 10] -> personal probabilities."""
-    logits = features @ adapter.prototypes.T / TEMPERATURE + np.where(adapter.taught, 0.0, -1e4)
+    constants = adapter.constants
+    logits = features @ adapter.prototypes.T / constants.temperature + np.where(adapter.taught, 0.0, -1e4)
     personal = np.exp(logits - logits.max(axis=1, keepdims=True))
     personal /= personal.sum(axis=1, keepdims=True)
     nearest_example = (features @ adapter.examples.T).max(axis=1)
     nearest_replay = (features @ adapter.replay.T).max(axis=1)
-    gate = 1 / (1 + np.exp(-SHARPNESS * (nearest_example - nearest_replay - MARGIN)))[:, None]
+    closeness = nearest_example - nearest_replay - constants.gate_margin
+    gate = 1 / (1 + np.exp(-constants.gate_sharpness * closeness))[:, None]
     return gate * personal + (1 - gate) * published
 
 
@@ -139,14 +170,16 @@ def personal_model(base, adapter: Adapter, name: str):
         column = layers.Reshape((len(bank), 1), name=f"{layer_name}_column")(similarities)
         return layers.GlobalMaxPooling1D(name=f"{layer_name}_nearest")(column)
 
+    constants = adapter.constants
     image = keras.Input((28, 28), name="image")
     raw_features, published = feature_model(base)(image)
     features = layers.UnitNormalization(name="features")(layers.Flatten(name="features_flat")(raw_features))
-    personal = constant_dense(adapter.prototypes.T / TEMPERATURE, np.where(adapter.taught, 0.0, -1e4),
+    personal = constant_dense(adapter.prototypes.T / constants.temperature, np.where(adapter.taught, 0.0, -1e4),
                               "prototypes", activation="softmax")(features)
     closeness = layers.Subtract(name="closeness")([nearest(features, adapter.examples, "examples"),
                                                    nearest(features, adapter.replay, "replay")])
-    gate = constant_dense(np.array([[SHARPNESS]]), np.array([-SHARPNESS * MARGIN]), "gate",
+    gate = constant_dense(np.array([[constants.gate_sharpness]]),
+                          np.array([-constants.gate_sharpness * constants.gate_margin]), "gate",
                           activation="sigmoid")(closeness)
     # the gate repeated over the ten classes, and its complement: Dense layers keep it Lambda-free
     gate10 = constant_dense(np.ones((1, NUM_CLASSES)), None, "gate_personal")(gate)
@@ -227,7 +260,7 @@ def personalize(examples_path: str | Path, model_name: str = "cnn", out_dir: str
             "base_test_accuracy": base_manifest["evaluation"]["test_accuracy"],
             "examples_sha256": examples_sha, "examples": int(len(labels)),
             "examples_per_digit": {str(d): int(n) for d, n in enumerate(np.bincount(labels, minlength=10))},
-            "method": method(),
+            "method": method_record(),
             "style_accuracy": held_out,
             "test_accuracy": report["accuracy"],
         }

@@ -135,6 +135,59 @@ def test_the_keras_model_computes_the_blend_exactly(adapted):
     assert np.allclose(actual.sum(axis=1), 1, atol=1e-5)
 
 
+def test_the_blend_and_its_keras_model_follow_the_constants_they_are_given(adapted):
+    """A gate margin far above any closeness keeps the published answer; far below, the examples decide."""
+    from dataclasses import replace
+
+    from pipeline import personalize
+
+    base, _, adapter, _ = adapted
+    images, labels = style_set("eastern-arabic", 1, seed=80)
+    features, published = personalize.features_and_probabilities(personalize.feature_model(base), images)
+    shy = replace(adapter, constants=personalize.Method(gate_margin=10.0))
+    np.testing.assert_allclose(personalize.blend(features, published, shy), published, atol=1e-9)
+    shy_model = personalize.personal_model(base, shy, "cnn-shy")
+    assert np.abs(np.asarray(shy_model.predict(images, verbose=0)) - published).max() < 1e-5
+    bold = replace(adapter, constants=personalize.Method(gate_margin=-10.0))
+    personal = personalize.blend(features, published, bold)
+    assert (personal.argmax(axis=1) == labels).mean() > (published.argmax(axis=1) == labels).mean()
+
+
+def test_the_manifests_method_reads_back_and_a_bad_one_is_refused_in_one_sentence():
+    from pipeline import personalize
+    from pipeline.personalize import Method
+
+    constants = Method(temperature=0.05, gate_sharpness=12.0, gate_margin=-0.1, shifts=((0, 0), (2, -1)))
+    record = json.loads(json.dumps(personalize.method_record(constants)))   # as a manifest holds it
+    assert Method.from_manifest(record, "m.json") == constants
+    assert Method.from_manifest(personalize.method_record(), "m.json") == Method()
+    good = personalize.method_record()
+    for bad in (None, [], {k: v for k, v in good.items() if k != "gate_sharpness"},
+                {**good, "temperature": "warm"}, {**good, "temperature": 0}, {**good, "gate_margin": float("nan")},
+                {**good, "shifts": []}, {**good, "shifts": [[1]]}):
+        with pytest.raises(PipelineError) as caught:
+            Method.from_manifest(bad, "models/cnn/manifest.json")
+        message = str(caught.value)
+        assert message.startswith("models/cnn/manifest.json records") and "\n" not in message, message
+
+
+def test_the_app_teaches_with_the_constants_its_manifest_records(cnn_dir, tmp_path):
+    from pipeline.personalize import Method
+    from web import personal
+
+    folder = tmp_path / "cnn"
+    shutil.copytree(cnn_dir, folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert personal.cached_kit(str(folder), ("as published",)).constants == Method()
+    manifest["adaptation"]["method"]["gate_margin"] = 0.5
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    assert personal.cached_kit(str(folder), ("margin changed",)).constants == Method(gate_margin=0.5)
+    del manifest["adaptation"]["method"]["temperature"]
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(PipelineError, match="records no usable adaptation method"):
+        personal.cached_kit(str(folder), ("temperature gone",))
+
+
 def test_three_examples_per_digit_read_new_drawings_and_keep_mnist(adapted, mnist):
     base, model, _, held_out = adapted
     style, style_labels = style_set("eastern-arabic", 20, seed=3000)   # never seen by the tuning

@@ -24,7 +24,7 @@ def test_the_adaptation_kit_matches_the_blend_inputs_in_every_runtime(cnn_dir, t
         for entry in artifact["files"]:
             assert sha256_file(tmp_path / entry["path"]) == entry["sha256"]
     assert not list(tmp_path.glob(".adaptation-*")), "the scratch SavedModel is not shipped"
-    assert section["method"] == personalize.method()
+    assert section["method"] == personalize.method_record()
 
     replay = np.fromfile(tmp_path / section["replay"]["path"], dtype="<f4").reshape(section["replay"]["shape"])
     features = int(np.prod(base.get_layer(personalize.FEATURE_LAYER).output.shape[1:]))   # 864 for the cnn

@@ -1,8 +1,9 @@
 """The app's "teach it your handwriting": the page's method, on the published model's adaptation kit.
 
 The examples live in `st.session_state`: one browser session, never another, gone when it ends. The
-features come from the kit's .tflite (LiteRT, no TensorFlow), the blend from pipeline/personalize.py,
-so the app adapts exactly as the page and `personalize` do. Test hooks: buttons keyed teach-0 …
+features come from the kit's .tflite (LiteRT, no TensorFlow), the blend's constants from the manifest
+(as the page takes them) and its formula from pipeline/personalize.py, so the app adapts exactly as
+the page and `personalize` do. Test hooks: buttons keyed teach-0 …
 teach-9, forget, export-examples (a download), import-examples (an uploader); the count reads
 "N examples taught".
 """
@@ -29,6 +30,7 @@ class Kit:
     manifest_sha256: str
     litert: object             # pipeline.formats.tflite.LiteRTModel, thread-safe
     replay: np.ndarray         # [R, D] normalised
+    constants: personalize.Method   # as the manifest records them
 
     def features(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         from pipeline.formats import tflite
@@ -52,7 +54,8 @@ def cached_kit(model_dir: str, fingerprint: tuple) -> Kit | None:
     litert = tflite.LiteRTModel(check_files(model_dir, artifact), output=OUTPUT_NAME)
     replay_path = check_files(model_dir, adaptation["replay"])
     replay = np.fromfile(replay_path, dtype="<f4").reshape(adaptation["replay"]["shape"])
-    return Kit(manifest["model"], sha256_file(Path(model_dir) / "manifest.json"), litert, replay)
+    constants = personalize.Method.from_manifest(adaptation.get("method"), str(Path(model_dir) / "manifest.json"))
+    return Kit(manifest["model"], sha256_file(Path(model_dir) / "manifest.json"), litert, replay, constants)
 
 
 def examples_key(kit: Kit) -> str:
@@ -72,8 +75,9 @@ def fitted(kit: Kit) -> personalize.Adapter | None:
     if cache and cache[0] == (examples_key(kit), len(taught)):
         return cache[1]
     images = np.stack([image for _, image in taught])
-    features, _ = kit.features(personalize.shifted_copies(images))
-    adapter = personalize.fit_adapter(features, np.array([label for label, _ in taught]), kit.replay)
+    features, _ = kit.features(personalize.shifted_copies(images, kit.constants.shifts))
+    adapter = personalize.fit_adapter(features, np.array([label for label, _ in taught]), kit.replay,
+                                      kit.constants)
     st.session_state["personal-fit"] = ((examples_key(kit), len(taught)), adapter)
     return adapter
 
@@ -86,10 +90,10 @@ def adjust(kit: Kit | None, image: np.ndarray, probabilities: np.ndarray) -> tup
     features, _ = kit.features(image[None])
     blended = personalize.blend(features, np.asarray(probabilities)[None], adapter)[0]
     taught = len(examples(kit))
-    gate = float((features @ adapter.examples.T).max() - (features @ adapter.replay.T).max())
+    closeness = float((features @ adapter.examples.T).max() - (features @ adapter.replay.T).max())
     note = (f"Personalised: read with your {taught} example{'s' if taught != 1 else ''}."
-            if gate > personalize.MARGIN else "The published model's answer (your examples do not look "
-                                              "like this drawing).")
+            if closeness > kit.constants.gate_margin
+            else "The published model's answer (your examples do not look like this drawing).")
     return blended, note
 
 
