@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -170,6 +171,26 @@ def test_a_full_storage_quota_is_shown_not_thrown(browser, server):
     assert "storage is full" in page.get_by_test_id("personal-error").text_content()
     assert count(page) == 0
     context.close()
+
+
+def test_a_malformed_method_record_turns_teaching_off_not_the_model(browser, models, tmp_path):
+    """The page checks the blend's constants as the app does; the published model still answers."""
+    broken = tmp_path / "models"
+    shutil.copytree(models, broken)
+    manifest = json.loads((broken / "cnn" / "manifest.json").read_text())
+    manifest["adaptation"]["method"]["temperature"] = "warm"
+    (broken / "cnn" / "manifest.json").write_text(json.dumps(manifest))
+    url, httpd = serve(build_site(tmp_path / "site", broken))
+    try:
+        context, page = open_page(browser, url)
+        assert "Teaching is unavailable: the manifest records no usable adaptation method" in \
+            page.get_by_test_id("error").text_content()
+        assert page.get_by_test_id("teach").is_hidden()
+        assert read(page, "standard", 4, 0) == "4"
+        context.close()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
 
 
 def test_the_pages_examples_file_teaches_the_model_as_personalize_does(models, exported_examples):

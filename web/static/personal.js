@@ -348,6 +348,15 @@ async function sha256Hex(buffer) {
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
+// The blend's constants as the export records them, checked as the app checks them
+// (pipeline/personalize.py: Method.from_manifest): finite numbers, a positive temperature, shifts.
+function usableMethod(method) {
+  const numbers = [method?.temperature, method?.gate_sharpness, method?.gate_margin];
+  const shifts = method?.shifts;
+  return numbers.every(Number.isFinite) && method.temperature > 0 && Array.isArray(shifts) &&
+    shifts.length > 0 && shifts.every((s) => Array.isArray(s) && s.length === 2 && s.every(Number.isInteger));
+}
+
 // Called after every model load. hooks: {clear(): clear the canvas, changed(): predict again}.
 export async function attach(entry, hooks) {
   panel = panel || byTestId('teach');
@@ -361,6 +370,10 @@ export async function attach(entry, hooks) {
   if (!kitArtifact || !globalThis.crypto?.subtle || !window.indexedDB) {
     panel.hidden = true;   // a personalised model, or a browser without what teaching needs
     return;
+  }
+  if (!usableMethod(adaptation.method)) {
+    panel.hidden = true;
+    throw new Error('the manifest records no usable adaptation method; export the model again.');
   }
   if (!panel.childElementCount) buildPanel(panel);
   panel.hidden = false;
