@@ -174,8 +174,8 @@ def streamlit_server(models_dir: Path, cwd: Path, log_path: Path):
                 time.sleep(0.2)
         yield url
     finally:
-        # Streamlit (1.67) logs a traceback when SIGTERM closes a session whose browser has gone but
-        # whose websocket it has not yet seen close (a race a loaded machine hits): let it see first.
+        # Streamlit (1.67) logs a traceback when it closes a session that is still sending to a gone
+        # browser (see streamlit_idle): let it see every browser go before SIGTERM closes the rest.
         wait_until_no_clients(port, timeout=10)
         process.terminate()
         try:
