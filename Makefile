@@ -37,8 +37,11 @@ browser:
 run: setup
 	$(PY) -m pipeline run
 
+# ruff's lint rules and its formatter (configured in pyproject.toml), and mypy over pipeline/.
 lint: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 # Two pytest workers, each taking whole test files (module fixtures such as a served site or a
 # Streamlit server stay one per file) in collection order, longest first (tests/conftest.py): the

@@ -20,12 +20,13 @@ from pipeline.errors import PipelineError
 @dataclass(frozen=True)
 class Augmentation:
     """The ranges each image's random warp is drawn from (uniformly)."""
+
     max_rotation_degrees: float = 12.0
     scale_range: tuple[float, float] = (0.85, 1.1)
     max_shear: float = 0.15
     max_shift_pixels: float = 2.5
-    stroke_change: float = 2 / 3   # share of warped images drawn thicker or thinner (half each)
-    share: float = 1.0             # share of images augmented; the others are used as they are
+    stroke_change: float = 2 / 3  # share of warped images drawn thicker or thinner (half each)
+    share: float = 1.0  # share of images augmented; the others are used as they are
 
     def __post_init__(self):
         low, high = self.scale_range
@@ -42,7 +43,7 @@ class Augmentation:
         return {**asdict(self), "scale_range": list(self.scale_range)}
 
 
-KEEP, THICKER, THINNER = 0, 1, 2   # what happens to each image's stroke
+KEEP, THICKER, THINNER = 0, 1, 2  # what happens to each image's stroke
 
 
 def draw(rng: np.random.Generator, count: int, ranges: Augmentation, size: int = 28):
@@ -63,9 +64,10 @@ def draw(rng: np.random.Generator, count: int, ranges: Augmentation, size: int =
     zeros = np.zeros(count)
     transforms = np.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1).astype(np.float32)
     choice = rng.uniform(size=count)
-    strokes = np.where(choice < ranges.stroke_change / 2, THICKER,
-                       np.where(choice < ranges.stroke_change, THINNER, KEEP)).astype(np.int32)
-    if ranges.share < 1:   # the rest keep their pixels: the identity map, the stroke as it is
+    strokes = np.where(
+        choice < ranges.stroke_change / 2, THICKER, np.where(choice < ranges.stroke_change, THINNER, KEEP)
+    ).astype(np.int32)
+    if ranges.share < 1:  # the rest keep their pixels: the identity map, the stroke as it is
         kept = rng.uniform(size=count) >= ranges.share
         transforms[kept] = np.array([1, 0, 0, 0, 1, 0, 0, 0], np.float32)
         strokes[kept] = KEEP
@@ -87,8 +89,11 @@ def warp(images: np.ndarray, transforms: np.ndarray) -> np.ndarray:
     y = np.clip(source_y + 1, 0, size + 1, dtype=np.float32)
     x0, y0 = np.minimum(np.floor(x), size), np.minimum(np.floor(y), size)
     wx, wy = x - x0, y - y0
-    base = (np.arange(count, dtype=np.int32) * width * width)[:, None, None] + \
-        y0.astype(np.int32) * width + x0.astype(np.int32)
+    base = (
+        (np.arange(count, dtype=np.int32) * width * width)[:, None, None]
+        + y0.astype(np.int32) * width
+        + x0.astype(np.int32)
+    )
     flat = padded.reshape(-1)
     top = flat[base] * (1 - wx) + flat[base + 1] * wx
     bottom = flat[base + width] * (1 - wx) + flat[base + width + 1] * wx
@@ -124,8 +129,13 @@ def apply_tf(tf, images, transforms, strokes):
     """The same warps with TensorFlow's image ops: C++, in tf.data's threads, far faster than numpy."""
     size = images.shape[1]
     warped = tf.raw_ops.ImageProjectiveTransformV3(
-        images=images[..., None], transforms=transforms, output_shape=tf.constant([size, size]),
-        fill_value=0.0, interpolation="BILINEAR", fill_mode="CONSTANT")
+        images=images[..., None],
+        transforms=transforms,
+        output_shape=tf.constant([size, size]),
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode="CONSTANT",
+    )
     made_thicker = tf.nn.max_pool2d(warped, ksize=2, strides=1, padding="SAME")
     made_thinner = -tf.nn.max_pool2d(-warped, ksize=2, strides=1, padding="SAME")
     kind = strokes[:, None, None, None]

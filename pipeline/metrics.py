@@ -25,8 +25,10 @@ def summarise(labels: np.ndarray, probabilities: np.ndarray) -> dict:
         "accuracy": float(np.mean(predicted == labels)),
         "loss": loss,
         "errors": int(np.sum(predicted != labels)),
-        "per_class": {str(c): {"precision": float(precision[c]), "recall": float(recall[c]),
-                               "support": int(matrix[c].sum())} for c in range(len(matrix))},
+        "per_class": {
+            str(c): {"precision": float(precision[c]), "recall": float(recall[c]), "support": int(matrix[c].sum())}
+            for c in range(len(matrix))
+        },
         "confusion_matrix": matrix.tolist(),
     }
 

@@ -21,56 +21,66 @@ INTENDED_USE = """\
 
 
 def artifact_table(manifest: dict) -> str:
-    lines = ["| artifact | file | size | runtime | accuracy | agreement with Keras | max prob. diff | ms / image |",
-             "|---|---|---:|---|---:|---:|---:|---:|"]
+    lines = [
+        "| artifact | file | size | runtime | accuracy | agreement with Keras | max prob. diff | ms / image |",
+        "|---|---|---:|---|---:|---:|---:|---:|",
+    ]
     for artifact in manifest["artifacts"]:
         v = artifact["verification"]
-        lines.append(f"| {artifact['id']} | `{artifact['path']}` | {human_bytes(artifact['bytes'])} | "
-                     f"{v['runtime']} | {v['accuracy']:.4f} | {v['agreement']:.4f} | "
-                     f"{v['max_abs_diff']:.1e} | {v['latency_ms_batch1']:.3f} |")
+        lines.append(
+            f"| {artifact['id']} | `{artifact['path']}` | {human_bytes(artifact['bytes'])} | "
+            f"{v['runtime']} | {v['accuracy']:.4f} | {v['agreement']:.4f} | "
+            f"{v['max_abs_diff']:.1e} | {v['latency_ms_batch1']:.3f} |"
+        )
     return "\n".join(lines)
 
 
 def write_model_card(folder: Path, manifest: dict, evaluation: dict) -> None:
     training = manifest["training"]
     per_class = evaluation["per_class"]
-    class_rows = "\n".join(f"| {digit} | {f['precision']:.4f} | {f['recall']:.4f} | {f['support']} |"
-                           for digit, f in per_class.items())
+    class_rows = "\n".join(
+        f"| {digit} | {f['precision']:.4f} | {f['recall']:.4f} | {f['support']} |"
+        for digit, f in per_class.items()
+    )
     plots = "\n".join(f"![{key.replace('_', ' ')}]({path})" for key, path in manifest["plots"].items())
     versions = ", ".join(f"{name} {version}" for name, version in manifest["versions"].items())
     personal = manifest.get("personalisation")
-    personal_section = "" if not personal else f"""
+    personal_section = (
+        ""
+        if not personal
+        else f"""
 ## Personalisation
-`{personal['base_model']}` (manifest sha256 `{personal['base_manifest_sha256'][:12]}…`) taught
-{personal['examples']} examples (file sha256 `{personal['examples_sha256'][:12]}…`, per digit:
-{', '.join(f"{d}: {n}" for d, n in personal['examples_per_digit'].items())}) with a
-{personal['method']['name']}. On the person's own style, held out ({personal['style_accuracy']['method']},
-{personal['style_accuracy']['examples']} examples): published {personal['style_accuracy']['published_accuracy']},
-personal {personal['style_accuracy']['accuracy']}. MNIST test set: published {personal['base_test_accuracy']:.4f},
-personal {personal['test_accuracy']:.4f}.
+`{personal["base_model"]}` (manifest sha256 `{personal["base_manifest_sha256"][:12]}…`) taught
+{personal["examples"]} examples (file sha256 `{personal["examples_sha256"][:12]}…`, per digit:
+{", ".join(f"{d}: {n}" for d, n in personal["examples_per_digit"].items())}) with a
+{personal["method"]["name"]}. On the person's own style, held out ({personal["style_accuracy"]["method"]},
+{personal["style_accuracy"]["examples"]} examples): published {personal["style_accuracy"]["published_accuracy"]},
+personal {personal["style_accuracy"]["accuracy"]}. MNIST test set: published {personal["base_test_accuracy"]:.4f},
+personal {personal["test_accuracy"]:.4f}.
 """
-    text = f"""# Model card: `{manifest['model']}`
+    )
+    text = f"""# Model card: `{manifest["model"]}`
 
-{manifest['description']}
+{manifest["description"]}
 
-Written by the export pipeline on {manifest['created']} from commit `{manifest['git_commit']}`;
+Written by the export pipeline on {manifest["created"]} from commit `{manifest["git_commit"]}`;
 `manifest.json` beside this file holds every figure below in machine-readable form.
 
 ## Input and output
 - Input `image`: float32 `[batch, 28, 28]`, values 0..1, white ink on black, preprocessed the MNIST
-  way ({manifest['input']['preprocessing']}).
+  way ({manifest["input"]["preprocessing"]}).
 - Output `probabilities`: float32 `[batch, 10]`, softmax over the digits in `labels.txt`.
 - Every format below takes exactly this input, the int8 TFLite file included (float in, float out).
 
 ## Training
-- Data: MNIST ({manifest['data']['source']}, each file checked against a pinned sha256):
-  {training.get('train_images', '?')} training images, {training.get('validation_images', '?')} held out for validation, seed {training.get('seed', '?')}.
-- {training.get('epochs', '?')} epochs at batch {training.get('batch_size', '?')} on {training.get('device', '?')}: {training.get('train_seconds', '?')} s.
+- Data: MNIST ({manifest["data"]["source"]}, each file checked against a pinned sha256):
+  {training.get("train_images", "?")} training images, {training.get("validation_images", "?")} held out for validation, seed {training.get("seed", "?")}.
+- {training.get("epochs", "?")} epochs at batch {training.get("batch_size", "?")} on {training.get("device", "?")}: {training.get("train_seconds", "?")} s.
 - Software: {versions}.
 
 {personal_section}
 ## Evaluation (10,000 MNIST test images)
-Test accuracy **{evaluation['accuracy']:.4f}**, loss {evaluation['loss']:.4f}, {evaluation['errors']} errors.
+Test accuracy **{evaluation["accuracy"]:.4f}**, loss {evaluation["loss"]:.4f}, {evaluation["errors"]} errors.
 
 | digit | precision | recall | images |
 |---|---:|---:|---:|

@@ -27,16 +27,18 @@ def labels_text() -> str:
 class LearningRate:
     """Constant, or one cycle: a linear warm-up from `initial` to `peak` over `warmup_fraction` of
     the run, then a cosine down to `peak * final_fraction`."""
+
     peak: float
-    schedule: str = "constant"   # "constant" or "one-cycle"
+    schedule: str = "constant"  # "constant" or "one-cycle"
     initial: float = 0.0
     warmup_fraction: float = 0.0
     final_fraction: float = 0.0
 
     def __post_init__(self):
         if self.schedule not in SCHEDULES:
-            raise PipelineError(f"Unknown learning-rate schedule '{self.schedule}'; choose one of: "
-                                f"{', '.join(SCHEDULES)}.")
+            raise PipelineError(
+                f"Unknown learning-rate schedule '{self.schedule}'; choose one of: {', '.join(SCHEDULES)}."
+            )
         if not self.peak > 0 or self.initial < 0 or not 0 <= self.final_fraction <= 1:
             raise PipelineError("A learning rate needs peak > 0, initial >= 0 and final_fraction in 0..1.")
         if not 0 <= self.warmup_fraction < 1:
@@ -47,8 +49,12 @@ class LearningRate:
             return self.peak
         warmup = int(total_steps * self.warmup_fraction)
         return keras.optimizers.schedules.CosineDecay(
-            initial_learning_rate=self.initial, decay_steps=max(1, total_steps - warmup),
-            warmup_target=self.peak, warmup_steps=warmup, alpha=self.final_fraction)
+            initial_learning_rate=self.initial,
+            decay_steps=max(1, total_steps - warmup),
+            warmup_target=self.peak,
+            warmup_steps=warmup,
+            alpha=self.final_fraction,
+        )
 
 
 SCHEDULES = ("constant", "one-cycle")
@@ -59,35 +65,40 @@ OPTIMIZERS = ("sgd", "adam")
 class Recipe:
     """Every setting of one model's training, checked when it is made; `as_dict()` goes to
     history.json and from there to the manifest (`training.recipe`)."""
-    build: Callable[..., object]          # (keras module) -> an uncompiled model
+
+    build: Callable[..., object]  # (keras module) -> an uncompiled model
     description: str
     epochs: int
     batch_size: int
-    optimizer_name: str                   # one of OPTIMIZERS
+    optimizer_name: str  # one of OPTIMIZERS
     learning_rate: LearningRate
     label_smoothing: float = 0.0
-    augmentation: Augmentation | None = None   # None: the images as they are
-    validation_fraction: float = 0.1      # share of the training set held out for validation
-    calibration_count: int = 500          # training images that calibrate the int8 TFLite model
-    jit_compile: bool = True   # XLA speeds the tiny article model 4x but slows CPU convolutions 4x
+    augmentation: Augmentation | None = None  # None: the images as they are
+    validation_fraction: float = 0.1  # share of the training set held out for validation
+    calibration_count: int = 500  # training images that calibrate the int8 TFLite model
+    jit_compile: bool = True  # XLA speeds the tiny article model 4x but slows CPU convolutions 4x
     compiled_loop: bool = False  # whole epochs in one XLA program (compiled_fit.py) instead of fit()
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 1:
             raise PipelineError("A recipe needs at least one epoch and a batch of at least one image.")
         if self.optimizer_name not in OPTIMIZERS:
-            raise PipelineError(f"Unknown optimizer '{self.optimizer_name}'; choose one of: "
-                                f"{', '.join(OPTIMIZERS)}.")
+            raise PipelineError(
+                f"Unknown optimizer '{self.optimizer_name}'; choose one of: {', '.join(OPTIMIZERS)}."
+            )
         if not 0 <= self.label_smoothing < 1:
             raise PipelineError(f"Label smoothing must be at least 0 and below 1, got {self.label_smoothing}.")
         if not 0 <= self.validation_fraction < 1:
-            raise PipelineError(f"The validation fraction must be at least 0 and below 1, got "
-                                f"{self.validation_fraction}.")
+            raise PipelineError(
+                f"The validation fraction must be at least 0 and below 1, got {self.validation_fraction}."
+            )
         if self.calibration_count < 1:
             raise PipelineError("The int8 TFLite model needs at least one calibration image.")
         if self.compiled_loop and self.augmentation is not None:
-            raise PipelineError("The compiled whole-epoch loop keeps the images on the device as they "
-                                "are: it cannot augment them. Drop the augmentation or the compiled loop.")
+            raise PipelineError(
+                "The compiled whole-epoch loop keeps the images on the device as they "
+                "are: it cannot augment them. Drop the augmentation or the compiled loop."
+            )
         if self.compiled_loop and not self.jit_compile:
             raise PipelineError("The compiled whole-epoch loop is an XLA program: it needs jit_compile.")
 
@@ -109,13 +120,17 @@ class Recipe:
 
     def as_dict(self) -> dict:
         return {
-            "architecture": self.build.__name__, "epochs": self.epochs, "batch_size": self.batch_size,
-            "optimizer": self.optimizer_name, "learning_rate": asdict(self.learning_rate),
+            "architecture": self.build.__name__,
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "optimizer": self.optimizer_name,
+            "learning_rate": asdict(self.learning_rate),
             "label_smoothing": self.label_smoothing,
             "augmentation": self.augmentation.as_dict() if self.augmentation else None,
             "validation_fraction": self.validation_fraction,
             "calibration_count": self.calibration_count,
-            "jit_compile": self.jit_compile, "compiled_loop": self.compiled_loop,
+            "jit_compile": self.jit_compile,
+            "compiled_loop": self.compiled_loop,
         }
 
 
@@ -137,12 +152,15 @@ def build_article(keras=None):
     keras = keras_module(keras)
     layers = keras.layers
 
-    return keras.Sequential([
-        keras.Input(INPUT_SHAPE, name="image"),
-        layers.Flatten(name="flatten"),
-        layers.Dense(units=NUM_CLASSES, name="dense"),
-        layers.Activation("softmax", name="probabilities", dtype="float32"),
-    ], name="article")
+    return keras.Sequential(
+        [
+            keras.Input(INPUT_SHAPE, name="image"),
+            layers.Flatten(name="flatten"),
+            layers.Dense(units=NUM_CLASSES, name="dense"),
+            layers.Activation("softmax", name="probabilities", dtype="float32"),
+        ],
+        name="article",
+    )
 
 
 def conv_net(keras, widths: tuple[int, ...], dense: int, dropout: float = 0.3):
@@ -179,28 +197,46 @@ def build_cnn(keras=None):
 
 
 ARTICLE = Recipe(
-    build=build_article, epochs=20, batch_size=32, optimizer_name="sgd",
-    learning_rate=LearningRate(peak=0.01),   # Keras's default SGD rate, as the article has it
+    build=build_article,
+    epochs=20,
+    batch_size=32,
+    optimizer_name="sgd",
+    learning_rate=LearningRate(peak=0.01),  # Keras's default SGD rate, as the article has it
     compiled_loop=True,
-    description="The seed article's softmax regression (Dense(10) + softmax), SGD, 20 epochs, batch 32.")
+    description="The seed article's softmax regression (Dense(10) + softmax), SGD, 20 epochs, batch 32.",
+)
 
 # The CNN's first recipe (0.995 after ~290 s on 2 cores): kept for the benchmark's side-by-side run.
 CNN_FIRST = Recipe(
-    build=build_vgg_cnn, epochs=12, batch_size=128, optimizer_name="adam",
-    learning_rate=LearningRate(peak=3e-3, schedule="one-cycle", initial=1e-4, warmup_fraction=0.1,
-                               final_fraction=0.01),
-    label_smoothing=0.05, augmentation=Augmentation(), jit_compile=False,
+    build=build_vgg_cnn,
+    epochs=12,
+    batch_size=128,
+    optimizer_name="adam",
+    learning_rate=LearningRate(
+        peak=3e-3, schedule="one-cycle", initial=1e-4, warmup_fraction=0.1, final_fraction=0.01
+    ),
+    label_smoothing=0.05,
+    augmentation=Augmentation(),
+    jit_compile=False,
     description="A small VGG-style CNN with batch norm, trained with Adam and augmentation (shifts, "
-                "rotations, scaling, thicker and thinner strokes) for digits drawn by hand.")
+    "rotations, scaling, thicker and thinner strokes) for digits drawn by hand.",
+)
 
 CNN = Recipe(
-    build=build_cnn, epochs=5, batch_size=128, optimizer_name="adam",
-    learning_rate=LearningRate(peak=5e-3, schedule="one-cycle", initial=2e-4, warmup_fraction=0.15,
-                               final_fraction=0.01),
-    label_smoothing=0.05, augmentation=Augmentation(share=0.5), jit_compile=False,
+    build=build_cnn,
+    epochs=5,
+    batch_size=128,
+    optimizer_name="adam",
+    learning_rate=LearningRate(
+        peak=5e-3, schedule="one-cycle", initial=2e-4, warmup_fraction=0.15, final_fraction=0.01
+    ),
+    label_smoothing=0.05,
+    augmentation=Augmentation(share=0.5),
+    jit_compile=False,
     description="A small CNN with batch norm, trained with Adam and augmentation (shifts, "
-                "rotations, scaling, thicker and thinner strokes on half the images) for digits "
-                "drawn by hand.")
+    "rotations, scaling, thicker and thinner strokes on half the images) for digits "
+    "drawn by hand.",
+)
 
 MODELS = {"article": ARTICLE, "cnn": CNN}
 

@@ -6,8 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
-PLOTS = {"training_curves": "training_curves.png", "confusion_matrix": "confusion_matrix.png",
-         "misclassified": "misclassified.png"}
+PLOTS = {
+    "training_curves": "training_curves.png",
+    "confusion_matrix": "confusion_matrix.png",
+    "misclassified": "misclassified.png",
+}
 
 
 def _pyplot():
@@ -50,8 +53,15 @@ def confusion_matrix(matrix: np.ndarray, path: Path, title: str) -> None:
         for guess in range(10):
             if matrix[true, guess]:
                 light = np.log1p(matrix[true, guess]) > np.log1p(matrix.max()) / 2
-                axis.text(guess, true, str(matrix[true, guess]), ha="center", va="center",
-                          fontsize=7, color="white" if light else "black")
+                axis.text(
+                    guess,
+                    true,
+                    str(matrix[true, guess]),
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if light else "black",
+                )
     axis.set(xticks=range(10), yticks=range(10), xlabel="predicted", ylabel="true", title=title)
     figure.colorbar(image, ax=axis, label="log(1 + count)")
     figure.tight_layout()
@@ -59,8 +69,9 @@ def confusion_matrix(matrix: np.ndarray, path: Path, title: str) -> None:
     plt.close(figure)
 
 
-def misclassified_grid(images: np.ndarray, labels: np.ndarray, probabilities: np.ndarray,
-                       path: Path, title: str, limit: int = 40) -> None:
+def misclassified_grid(
+    images: np.ndarray, labels: np.ndarray, probabilities: np.ndarray, path: Path, title: str, limit: int = 40
+) -> None:
     plt = _pyplot()
     predicted = probabilities.argmax(axis=1)
     wrong = np.flatnonzero(predicted != labels)
@@ -73,10 +84,13 @@ def misclassified_grid(images: np.ndarray, labels: np.ndarray, probabilities: np
         axis.axis("off")
     for axis, index in zip(axes.flat, wrong):
         axis.imshow(images[index], cmap="gray")
-        axis.set_title(f"{labels[index]}→{predicted[index]} ({probabilities[index, predicted[index]]:.2f})",
-                       fontsize=7)
-    figure.suptitle(f"{title}: {len(wrong)} most confident errors (true→predicted)"
-                    if len(wrong) else f"{title}: no errors", fontsize=9)
+        axis.set_title(
+            f"{labels[index]}→{predicted[index]} ({probabilities[index, predicted[index]]:.2f})", fontsize=7
+        )
+    figure.suptitle(
+        f"{title}: {len(wrong)} most confident errors (true→predicted)" if len(wrong) else f"{title}: no errors",
+        fontsize=9,
+    )
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)

@@ -20,11 +20,11 @@ import numpy as np
 
 from pipeline.errors import PipelineError
 
-SIZE = 28            # the model's input is SIZE x SIZE
-BOX = 20             # the digit is fitted in BOX x BOX
+SIZE = 28  # the model's input is SIZE x SIZE
+BOX = 20  # the digit is fitted in BOX x BOX
 INK_THRESHOLD = 0.1  # after normalisation, values below this are background
-EPSILON = 1e-9       # see centre_in_field
-MAX_PIXELS = 40_000_000   # larger images are refused before they are decoded
+EPSILON = 1e-9  # see centre_in_field
+MAX_PIXELS = 40_000_000  # larger images are refused before they are decoded
 MAX_BYTES = 20 * 1024 * 1024
 ORIENTATION_TAG = 0x0112  # EXIF: how a camera held sideways stored the picture
 
@@ -50,8 +50,7 @@ def to_grayscale(image: np.ndarray) -> np.ndarray:
     if array.ndim == 3 and array.shape[2] in (1, 3, 4):
         pass
     elif array.ndim != 2:
-        raise PipelineError(
-            f"An image must be HxW, HxWx1, HxWx3 or HxWx4; got shape {tuple(array.shape)}.")
+        raise PipelineError(f"An image must be HxW, HxWx1, HxWx3 or HxWx4; got shape {tuple(array.shape)}.")
     if array.shape[0] < 1 or array.shape[1] < 1:
         raise PipelineError(f"The image is empty (shape {tuple(array.shape)}).")
     if np.issubdtype(array.dtype, np.floating):
@@ -133,7 +132,7 @@ def centre_in_field(digit: np.ndarray) -> np.ndarray:
     top = min(max(math.floor(SIZE / 2 - centre_row + 0.5 + EPSILON), 0), SIZE - height)
     left = min(max(math.floor(SIZE / 2 - centre_col + 0.5 + EPSILON), 0), SIZE - width)
     field = np.zeros((SIZE, SIZE))
-    field[top:top + height, left:left + width] = digit
+    field[top : top + height, left : left + width] = digit
     return field
 
 
@@ -142,7 +141,7 @@ def preprocess(image) -> np.ndarray:
     ink = normalise(to_grayscale(image))
     rows = np.flatnonzero(ink.max(axis=1) > 0)
     cols = np.flatnonzero(ink.max(axis=0) > 0)
-    crop = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     scale = BOX / max(crop.shape)
     height = max(1, min(BOX, math.floor(crop.shape[0] * scale + 0.5)))
     width = max(1, min(BOX, math.floor(crop.shape[1] * scale + 0.5)))
@@ -173,26 +172,29 @@ def read_image(source: str | Path | bytes) -> np.ndarray:
     try:
         # Pillow warns above 89 Mpx on stderr; MAX_PIXELS below refuses those with a sentence instead
         with warnings.catch_warnings(action="ignore", category=Image.DecompressionBombWarning):
-            image = Image.open(io.BytesIO(data))
+            image: Image.Image = Image.open(io.BytesIO(data))
         with image:
             if image.format not in ("PNG", "JPEG"):
                 raise PipelineError(f"{name} is a {image.format} file; use a PNG or JPEG.")
             if image.width * image.height > MAX_PIXELS:
                 raise PipelineError(
                     f"{name} is {image.width}x{image.height} pixels, more than the "
-                    f"{MAX_PIXELS // 1_000_000} million allowed.")
+                    f"{MAX_PIXELS // 1_000_000} million allowed."
+                )
             image.load()
             if image.getexif().get(ORIENTATION_TAG, 1) != 1:  # a phone photo: turn it upright
                 image = ImageOps.exif_transpose(image)
             if image.mode.startswith("I"):  # 16-bit greyscale PNGs decode as I or I;16
                 return np.asarray(image.convert("I"), dtype=np.int64).clip(0, 65535).astype(np.uint16)
-            return np.asarray(image.convert("RGBA" if "A" in image.getbands() or
-                                            "transparency" in image.info else "RGB"))
+            return np.asarray(
+                image.convert("RGBA" if "A" in image.getbands() or "transparency" in image.info else "RGB")
+            )
     except PipelineError:
         raise
     except UnidentifiedImageError as exc:
-        raise PipelineError(f"{name} is not a readable PNG or JPEG image: its bytes are not in "
-                            "any image format Pillow recognises.") from exc
+        raise PipelineError(
+            f"{name} is not a readable PNG or JPEG image: its bytes are not in any image format Pillow recognises."
+        ) from exc
     except (Image.DecompressionBombError, OSError, ValueError, SyntaxError, EOFError) as exc:
         # SyntaxError and EOFError: how Pillow reports some broken PNG chunks and cut-off files
         raise PipelineError(f"{name} is not a readable PNG or JPEG image ({exc}).") from exc

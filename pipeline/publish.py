@@ -68,7 +68,7 @@ def clean_debris(out_dir: Path, name: str) -> None:
         else:
             shutil.rmtree(path, ignore_errors=True)
     for path in out_dir.glob(f".{name}{STAGING}*"):
-        owner = path.name[len(f".{name}{STAGING}"):].split("-")[0]
+        owner = path.name[len(f".{name}{STAGING}") :].split("-")[0]
         if not owner.isdigit() or not _pid_alive(int(owner)) or int(owner) == os.getpid():
             shutil.rmtree(path, ignore_errors=True)
     for path in out_dir.glob(".index.json.*.tmp"):  # write_json_atomic killed before its rename
@@ -128,18 +128,29 @@ def swap_in(staging: Path, target: Path) -> None:
             raise
         shutil.rmtree(aside, ignore_errors=True)
     except OSError as exc:
-        raise PipelineError(f"Could not publish {target} ({exc.strerror or exc}); "
-                            "the previous export is unchanged.") from exc
+        raise PipelineError(
+            f"Could not publish {target} ({exc.strerror or exc}); the previous export is unchanged."
+        ) from exc
 
 
 def update_index(out_dir: Path, default: str = "cnn") -> None:
     """index.json lists the published models, so pages and apps need no hard-coded names."""
-    models = sorted(p.name for p in Path(out_dir).iterdir()
-                    if p.is_dir() and not p.name.startswith(".") and (p / "manifest.json").is_file())
+    models = sorted(
+        p.name
+        for p in Path(out_dir).iterdir()
+        if p.is_dir() and not p.name.startswith(".") and (p / "manifest.json").is_file()
+    )
     try:
-        write_json_atomic(Path(out_dir) / "index.json", {
-            "schema_version": 1, "default": default if default in models else (models or [None])[0],
-            "models": models})
+        write_json_atomic(
+            Path(out_dir) / "index.json",
+            {
+                "schema_version": 1,
+                "default": default if default in models else (models[0] if models else None),
+                "models": models,
+            },
+        )
     except OSError as exc:
-        raise PipelineError(f"The models were published, but {Path(out_dir) / 'index.json'} could not "
-                            f"be updated ({exc.strerror or exc}).") from exc
+        raise PipelineError(
+            f"The models were published, but {Path(out_dir) / 'index.json'} could not "
+            f"be updated ({exc.strerror or exc})."
+        ) from exc

@@ -24,9 +24,11 @@ from pipeline.errors import PipelineError
 SIGNATURE = "model.sig"
 SIGNING_KEY_ENV = "MNIST_SIGNING_KEY"
 PUBLIC_KEY_ENV = "MNIST_PUBLIC_KEY"
-CURVES = ("secp256r1", "secp384r1", "secp521r1")   # what model_signing's elliptic-key signer takes
-NO_KEY = ("unsigned: no signing key (give --signing-key KEY.pem or set "
-          f"${SIGNING_KEY_ENV}; see the README's security section)")
+CURVES = ("secp256r1", "secp384r1", "secp521r1")  # what model_signing's elliptic-key signer takes
+NO_KEY = (
+    "unsigned: no signing key (give --signing-key KEY.pem or set "
+    f"${SIGNING_KEY_ENV}; see the README's security section)"
+)
 
 
 def _key_file(path: str | Path | None, env: str) -> Path | None:
@@ -49,11 +51,13 @@ def signing_key(path: str | Path | None = None) -> Path | None:
         private = serialization.load_pem_private_key(key.read_bytes(), password=None)
     except OSError as exc:
         raise PipelineError(f"The signing key {key} cannot be read ({exc.strerror}).") from exc
-    except (ValueError, TypeError) as exc:   # not PEM, encrypted, or not a private key
+    except (ValueError, TypeError) as exc:  # not PEM, encrypted, or not a private key
         raise PipelineError(f"The signing key {key} is not an unencrypted PEM private key ({exc}).") from exc
     if not (isinstance(private, ec.EllipticCurvePrivateKey) and private.curve.name in CURVES):
-        raise PipelineError(f"The signing key {key} is not an elliptic-curve P-256, P-384 or P-521 "
-                            "key (make one with `openssl ecparam -name prime256v1 -genkey -noout`).")
+        raise PipelineError(
+            f"The signing key {key} is not an elliptic-curve P-256, P-384 or P-521 "
+            "key (make one with `openssl ecparam -name prime256v1 -genkey -noout`)."
+        )
     return key
 
 
@@ -79,17 +83,23 @@ def sign_folder(folder: Path, key: Path) -> Path:
 
     signature = Path(folder) / SIGNATURE
     signature.unlink(missing_ok=True)
-    (model_signing.signing.Config().set_hashing_config(_hashing_config())
-     .use_elliptic_key_signer(private_key=key).sign(Path(folder), signature))
+    (
+        model_signing.signing.Config()
+        .set_hashing_config(_hashing_config())
+        .use_elliptic_key_signer(private_key=key)
+        .sign(Path(folder), signature)
+    )
     return signature
 
 
 def _differences(message: str) -> str:
     """model_signing's mismatch report, as a short list of what changed."""
     found = []
-    for what, pattern in (("changed", r"Hash mismatch for \\?'(.+?)\\?'"),
-                          ("added", r"Extra files found in model '.+?': ([^\"]+)"),
-                          ("removed", r"Missing files in model '.+?': ([^\"]+)")):
+    for what, pattern in (
+        ("changed", r"Hash mismatch for \\?'(.+?)\\?'"),
+        ("added", r"Extra files found in model '.+?': ([^\"]+)"),
+        ("removed", r"Missing files in model '.+?': ([^\"]+)"),
+    ):
         names = re.findall(pattern, message)
         if names:
             found.append(f"{what}: {', '.join(names)}")
@@ -105,21 +115,28 @@ def verify_folder(folder: Path, key: Path) -> None:
     if not folder.is_dir():
         raise PipelineError(f"Model folder {folder} does not exist.")
     if not signature.is_file():
-        raise PipelineError(f"The signature {signature} is missing and a public key ({key}) is "
-                            f"configured: {refused}.")
+        raise PipelineError(
+            f"The signature {signature} is missing and a public key ({key}) is configured: {refused}."
+        )
     import model_signing
 
     try:
-        verifier = (model_signing.verifying.Config().set_hashing_config(_hashing_config())
-                    .use_elliptic_key_verifier(public_key=key))
-    except (ValueError, TypeError) as exc:   # not PEM, or a private key given by mistake
-        raise PipelineError(f"The public key {key} is not a PEM elliptic-curve public key "
-                            f"({str(exc).split('. ')[0]}): the model at {folder} was not loaded.") from exc
+        verifier = (
+            model_signing.verifying.Config()
+            .set_hashing_config(_hashing_config())
+            .use_elliptic_key_verifier(public_key=key)
+        )
+    except (ValueError, TypeError) as exc:  # not PEM, or a private key given by mistake
+        raise PipelineError(
+            f"The public key {key} is not a PEM elliptic-curve public key "
+            f"({str(exc).split('. ')[0]}): the model at {folder} was not loaded."
+        ) from exc
     try:
         verifier.verify(folder, signature)
-    except json.JSONDecodeError as exc:   # a truncated or foreign file (a ValueError too)
-        raise PipelineError(f"The signature {signature} is damaged or not a signature bundle "
-                            f"(not valid JSON): {refused}.") from exc
+    except json.JSONDecodeError as exc:  # a truncated or foreign file (a ValueError too)
+        raise PipelineError(
+            f"The signature {signature} is damaged or not a signature bundle (not valid JSON): {refused}."
+        ) from exc
     except ValueError as exc:
         text = str(exc)
         if text.startswith("Signature mismatch"):
@@ -129,9 +146,10 @@ def verify_folder(folder: Path, key: Path) -> None:
         else:
             reason = f"is not valid ({text.splitlines()[0] if text else type(exc).__name__})"
         raise PipelineError(f"The signature {signature} {reason}: {refused}.") from exc
-    except Exception as exc:   # truncated or not a bundle: JSON, protobuf and crypto errors
-        raise PipelineError(f"The signature {signature} is damaged or not a signature bundle "
-                            f"({type(exc).__name__}): {refused}.") from exc
+    except Exception as exc:  # truncated or not a bundle: JSON, protobuf and crypto errors
+        raise PipelineError(
+            f"The signature {signature} is damaged or not a signature bundle ({type(exc).__name__}): {refused}."
+        ) from exc
 
 
 def status(folder: Path, key: Path | None) -> str:

@@ -10,6 +10,8 @@ import contextlib
 import logging
 import os
 import sys
+import tempfile
+import threading
 
 _verbose = False
 
@@ -61,8 +63,7 @@ def native_output_silenced():
         return
     sys.stderr.flush()
     python_stderr = sys.stderr
-    sys.stderr = os.fdopen(os.dup(2), "w", buffering=1, encoding=python_stderr.encoding,
-                           errors="backslashreplace")
+    sys.stderr = os.fdopen(os.dup(2), "w", buffering=1, encoding=python_stderr.encoding, errors="backslashreplace")
     try:
         with silenced(2):
             yield
@@ -70,6 +71,45 @@ def native_output_silenced():
         sys.stderr.flush()
         sys.stderr.close()
         sys.stderr = python_stderr
+
+
+_redirecting = threading.Lock()  # one redirection of a descriptor at a time, or one restores the other's
+
+
+@contextlib.contextmanager
+def native_notices_dropped(*notices: str, fd: int = 2):
+    """Drop the lines C++ code writes to `fd` (default: stderr) that are exactly one of `notices`, and
+    pass every other line on when the block ends (errors included); unless --verbose.
+
+    For a library that announces itself on every start (LiteRT's XNNPACK line) but may also have
+    something real to say: silenced() would hide both.
+    """
+    if _verbose:
+        yield
+        return
+    stream = {1: sys.stdout, 2: sys.stderr}.get(fd)  # Python's buffer over the same descriptor
+    with _redirecting, tempfile.TemporaryFile() as capture:
+        if stream:
+            stream.flush()
+        saved = os.dup(fd)
+        os.dup2(capture.fileno(), fd)
+        try:
+            yield
+        finally:
+            try:
+                if stream:
+                    stream.flush()
+            finally:
+                os.dup2(saved, fd)
+                os.close(saved)
+            capture.seek(0)
+            kept = [
+                line
+                for line in capture.read().splitlines(keepends=True)
+                if line.rstrip(b"\r\n").decode(errors="replace") not in notices
+            ]
+            if kept:
+                os.write(fd, b"".join(kept))
 
 
 def import_keras():
@@ -93,6 +133,7 @@ def import_tensorflow():
         logging.getLogger("absl").setLevel(logging.ERROR)
         try:
             import absl.logging
+
             absl.logging.set_verbosity(absl.logging.ERROR)
         except ImportError:
             pass

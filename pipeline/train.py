@@ -25,8 +25,7 @@ MAX_STEPS_PER_EXECUTION = 250  # batches per call into the compiled graph: same 
 
 def steps_per_execution(steps_per_epoch: int) -> int:
     """The largest divisor of the epoch's steps up to the cap: Keras overruns an epoch otherwise."""
-    return max(d for d in range(1, min(MAX_STEPS_PER_EXECUTION, steps_per_epoch) + 1)
-               if steps_per_epoch % d == 0)
+    return max(d for d in range(1, min(MAX_STEPS_PER_EXECUTION, steps_per_epoch) + 1) if steps_per_epoch % d == 0)
 
 
 @dataclass
@@ -35,7 +34,7 @@ class TrainResult:
     history: dict
     seconds: float
     device: str
-    wrote: bool = True   # False on multi-worker workers other than the chief
+    wrote: bool = True  # False on multi-worker workers other than the chief
 
 
 def split_validation(x, y, seed: int, fraction: float):
@@ -67,8 +66,10 @@ def make_strategy(tf, name: str):
         return tf.distribute.MirroredStrategy(devices=[device.name for device in devices])
     if name == "multi-worker":
         if "TF_CONFIG" not in os.environ:
-            raise PipelineError("--strategy multi-worker needs TF_CONFIG naming the cluster and this "
-                                "worker's task; see the README's multi-host section.")
+            raise PipelineError(
+                "--strategy multi-worker needs TF_CONFIG naming the cluster and this "
+                "worker's task; see the README's multi-host section."
+            )
         return tf.distribute.MultiWorkerMirroredStrategy()
     raise PipelineError(f"Unknown strategy '{name}'; choose one of: {', '.join(STRATEGIES)}.")
 
@@ -79,8 +80,10 @@ def is_chief(strategy) -> bool:
     if resolver is None or not resolver.cluster_spec().as_dict():
         return True
     return resolver.task_type == "chief" or (
-        resolver.task_type == "worker" and resolver.task_id == 0
-        and "chief" not in resolver.cluster_spec().as_dict())
+        resolver.task_type == "worker"
+        and resolver.task_id == 0
+        and "chief" not in resolver.cluster_spec().as_dict()
+    )
 
 
 def compiled_model(engine, recipe, steps_per_epoch: int, epochs: int, strategy: str = "default"):
@@ -98,8 +101,19 @@ def compiled_model(engine, recipe, steps_per_epoch: int, epochs: int, strategy: 
     return model
 
 
-def keras_fit(tf, keras, recipe, strategy: str, distribution, train_set, validation_set,
-              epochs: int, seed: int, verbose: int, callbacks=()):
+def keras_fit(
+    tf,
+    keras,
+    recipe,
+    strategy: str,
+    distribution,
+    train_set: tuple[np.ndarray, np.ndarray],
+    validation_set: tuple[np.ndarray, np.ndarray],
+    epochs: int,
+    seed: int,
+    verbose: int,
+    callbacks=(),
+):
     """Keras's own fit(), under a tf.distribute strategy; returns (Keras 3 model, history dict)."""
     steps_per_epoch = EpochBatches(*train_set, recipe.batch_size, seed).steps_per_epoch
     train_data = make_dataset(tf, *train_set, recipe.batch_size, seed, recipe.augmentation, training=True)
@@ -114,12 +128,20 @@ def keras_fit(tf, keras, recipe, strategy: str, distribution, train_set, validat
     # multi-worker training uses tf_keras (Keras 2, same layers), then hands the weights to Keras 3.
     engine = keras
     if strategy == "multi-worker":
-        import tf_keras as engine
+        import tf_keras
+
+        engine = tf_keras
     with distribution.scope():
         model = compiled_model(engine, recipe, steps_per_epoch, epochs, strategy)
-    history = model.fit(train_data, validation_data=val_data if len(validation_set[0]) else None,
-                        epochs=epochs, steps_per_epoch=steps_per_epoch, shuffle=False,
-                        callbacks=list(callbacks), verbose=verbose).history
+    history = model.fit(
+        train_data,
+        validation_data=val_data if len(validation_set[0]) else None,
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        shuffle=False,
+        callbacks=list(callbacks),
+        verbose=verbose,
+    ).history
     if engine is not keras:
         trained, model = model, recipe.build()
         model.set_weights(trained.get_weights())
@@ -155,23 +177,48 @@ def describe_jax_device() -> str:
     return f"GPU: {device.device_kind} (JAX)" + (f" (+{count - 1} more)" if count > 1 else "")
 
 
-def jax_fit(keras, recipe, train_set, validation_set, seed: int, verbose: int, callbacks=()):
+def jax_fit(
+    keras,
+    recipe,
+    train_set: tuple[np.ndarray, np.ndarray],
+    validation_set: tuple[np.ndarray, np.ndarray],
+    seed: int,
+    verbose: int,
+    callbacks=(),
+):
     """Keras's fit() under the JAX backend: numpy batches through a PyDataset, no TensorFlow."""
     batches = EpochBatches(*train_set, recipe.batch_size, seed, recipe.augmentation)
     model = recipe.build()
     model.compile(
         optimizer=recipe.optimizer(batches.steps_per_epoch * recipe.epochs),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
-        metrics=["accuracy"])
-    history = model.fit(keras_dataset(keras, batches, recipe.epochs),
-                        validation_data=validation_set if len(validation_set[0]) else None,
-                        validation_batch_size=1000, epochs=recipe.epochs,
-                        callbacks=list(callbacks), verbose=verbose).history
+        metrics=["accuracy"],
+    )
+    history = model.fit(
+        keras_dataset(keras, batches, recipe.epochs),
+        validation_data=validation_set if len(validation_set[0]) else None,
+        validation_batch_size=1000,
+        epochs=recipe.epochs,
+        callbacks=list(callbacks),
+        verbose=verbose,
+    ).history
     return model, history
 
 
-def fit_with_backend(tf, keras, backend, model_name, recipe, strategy, distribution, train_set,
-                     validation_set, seed, verbose, callbacks):
+def fit_with_backend(
+    tf,
+    keras,
+    backend,
+    model_name,
+    recipe,
+    strategy,
+    distribution,
+    train_set,
+    validation_set,
+    seed,
+    verbose,
+    callbacks,
+):
     """The training itself, timed: JAX's fit, the compiled whole-epoch loop, or fit under tf.distribute."""
     started = time.perf_counter()
     if backend == "jax":
@@ -184,20 +231,50 @@ def fit_with_backend(tf, keras, backend, model_name, recipe, strategy, distribut
         model = recipe.build()
         steps = EpochBatches(*train_set, recipe.batch_size, seed).steps_per_epoch * recipe.epochs
         history = fit_compiled(
-            tf, keras, model, recipe.optimizer(steps),
+            tf,
+            keras,
+            model,
+            recipe.optimizer(steps),
             keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
-            train_set, validation_set, recipe.epochs, recipe.batch_size, seed, verbose)
+            train_set,
+            validation_set,
+            recipe.epochs,
+            recipe.batch_size,
+            seed,
+            verbose,
+        )
     else:
-        model, history = keras_fit(tf, keras, recipe, strategy, distribution, train_set,
-                                   validation_set, recipe.epochs, seed, verbose, callbacks)
+        model, history = keras_fit(
+            tf,
+            keras,
+            recipe,
+            strategy,
+            distribution,
+            train_set,
+            validation_set,
+            recipe.epochs,
+            seed,
+            verbose,
+            callbacks,
+        )
     return model, history, time.perf_counter() - started
 
 
-def train(model_name: str, out_dir: str | Path = "build", epochs: int | None = None, seed: int = 0,
-          data_dir: str | Path | None = None, train_subset: int | None = None,
-          strategy: str = "default", cpu_devices: int = 1, mixed_precision: bool = False,
-          validation_fraction: float | None = None, callbacks=(),
-          verbose: int | None = None, recipe: Recipe | None = None) -> TrainResult:
+def train(
+    model_name: str,
+    out_dir: str | Path = "build",
+    epochs: int | None = None,
+    seed: int = 0,
+    data_dir: str | Path | None = None,
+    train_subset: int | None = None,
+    strategy: str = "default",
+    cpu_devices: int = 1,
+    mixed_precision: bool = False,
+    validation_fraction: float | None = None,
+    callbacks=(),
+    verbose: int | None = None,
+    recipe: Recipe | None = None,
+) -> TrainResult:
     """Train `model_name` with its recipe (or with `recipe`, the benchmark's older one).
 
     `epochs` and `validation_fraction` override the recipe's (0 trains on every image, as the
@@ -209,15 +286,18 @@ def train(model_name: str, out_dir: str | Path = "build", epochs: int | None = N
     Under KERAS_BACKEND=jax the training imports no TensorFlow (single device, no strategies).
     """
     recipe = (recipe or get_recipe(model_name)).with_overrides(
-        epochs=epochs, validation_fraction=validation_fraction)
+        epochs=epochs, validation_fraction=validation_fraction
+    )
     verbose = progress_verbosity() if verbose is None else verbose
     keras = import_keras()
     backend = keras.backend.backend()
     if backend not in ("tensorflow", "jax"):
         raise PipelineError(f"Training runs under KERAS_BACKEND=tensorflow or jax, not '{backend}'.")
     if backend == "jax" and (strategy != "default" or cpu_devices > 1):
-        raise PipelineError("tf.distribute strategies need TensorFlow: under KERAS_BACKEND=jax, "
-                            "train on one device (the default strategy).")
+        raise PipelineError(
+            "tf.distribute strategies need TensorFlow: under KERAS_BACKEND=jax, "
+            "train on one device (the default strategy)."
+        )
     tf = None
     if backend == "tensorflow":
         tf = import_tensorflow()
@@ -242,30 +322,52 @@ def train(model_name: str, out_dir: str | Path = "build", epochs: int | None = N
     train_set = scale_pixels(x_fit), one_hot(y_fit, NUM_CLASSES)
     validation_set = scale_pixels(x_val), one_hot(y_val, NUM_CLASSES)
     if verbose:
-        print(f"Training '{model_name}' on {device}: {len(x_fit)} images "
-              f"({len(x_val)} held out for validation), {recipe.epochs} epochs, batch "
-              f"{recipe.batch_size}, seed {seed}.", flush=True)
+        print(
+            f"Training '{model_name}' on {device}: {len(x_fit)} images "
+            f"({len(x_val)} held out for validation), {recipe.epochs} epochs, batch "
+            f"{recipe.batch_size}, seed {seed}.",
+            flush=True,
+        )
 
     with native_output_silenced():
         model, history, seconds = fit_with_backend(
-            tf, keras, backend, model_name, recipe, strategy,
-            distribution, train_set, validation_set, seed, verbose, callbacks)
+            tf,
+            keras,
+            backend,
+            model_name,
+            recipe,
+            strategy,
+            distribution,
+            train_set,
+            validation_set,
+            seed,
+            verbose,
+            callbacks,
+        )
 
     target = Path(out_dir) / model_name
     model_path = target / "model.keras"
     if distribution is not None and not is_chief(distribution):  # the others trained the same weights
         return TrainResult(model_path, history, seconds, device, wrote=False)
     target.mkdir(parents=True, exist_ok=True)
-    for stale in ("evaluation.json", *PLOTS.values()):   # they described the previous model
+    for stale in ("evaluation.json", *PLOTS.values()):  # they described the previous model
         (target / stale).unlink(missing_ok=True)
     tmp_path = target / "model.tmp.keras"
     model.save(tmp_path)
     tmp_path.replace(model_path)
     record = {
-        "model": model_name, "epochs": recipe.epochs, "batch_size": recipe.batch_size, "seed": seed,
-        "train_images": len(x_fit), "validation_images": len(x_val), "device": device,
-        "backend": backend, "train_seconds": round(seconds, 2), "strategy": strategy,
-        "mixed_precision": mixed_precision, "recipe": recipe.as_dict(),
+        "model": model_name,
+        "epochs": recipe.epochs,
+        "batch_size": recipe.batch_size,
+        "seed": seed,
+        "train_images": len(x_fit),
+        "validation_images": len(x_val),
+        "device": device,
+        "backend": backend,
+        "train_seconds": round(seconds, 2),
+        "strategy": strategy,
+        "mixed_precision": mixed_precision,
+        "recipe": recipe.as_dict(),
         "history": {key: [float(v) for v in values] for key, values in history.items()},
     }
     write_json_atomic(target / "history.json", record)

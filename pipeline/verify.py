@@ -33,8 +33,15 @@ def tolerance_failures(variant: str, figures: dict, keras_accuracy: float) -> li
     return failures
 
 
-def verify_artifact(module, path, variant: str, images: np.ndarray, labels: np.ndarray,
-                    reference: np.ndarray, keras_accuracy: float) -> dict:
+def verify_artifact(
+    module,
+    path,
+    variant: str,
+    images: np.ndarray,
+    labels: np.ndarray,
+    reference: np.ndarray,
+    keras_accuracy: float,
+) -> dict:
     """Load the artifact in its runtime, predict the whole test set, compare with the Keras model."""
     loaded = module.load(path, variant)
     probabilities = module.predict(loaded, images)
@@ -54,18 +61,21 @@ def verify_artifact(module, path, variant: str, images: np.ndarray, labels: np.n
 
 def format_table(model_name: str, rows: list[tuple[str, int, dict]]) -> str:
     """rows: (artifact id, bytes, verification figures)."""
-    header = (f"{'artifact':<16} {'size':>10} {'accuracy':>9} {'agreement':>10} {'max diff':>9} "
-              f"{'ms/img':>7}  result")
+    header = (
+        f"{'artifact':<16} {'size':>10} {'accuracy':>9} {'agreement':>10} {'max diff':>9} {'ms/img':>7}  result"
+    )
     lines = [f"Verification of '{model_name}' on the MNIST test set:", header, "-" * len(header)]
     for artifact_id, size, figures in rows:
         result = "ok" if figures["passed"] else "FAIL: " + "; ".join(figures["failures"])
-        lines.append(f"{artifact_id:<16} {human_bytes(size):>10} {figures['accuracy']:>9.4f} "
-                     f"{figures['agreement']:>10.4f} {figures['max_abs_diff']:>9.2e} "
-                     f"{figures['latency_ms_batch1']:>7.3f}  {result}")
+        lines.append(
+            f"{artifact_id:<16} {human_bytes(size):>10} {figures['accuracy']:>9.4f} "
+            f"{figures['agreement']:>10.4f} {figures['max_abs_diff']:>9.2e} "
+            f"{figures['latency_ms_batch1']:>7.3f}  {result}"
+        )
     return "\n".join(lines)
 
 
-def human_bytes(size: int) -> str:
+def human_bytes(size: float) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if size < 1000 or unit == "GB":
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"

@@ -18,7 +18,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from tools.browser import CHROMIUM
+from pipeline.bench.browser import CHROMIUM
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
@@ -26,8 +26,11 @@ os.environ.setdefault("TFDF_DISABLE_WELCOME_MESSAGE", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 EXPORTED_MODELS = REPO_ROOT / "exported_models"
 # the environment of a `python -m pipeline` child process: this checkout, output as it comes
-ENV = {**{k: v for k, v in os.environ.items() if k not in ("MNIST_SIGNING_KEY", "MNIST_PUBLIC_KEY")},
-       "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
+ENV = {
+    **{k: v for k, v in os.environ.items() if k not in ("MNIST_SIGNING_KEY", "MNIST_PUBLIC_KEY")},
+    "PYTHONPATH": str(REPO_ROOT),
+    "PYTHONUNBUFFERED": "1",
+}
 RUN_ARGS = ["-m", "pipeline", "run", "--model", "article", "--epochs", "1"]
 
 
@@ -37,9 +40,13 @@ def models_dir_under_test(variable: str) -> Path:
 
 
 # The browser tests: marked `browser` (make test-fast leaves them out), skipped without Debian's chromium.
-BROWSER_TESTS = [pytest.mark.browser,
-                 pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is not installed "
-                                    "(apt-get install chromium); the browser tests need it")]
+BROWSER_TESTS = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason=f"{CHROMIUM} is not installed (apt-get install chromium); the browser tests need it",
+    ),
+]
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +54,7 @@ def browser():
     """One headless Chromium per test module."""
     from playwright.sync_api import sync_playwright
 
-    from tools.browser import launch
+    from pipeline.bench.browser import launch
 
     with sync_playwright() as playwright:
         chromium = launch(playwright)
@@ -62,8 +69,16 @@ SLOW_FIXTURES = {"first_export", "small_build", "single_device"}
 # `make test` runs two pytest workers that take whole files in collection order. The longest files
 # (over a minute and a half each on two workers, measured) go first: started last, one of them kept
 # a worker busy for four minutes after the other had run out of files. The rest follow in the usual order.
-LONGEST_FILES = ("test_personalize_browser.py", "test_jax_training.py", "test_kills.py", "test_personalize.py",
-                 "test_web_page.py", "test_cli.py", "test_export.py", "test_distributed.py")
+LONGEST_FILES = (
+    "test_personalize_browser.py",
+    "test_jax_training.py",
+    "test_kills.py",
+    "test_personalize.py",
+    "test_web_page.py",
+    "test_cli.py",
+    "test_export.py",
+    "test_distributed.py",
+)
 
 
 def pytest_collection_modifyitems(items):
@@ -71,7 +86,7 @@ def pytest_collection_modifyitems(items):
         if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
     rank = {name: index for index, name in enumerate(LONGEST_FILES)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))   # stable: file order kept within
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: file order kept within
 
 
 @pytest.fixture(scope="session")
@@ -103,8 +118,11 @@ def write_idx_folder(folder: Path, arrays: dict) -> None:
 
 def tree_digest(folder: Path) -> dict:
     """relative path -> sha256 of every file under `folder`: equal digests, byte-identical trees."""
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="session")
@@ -115,7 +133,27 @@ def cnn_dir():
     return path
 
 
+@pytest.fixture(scope="session")
+def committed_models(tmp_path_factory) -> Path:
+    """exported_models/ as committed at HEAD (`git archive`), not as the working tree has it: `make run`
+    republishes the working tree's copy (unsigned, without the maintainer's key), and the tests about
+    the committed defaults must still read what was committed. Outside a git checkout: the working tree's."""
+    folder = tmp_path_factory.mktemp("committed")
+    try:
+        archive = subprocess.run(
+            ["git", "archive", "--format=tar", "HEAD", "exported_models"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return EXPORTED_MODELS
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder / "exported_models"
+
+
 # --- one real run of the article model, shared by the reliability tests ---------------------------
+
 
 @contextlib.contextmanager
 def made_once(tmp_path_factory, name: str):
@@ -126,7 +164,7 @@ def made_once(tmp_path_factory, name: str):
     (folder, whether the caller must make it); the caller writes its contents, and a folder whose
     making failed is made again by the next one to ask."""
     base = tmp_path_factory.getbasetemp()
-    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base   # the run's common folder
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # the run's common folder
     folder, done = shared / name, shared / f"{name}.done"
     with open(shared / f"{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -148,13 +186,20 @@ def first_export(tmp_path_factory, mnist):
 
 
 def run_first_export(out: Path, build: Path) -> None:
-    result = subprocess.run([sys.executable, *RUN_ARGS, "--out", out, "--build-dir", build],
-                            cwd=REPO_ROOT, env=ENV, capture_output=True, text=True, timeout=900)
+    result = subprocess.run(
+        [sys.executable, *RUN_ARGS, "--out", out, "--build-dir", build],
+        cwd=REPO_ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     # no key (a fresh clone): published all the same, unsigned, and the run says so in one line
     assert [line for line in result.stdout.splitlines() if "unsigned" in line] == [
         f"Published {out / 'article'} (11 artifacts), unsigned: no signing key (give --signing-key "
-        "KEY.pem or set $MNIST_SIGNING_KEY; see the README's security section)."]
+        "KEY.pem or set $MNIST_SIGNING_KEY; see the README's security section)."
+    ]
     assert not (out / "article" / "model.sig").exists()
 
 
@@ -176,7 +221,8 @@ def digits(mnist):
 
 def check_whole_export(folder: Path, inputs: np.ndarray) -> np.ndarray:
     """Every file the manifest lists is there with its sha256, and LiteRT predicts from it."""
-    from pipeline.runtime import Classifier, check_files, load_manifest
+    from pipeline.manifest import check_files, load_manifest
+    from pipeline.runtime import Classifier
 
     manifest = load_manifest(folder)
     for artifact in manifest["artifacts"]:
@@ -200,8 +246,12 @@ def artifact_entry(manifest: dict, artifact_id: str) -> dict:
 
 def debris(*folders: Path) -> list[str]:
     """Leftovers of killed runs: staging and aside folders, temporary files."""
-    return sorted(str(p) for folder in folders for p in folder.rglob("*")
-                  if p.name.startswith((".article.staging-", ".article.old-")) or ".tmp" in p.name)
+    return sorted(
+        str(p)
+        for folder in folders
+        for p in folder.rglob("*")
+        if p.name.startswith((".article.staging-", ".article.old-")) or ".tmp" in p.name
+    )
 
 
 def png_file(path: Path, array: np.ndarray, **save) -> Path:
@@ -224,7 +274,7 @@ def cli_main(capfd, *args) -> tuple[int, str, str]:
 def one_error_line(err: str) -> str:
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
-    return lines[0][len("error: "):]
+    return lines[0][len("error: ") :]
 
 
 def make_signing_keys(folder: Path, name: str = "key") -> tuple[Path, Path]:
@@ -234,11 +284,16 @@ def make_signing_keys(folder: Path, name: str = "key") -> tuple[Path, Path]:
 
     key = ec.generate_private_key(ec.SECP256R1())
     private, public = folder / f"{name}.pem", folder / f"{name}.pub"
-    private.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                          serialization.PrivateFormat.TraditionalOpenSSL,
-                                          serialization.NoEncryption()))
-    public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                     serialization.PublicFormat.SubjectPublicKeyInfo))
+    private.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
+    public.write_bytes(
+        key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
     return private, public
 
 
@@ -271,6 +326,6 @@ def raw_interpreter_predict(path: Path, images):
 
 def tflite_paths(model_dir: Path) -> list[Path]:
     """Every .tflite the model's manifest lists."""
-    from pipeline.runtime import load_manifest
+    from pipeline.manifest import load_manifest
 
     return [model_dir / a["path"] for a in load_manifest(model_dir)["artifacts"] if a["format"] == "tflite"]

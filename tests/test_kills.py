@@ -20,6 +20,7 @@ from tests.conftest import ENV, REPO_ROOT, RUN_ARGS, check_whole_export, debris,
 
 # --- Runs killed with SIGKILL ------------------------------------------------------------------
 
+
 class WatchedRun:
     """`python -m pipeline run` whose event stream (`--events`) is followed as it comes, so the test
     can stop or kill it at a chosen moment. SIGSTOP freezes it where it is: what the test then sees
@@ -28,10 +29,13 @@ class WatchedRun:
     def __init__(self, out: Path, build: Path, *extra):
         self.out = out
         self.events_path = build.parent / f"events-{time.monotonic_ns()}.jsonl"
-        self.process = subprocess.Popen([sys.executable, *RUN_ARGS, "--out", out, "--build-dir", build,
-                                         "--events", self.events_path, *extra],
-                                        cwd=REPO_ROOT, env=ENV, stdout=subprocess.PIPE,
-                                        stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            [sys.executable, *RUN_ARGS, "--out", out, "--build-dir", build, "--events", self.events_path, *extra],
+            cwd=REPO_ROOT,
+            env=ENV,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
         self.chunks: list[bytes] = []
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
@@ -46,8 +50,10 @@ class WatchedRun:
 
     def reached(self, event: str, **fields) -> bool:
         """Whether the run's event stream (`run --events`) holds such an event yet."""
-        return any(e["event"] == event and all(e.get(k) == v for k, v in fields.items())
-                   for e in read_events(self.events_path))
+        return any(
+            e["event"] == event and all(e.get(k) == v for k, v in fields.items())
+            for e in read_events(self.events_path)
+        )
 
     def wait_for(self, condition, what: str, timeout: float = 600, poll: float = 0.005):
         deadline = time.monotonic() + timeout
@@ -138,8 +144,11 @@ def test_runs_killed_at_every_stage_leave_a_whole_export(first_export, tmp_path,
     # 2. while the TF.js verifier (a Node child of the run) predicts the test set
     run = WatchedRun(out, build)
     run.wait_for(lambda: run.reached("artifact", artifact="savedmodel"), "the TF.js export")
-    run.wait_for(lambda: any(name == "node" for _, name in child_processes(run.process.pid)),
-                 "TF.js verification in Node", poll=0.01)
+    run.wait_for(
+        lambda: any(name == "node" for _, name in child_processes(run.process.pid)),
+        "TF.js verification in Node",
+        poll=0.01,
+    )
     node = [pid for pid, name in child_processes(run.process.pid) if name == "node"]
     run.kill()
     assert not run.reached("artifact", artifact="tflite-float32") and run.staging()  # killed mid-export
@@ -173,7 +182,7 @@ def test_runs_killed_at_every_stage_leave_a_whole_export(first_export, tmp_path,
         landed.append("staging complete (manifest written), before signing")
         # 5. the signature is being written (or has just been) in the staging folder
         while not (staging / "model.sig").exists():
-            run.step(0.001)   # signing starts ~2 s of CPU after verification (the library's import)
+            run.step(0.001)  # signing starts ~2 s of CPU after verification (the library's import)
         assert_previous_export_intact()
         assert not (folder / "model.sig").exists()
         landed.append("signing the staging folder")
@@ -184,16 +193,23 @@ def test_runs_killed_at_every_stage_leave_a_whole_export(first_export, tmp_path,
         after_exchange = [p for p in run.staging() if p.exists()]
     finally:
         run.kill()
-    landed.append("swap: just after the exchange, "
-                  + ("old copy not yet deleted" if after_exchange else "old copy already deleted"))
-    assert tree_digest(folder) != previous      # the killed run's export, whole and signed
+    landed.append(
+        "swap: just after the exchange, "
+        + ("old copy not yet deleted" if after_exchange else "old copy already deleted")
+    )
+    assert tree_digest(folder) != previous  # the killed run's export, whole and signed
     check_whole_export(folder, digits.inputs)
     assert Classifier(folder, "onnx", public_key=public).signature.startswith("signed and verified")
 
     # the next run, signed, succeeds and leaves nothing behind
-    result = subprocess.run([sys.executable, *RUN_ARGS, "--out", out, "--build-dir", build,
-                             "--signing-key", private],
-                            cwd=REPO_ROOT, env=ENV, capture_output=True, text=True, timeout=900)
+    result = subprocess.run(
+        [sys.executable, *RUN_ARGS, "--out", out, "--build-dir", build, "--signing-key", private],
+        cwd=REPO_ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert debris(out, build) == []
     assert sorted(p.name for p in out.iterdir()) == ["article", "index.json"]

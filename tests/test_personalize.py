@@ -73,31 +73,34 @@ def bad_image(value):
     return doc
 
 
-@pytest.mark.parametrize("make, words", [
-    (lambda: b"{not json", "not valid JSON"),
-    (lambda: b"[" * 100_000, "not valid JSON"),
-    (lambda: {"format": "something else"}, "not an examples file"),
-    (lambda: document(extra=1), "unknown keys"),
-    (lambda: document(version=2), "only 1 is read"),
-    (lambda: document(model="article"), "taught on model 'article'"),
-    (lambda: document(manifest_sha256="b" * 64), "another export of 'cnn'"),
-    (lambda: document(examples=[]), "no examples"),
-    (lambda: document(examples=[{"label": 1, "image": [[0] * 28]}] * (MAX_EXAMPLES + 1)), "more than the"),
-    (lambda: b" " * (9 * 2**20), "larger than"),
-    (lambda: json.dumps(document()).replace('"label": 3', '"label": 10').encode(), "from 0 to 9"),
-    (lambda: json.dumps(document()).replace('"label": 3', '"label": -1').encode(), "from 0 to 9"),
-    (lambda: json.dumps(document()).replace('"label": 3', '"label": true').encode(), "from 0 to 9"),
-    (lambda: json.dumps(document()).replace('"label": 3', '"label": 3.5').encode(), "from 0 to 9"),
-    (lambda: document(examples=[{"label": 1, "image": [[0.0] * 27] * 28}]), "28 rows of 28"),
-    (lambda: document(examples=[{"label": 1, "image": [[0.0] * 28] * 29}]), "28 rows of 28"),
-    (lambda: document(examples=[{"label": 1, "image": "pixels"}]), "28 rows of 28"),
-    (lambda: document(examples=[{"label": 1}]), "each example must be"),
-    (lambda: json.dumps(bad_image(0.123456789)).replace("0.123456789", "NaN").encode(), "outside 0..1"),
-    (lambda: json.dumps(bad_image(0.123456789)).replace("0.123456789", "Infinity").encode(), "outside 0..1"),
-    (lambda: bad_image(255), "outside 0..1"),
-    (lambda: bad_image("x"), "not a number"),
-    (lambda: document(examples=[{"label": 1, "image": [[0.0] * 28] * 28}]), "blank"),
-])
+@pytest.mark.parametrize(
+    "make, words",
+    [
+        (lambda: b"{not json", "not valid JSON"),
+        (lambda: b"[" * 100_000, "not valid JSON"),
+        (lambda: {"format": "something else"}, "not an examples file"),
+        (lambda: document(extra=1), "unknown keys"),
+        (lambda: document(version=2), "only 1 is read"),
+        (lambda: document(model="article"), "taught on model 'article'"),
+        (lambda: document(manifest_sha256="b" * 64), "another export of 'cnn'"),
+        (lambda: document(examples=[]), "no examples"),
+        (lambda: document(examples=[{"label": 1, "image": [[0] * 28]}] * (MAX_EXAMPLES + 1)), "more than the"),
+        (lambda: b" " * (9 * 2**20), "larger than"),
+        (lambda: json.dumps(document()).replace('"label": 3', '"label": 10').encode(), "from 0 to 9"),
+        (lambda: json.dumps(document()).replace('"label": 3', '"label": -1').encode(), "from 0 to 9"),
+        (lambda: json.dumps(document()).replace('"label": 3', '"label": true').encode(), "from 0 to 9"),
+        (lambda: json.dumps(document()).replace('"label": 3', '"label": 3.5').encode(), "from 0 to 9"),
+        (lambda: document(examples=[{"label": 1, "image": [[0.0] * 27] * 28}]), "28 rows of 28"),
+        (lambda: document(examples=[{"label": 1, "image": [[0.0] * 28] * 29}]), "28 rows of 28"),
+        (lambda: document(examples=[{"label": 1, "image": "pixels"}]), "28 rows of 28"),
+        (lambda: document(examples=[{"label": 1}]), "each example must be"),
+        (lambda: json.dumps(bad_image(0.123456789)).replace("0.123456789", "NaN").encode(), "outside 0..1"),
+        (lambda: json.dumps(bad_image(0.123456789)).replace("0.123456789", "Infinity").encode(), "outside 0..1"),
+        (lambda: bad_image(255), "outside 0..1"),
+        (lambda: bad_image("x"), "not a number"),
+        (lambda: document(examples=[{"label": 1, "image": [[0.0] * 28] * 28}]), "blank"),
+    ],
+)
 def test_bad_examples_files_are_refused_in_one_sentence(make, words):
     assert words in refusal(make())
 
@@ -124,12 +127,12 @@ def adapted(cnn_dir):
 
 
 def test_the_keras_model_computes_the_blend_exactly(adapted):
-    from pipeline import personalize
+    from pipeline import blend
 
     base, model, adapter, _ = adapted
     images = np.concatenate([style_set("eastern-arabic", 2, seed=50)[0], style_set("standard", 2, seed=60)[0]])
-    features, published = personalize.features_and_probabilities(personalize.feature_model(base), images)
-    expected = personalize.blend(features, published, adapter)
+    features, published = blend.features_and_probabilities(blend.feature_model(base), images)
+    expected = blend.blend(features, published, adapter)
     actual = np.asarray(model.predict(images, verbose=0))
     assert np.abs(actual - expected).max() < 1e-5
     assert np.allclose(actual.sum(axis=1), 1, atol=1e-5)
@@ -139,40 +142,47 @@ def test_the_blend_and_its_keras_model_follow_the_constants_they_are_given(adapt
     """A gate margin far above any closeness keeps the published answer; far below, the examples decide."""
     from dataclasses import replace
 
-    from pipeline import personalize
+    from pipeline import blend
 
     base, _, adapter, _ = adapted
     images, labels = style_set("eastern-arabic", 1, seed=80)
-    features, published = personalize.features_and_probabilities(personalize.feature_model(base), images)
-    shy = replace(adapter, constants=personalize.Method(gate_margin=10.0))
-    np.testing.assert_allclose(personalize.blend(features, published, shy), published, atol=1e-9)
-    shy_model = personalize.personal_model(base, shy, "cnn-shy")
+    features, published = blend.features_and_probabilities(blend.feature_model(base), images)
+    shy = replace(adapter, constants=blend.Method(gate_margin=10.0))
+    np.testing.assert_allclose(blend.blend(features, published, shy), published, atol=1e-9)
+    shy_model = blend.personal_model(base, shy, "cnn-shy")
     assert np.abs(np.asarray(shy_model.predict(images, verbose=0)) - published).max() < 1e-5
-    bold = replace(adapter, constants=personalize.Method(gate_margin=-10.0))
-    personal = personalize.blend(features, published, bold)
+    bold = replace(adapter, constants=blend.Method(gate_margin=-10.0))
+    personal = blend.blend(features, published, bold)
     assert (personal.argmax(axis=1) == labels).mean() > (published.argmax(axis=1) == labels).mean()
 
 
 def test_the_manifests_method_reads_back_and_a_bad_one_is_refused_in_one_sentence():
-    from pipeline import personalize
-    from pipeline.personalize import Method
+    from pipeline.blend import Method
+    from pipeline.manifest import method_record, read_method
 
     constants = Method(temperature=0.05, gate_sharpness=12.0, gate_margin=-0.1, shifts=((0, 0), (2, -1)))
-    record = json.loads(json.dumps(personalize.method_record(constants)))   # as a manifest holds it
-    assert Method.from_manifest(record, "m.json") == constants
-    assert Method.from_manifest(personalize.method_record(), "m.json") == Method()
-    good = personalize.method_record()
-    for bad in (None, [], {k: v for k, v in good.items() if k != "gate_sharpness"},
-                {**good, "temperature": "warm"}, {**good, "temperature": 0}, {**good, "gate_margin": float("nan")},
-                {**good, "shifts": []}, {**good, "shifts": [[1]]}):
+    record = json.loads(json.dumps(method_record(constants)))  # as a manifest holds it
+    assert read_method(record, "m.json") == constants
+    assert read_method(method_record(), "m.json") == Method()
+    good = method_record()
+    for bad in (
+        None,
+        [],
+        {k: v for k, v in good.items() if k != "gate_sharpness"},
+        {**good, "temperature": "warm"},
+        {**good, "temperature": 0},
+        {**good, "gate_margin": float("nan")},
+        {**good, "shifts": []},
+        {**good, "shifts": [[1]]},
+    ):
         with pytest.raises(PipelineError) as caught:
-            Method.from_manifest(bad, "models/cnn/manifest.json")
+            read_method(bad, "models/cnn/manifest.json")
         message = str(caught.value)
         assert message.startswith("models/cnn/manifest.json records") and "\n" not in message, message
 
 
 def test_the_app_teaches_with_the_constants_its_manifest_records(cnn_dir, tmp_path):
-    from pipeline.personalize import Method
+    from pipeline.blend import Method
     from web import personal
 
     folder = tmp_path / "cnn"
@@ -190,15 +200,23 @@ def test_the_app_teaches_with_the_constants_its_manifest_records(cnn_dir, tmp_pa
 
 def test_three_examples_per_digit_read_new_drawings_and_keep_mnist(adapted, mnist):
     base, model, _, held_out = adapted
-    style, style_labels = style_set("eastern-arabic", 20, seed=3000)   # never seen by the tuning
+    style, style_labels = style_set("eastern-arabic", 20, seed=3000)  # never seen by the tuning
     standard, standard_labels = style_set("standard", 20, seed=4000)
     (_, _), (x_test, y_test) = mnist
     x_test = x_test[:3000].astype(np.float32) / 255.0
-    figures = {name: float(np.mean(np.asarray(m.predict(x, verbose=0)).argmax(1) == y))
-               for name, x, y in (("style", style, style_labels), ("standard", standard, standard_labels),
-                                  ("mnist", x_test, y_test[:3000])) for m in [model]}
-    base_figures = {name: float(np.mean(np.asarray(base.predict(x, verbose=0)).argmax(1) == y))
-                    for name, x, y in (("style", style, style_labels), ("mnist", x_test, y_test[:3000]))}
+    figures = {
+        name: float(np.mean(np.asarray(m.predict(x, verbose=0)).argmax(1) == y))
+        for name, x, y in (
+            ("style", style, style_labels),
+            ("standard", standard, standard_labels),
+            ("mnist", x_test, y_test[:3000]),
+        )
+        for m in [model]
+    }
+    base_figures = {
+        name: float(np.mean(np.asarray(base.predict(x, verbose=0)).argmax(1) == y))
+        for name, x, y in (("style", style, style_labels), ("mnist", x_test, y_test[:3000]))
+    }
     print(f"published {base_figures}, personal {figures}, held out {held_out}")
     assert base_figures["style"] < 0.5
     assert figures["style"] >= 0.95
@@ -209,8 +227,13 @@ def test_three_examples_per_digit_read_new_drawings_and_keep_mnist(adapted, mnis
 
 
 def cli(*args, timeout=900):
-    return subprocess.run([sys.executable, "-m", "pipeline", *map(str, args)], cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", *map(str, args)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture
@@ -224,7 +247,7 @@ def published(tmp_path, cnn_dir):
 
 def test_personalize_refuses_a_bad_file_and_publishes_nothing(published, tmp_path):
     bad = tmp_path / "examples.json"
-    bad.write_text(json.dumps(document()))   # taught on another export: sha256 "aaaa…"
+    bad.write_text(json.dumps(document()))  # taught on another export: sha256 "aaaa…"
     result = cli("personalize", "--examples", bad, "--out", published)
     assert result.returncode == 1
     assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
@@ -234,7 +257,7 @@ def test_personalize_refuses_a_bad_file_and_publishes_nothing(published, tmp_pat
     assert missing.returncode == 1 and "does not exist" in missing.stderr
 
 
-@pytest.mark.slow   # exports and verifies every format of the cnn: ~100 s
+@pytest.mark.slow  # exports and verifies every format of the cnn: ~100 s
 def test_personalize_publishes_a_verified_personal_model(published, tmp_path):
     """The examples file as the page writes it -> exported_models/cnn-personal, every artifact verified."""
     from pipeline.files import sha256_file
@@ -242,8 +265,9 @@ def test_personalize_publishes_a_verified_personal_model(published, tmp_path):
 
     images, labels = style_set("eastern-arabic", 3, seed=0)
     examples = tmp_path / "examples.json"
-    examples.write_text(json.dumps(examples_document(images, labels, "cnn",
-                                                     sha256_file(published / "cnn" / "manifest.json"))))
+    examples.write_text(
+        json.dumps(examples_document(images, labels, "cnn", sha256_file(published / "cnn" / "manifest.json")))
+    )
     result = cli("personalize", "--examples", examples, "--out", published)
     assert result.returncode == 0, result.stderr
     manifest = json.loads((published / "cnn-personal" / "manifest.json").read_text())

@@ -7,15 +7,15 @@ import json
 
 import pytest
 
-from pipeline.style_set import strokes
-from tests.conftest import BROWSER_TESTS
-from tests.personal_helpers import models_with_kit
-from tools.browser import (
+from pipeline.bench.browser import (
     draw_in_streamlit,
     launch,
     streamlit_clear,
     streamlit_server,
 )
+from pipeline.style_set import strokes
+from tests.conftest import BROWSER_TESTS
+from tests.personal_helpers import models_with_kit
 
 pytestmark = BROWSER_TESTS
 STYLE = "eastern-arabic"
@@ -45,7 +45,7 @@ def taught(page) -> int:
 def teach(page, digit: int, seed: int) -> None:
     before = taught(page)
     read(page, digit, seed)
-    streamlit_clear(page, page.locator(f".st-key-teach-{digit} button"))   # teaching clears the canvas
+    streamlit_clear(page, page.locator(f".st-key-teach-{digit} button"))  # teaching clears the canvas
     page.wait_for_function(f"() => document.body.innerText.includes('{before + 1} example')", timeout=30_000)
 
 
@@ -59,7 +59,7 @@ def test_teaching_the_app_and_sessions_stay_apart(app_url, tmp_path):
         alice = browser.new_context(viewport={"width": 1280, "height": 1000}, accept_downloads=True).new_page()
         bob = browser.new_context(viewport={"width": 1280, "height": 1000}).new_page()
         alice.goto(app_url)
-        before = read(alice, 7, 3005)   # ٧, a V
+        before = read(alice, 7, 3005)  # ٧, a V
         streamlit_clear(alice)
         for seed in (0, 1, 2):
             teach(alice, 7, seed)
@@ -69,7 +69,7 @@ def test_teaching_the_app_and_sessions_stay_apart(app_url, tmp_path):
         print(f"\napp: the same new ٧ read as {before!r} before teaching, {after!r} after 3 examples")
         assert before != "7" and after == "7"
 
-        bob.goto(app_url)   # another session at the same time: none of Alice's examples
+        bob.goto(app_url)  # another session at the same time: none of Alice's examples
         assert taught(bob) == 0
         assert read(bob, 7, 3005) == before
         assert bob.get_by_text("Personalised").count() == 0

@@ -16,11 +16,11 @@ import shutil
 import numpy as np
 import pytest
 
+from pipeline.bench.browser import draw, serve, wait_for_prediction, wait_for_status
 from pipeline.site import build_site
 from pipeline.style_set import strokes
 from tests.conftest import BROWSER_TESTS
 from tests.personal_helpers import models_with_kit
-from tools.browser import draw, serve, wait_for_prediction, wait_for_status
 
 pytestmark = BROWSER_TESTS
 STYLE = "eastern-arabic"
@@ -37,7 +37,6 @@ def server(models, tmp_path_factory):
     yield url
     httpd.shutdown()
     httpd.server_close()
-
 
 
 def open_page(browser, server, backend="wasm", context=None, init_script=None):
@@ -65,9 +64,10 @@ def teach(page, digit: int, seed: int) -> float:
     before = count(page)
     read(page, STYLE, digit, seed)
     page.get_by_test_id(f"teach-{digit}").click()
-    page.wait_for_function("() => parseInt(document.querySelector('[data-testid=examples]').textContent) === "
-                           f"{before + 1}",
-                           timeout=30_000)
+    page.wait_for_function(
+        f"() => parseInt(document.querySelector('[data-testid=examples]').textContent) === {before + 1}",
+        timeout=30_000,
+    )
     return page.evaluate("window.__teachMs")
 
 
@@ -86,7 +86,7 @@ def test_teaching_the_page_three_examples_per_digit(browser, server, models, exp
     assert count(page) == 0
     assert "never leave the device" in page.get_by_test_id("teach").text_content()
     base_accuracy, base_answers = accuracy(page, STYLE, [3002])
-    probe = page.evaluate("() => Array.from(window.__lastProbabilities)")   # the last drawing, untaught
+    probe = page.evaluate("() => Array.from(window.__lastProbabilities)")  # the last drawing, untaught
 
     times = [teach(page, digit, seed) for seed in (0, 1, 2) for digit in range(10)]
     assert count(page) == 30
@@ -94,16 +94,18 @@ def test_teaching_the_page_three_examples_per_digit(browser, server, models, exp
     taught_accuracy, taught_answers = accuracy(page, STYLE, [3000, 3001])
     assert page.get_by_test_id("personalised").is_visible()
     standard_accuracy, standard_answers = accuracy(page, "standard", [4000])
-    print(f"\npage (wasm): style {base_accuracy:.3f} -> {taught_accuracy:.3f} after 3 per digit; "
-          f"standard digits after teaching {standard_accuracy:.3f} {standard_answers}; "
-          f"teaching step median {np.median(times):.1f} ms, max {max(times):.1f} ms")
+    print(
+        f"\npage (wasm): style {base_accuracy:.3f} -> {taught_accuracy:.3f} after 3 per digit; "
+        f"standard digits after teaching {standard_accuracy:.3f} {standard_answers}; "
+        f"teaching step median {np.median(times):.1f} ms, max {max(times):.1f} ms"
+    )
     assert base_accuracy < 0.5, base_answers
     assert taught_accuracy >= 0.95, taught_answers
     # standard digits still read right, apart from the shapes this style made ambiguous (٥ is a 0-like
     # loop, ٦ a 7-like hook)
     assert all(str(d) == a for d, a in standard_answers if d not in (0, 7)), standard_answers
 
-    if os.environ.get("TEACH_SCREENSHOT"):   # the README's picture: a taught style digit, read right
+    if os.environ.get("TEACH_SCREENSHOT"):  # the README's picture: a taught style digit, read right
         read(page, STYLE, 5, 3006)
         page.screenshot(path=os.environ["TEACH_SCREENSHOT"], full_page=True)
 
@@ -111,7 +113,7 @@ def test_teaching_the_page_three_examples_per_digit(browser, server, models, exp
         page.get_by_test_id("export-examples").click()
     download.value.save_as(exported_examples)
 
-    page.reload()   # the examples persist
+    page.reload()  # the examples persist
     wait_for_status(page, "ready", timeout_ms=90_000)
     assert count(page) == 30
     assert read(page, STYLE, 8, 3003) == "8"
@@ -133,16 +135,18 @@ def test_import_and_the_examples_file_checks(browser, server, models, exported_e
 
     if not exported_examples.is_file():
         pytest.skip("needs the file the teaching test exported")
-    images, labels = parse_examples(exported_examples.read_bytes(), "cnn",
-                                    sha256_file(models / "cnn" / "manifest.json"))
+    images, labels = parse_examples(
+        exported_examples.read_bytes(), "cnn", sha256_file(models / "cnn" / "manifest.json")
+    )
     assert len(labels) == 30 and np.bincount(labels).tolist() == [3] * 10
 
-    context, page = open_page(browser, server)   # a fresh context: an empty IndexedDB
+    context, page = open_page(browser, server)  # a fresh context: an empty IndexedDB
     assert count(page) == 0
     bad = json.loads(exported_examples.read_text())
     bad["examples"][4]["label"] = 12
     page.get_by_test_id("import-examples").set_input_files(
-        files=[{"name": "bad.json", "mimeType": "application/json", "buffer": json.dumps(bad).encode()}])
+        files=[{"name": "bad.json", "mimeType": "application/json", "buffer": json.dumps(bad).encode()}]
+    )
     page.wait_for_selector("[data-testid=personal-error]:not([hidden])")
     assert "from 0 to 9" in page.get_by_test_id("personal-error").text_content()
     assert count(page) == 0, "a bad file loses nothing and adds nothing"
@@ -156,7 +160,7 @@ def test_import_and_the_examples_file_checks(browser, server, models, exported_e
 def test_teaching_works_on_every_backend(browser, server, backend):
     context, page = open_page(browser, server, backend)
     for seed in (0, 1, 2):
-        teach(page, 7, seed)   # ٧, a V, which the published model does not read as 7
+        teach(page, 7, seed)  # ٧, a V, which the published model does not read as 7
     assert read(page, STYLE, 7, 3005) == "7" and page.get_by_test_id("personalised").is_visible()
     context.close()
 
@@ -183,8 +187,10 @@ def test_a_malformed_method_record_turns_teaching_off_not_the_model(browser, mod
     url, httpd = serve(build_site(tmp_path / "site", broken))
     try:
         context, page = open_page(browser, url)
-        assert "Teaching is unavailable: the manifest records no usable adaptation method" in \
-            page.get_by_test_id("error").text_content()
+        assert (
+            "Teaching is unavailable: the manifest records no usable adaptation method"
+            in page.get_by_test_id("error").text_content()
+        )
         assert page.get_by_test_id("teach").is_hidden()
         assert read(page, "standard", 4, 0) == "4"
         context.close()
@@ -210,6 +216,8 @@ def test_the_pages_examples_file_teaches_the_model_as_personalize_does(models, e
     assert held_out["examples"] == 30 and held_out["accuracy"] > held_out["published_accuracy"]
     style, style_labels = style_set(STYLE, 5, seed=3000)
     accuracy = float(np.mean(model.predict(style, verbose=0).argmax(1) == style_labels))
-    print(f"\nthe page's examples, adapted in Python: held-out style {held_out['accuracy']:.3f}, "
-          f"new style drawings {accuracy:.3f}")
+    print(
+        f"\nthe page's examples, adapted in Python: held-out style {held_out['accuracy']:.3f}, "
+        f"new style drawings {accuracy:.3f}"
+    )
     assert accuracy >= 0.90

@@ -20,10 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.site import build_site, default_tfjs_artifact, site_version
-from tests.conftest import BROWSER_TESTS, models_dir_under_test
-from tests.conftest import REPO_ROOT as ROOT
-from tools.browser import (
+from pipeline.bench.browser import (
     CANVAS_SIZE,
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -33,13 +30,15 @@ from tools.browser import (
     wait_for_prediction,
     wait_for_status,
 )
-from tools.browser import stop as stop_serving
+from pipeline.bench.browser import stop as stop_serving
+from pipeline.site import build_site, default_tfjs_artifact, site_version
+from tests.conftest import BROWSER_TESTS, models_dir_under_test
+from tests.conftest import REPO_ROOT as ROOT
 
 pytestmark = BROWSER_TESTS
 
 MODELS_DIR = models_dir_under_test("WEB_TEST_MODELS_DIR")
-PHONE = {"viewport": {"width": 360, "height": 640}, "device_scale_factor": 2, "is_mobile": True,
-         "has_touch": True}
+PHONE = {"viewport": {"width": 360, "height": 640}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}
 DRAWING = json.loads((ROOT / "web" / "static" / "drawing.json").read_text())
 
 
@@ -58,8 +57,8 @@ def phone(playwright, tmp_path):
 
     def open_(profile: str = "profile"):
         context = playwright.chromium.launch_persistent_context(
-            tmp_path / profile, executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True,
-            **PHONE)
+            tmp_path / profile, executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True, **PHONE
+        )
         contexts.append(context)
         return context
 
@@ -91,7 +90,7 @@ def touch_strokes(page, strokes) -> None:
     for points in strokes:
         cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [points[0]]})
         if len(points) == 1:
-            time.sleep(0.08)   # a finger's tap lasts a moment; an instant one is not always a click
+            time.sleep(0.08)  # a finger's tap lasts a moment; an instant one is not always a click
         for point in points[1:]:
             cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [point]})
         cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
@@ -102,12 +101,17 @@ def touch_draw(page, strokes) -> None:
     """Draw strokes (canvas pixels) with one finger."""
     box = page.get_by_test_id("canvas").bounding_box()
     scale = box["width"] / CANVAS_SIZE
-    touch_strokes(page, [[{"x": box["x"] + x * scale, "y": box["y"] + y * scale}
-                          for x, y in densify(stroke)] for stroke in strokes])
+    touch_strokes(
+        page,
+        [
+            [{"x": box["x"] + x * scale, "y": box["y"] + y * scale} for x, y in densify(stroke)]
+            for stroke in strokes
+        ],
+    )
 
 
 def touch_tap(page, test_id: str) -> None:
-    time.sleep(0.3)   # nor is a tap right after another touch (a double tap)
+    time.sleep(0.3)  # nor is a tap right after another touch (a double tap)
     box = page.get_by_test_id(test_id).bounding_box()
     touch_strokes(page, [[{"x": box["x"] + box["width"] / 2, "y": box["y"] + box["height"] / 2}]])
 
@@ -115,8 +119,9 @@ def touch_tap(page, test_id: str) -> None:
 def touch_read(page, digit: int) -> str:
     before = page.get_by_test_id("canvas").get_attribute("data-version")
     touch_tap(page, "clear")
-    page.wait_for_function("v => document.querySelector('[data-testid=canvas]').dataset.version !== v",
-                           arg=before, timeout=10_000)   # the tap's click has cleared the pad
+    page.wait_for_function(
+        "v => document.querySelector('[data-testid=canvas]').dataset.version !== v", arg=before, timeout=10_000
+    )  # the tap's click has cleared the pad
     touch_draw(page, DIGIT_STROKES[digit])
     return wait_for_prediction(page)
 
@@ -125,13 +130,13 @@ def wait_for_offline_state(page, state: str, timeout_s: float = 30) -> dict:
     """Wait for the offline line's data-state; survives the page reloading itself meanwhile."""
     deadline = time.monotonic() + timeout_s
     while True:
-        try:   # one read, so that state, version and text come from the same document
+        try:  # one read, so that state, version and text come from the same document
             line = page.get_by_test_id("offline").evaluate(
-                "e => ({state: e.dataset.state, version: e.dataset.version, text: e.textContent})",
-                timeout=1000)
+                "e => ({state: e.dataset.state, version: e.dataset.version, text: e.textContent})", timeout=1000
+            )
             if line["state"] == state:
                 return line
-        except Exception:   # the execution context went away: the page reloaded onto a new version
+        except Exception:  # the execution context went away: the page reloaded onto a new version
             pass
         if time.monotonic() > deadline:
             raise AssertionError(f"the offline line never reached {state!r}")
@@ -140,11 +145,14 @@ def wait_for_offline_state(page, state: str, timeout_s: float = 30) -> dict:
 
 def served_sha256(page, path: str) -> str:
     """sha256 of `path` as the page gets it now (through its service worker)."""
-    return page.evaluate("""async (path) => {
+    return page.evaluate(
+        """async (path) => {
         const bytes = await (await fetch(path)).arrayBuffer();
         const digest = await crypto.subtle.digest('SHA-256', bytes);
         return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
-    }""", path)
+    }""",
+        path,
+    )
 
 
 def test_installable_then_offline_reads_digits_drawn_with_a_finger(phone, site_server):
@@ -161,14 +169,17 @@ def test_installable_then_offline_reads_digits_drawn_with_a_finger(phone, site_s
     assert cdp.send("Page.getInstallabilityErrors")["installabilityErrors"] == []
     manifest = cdp.send("Page.getAppManifest")
     assert manifest["errors"] == [] and "standalone" in manifest["data"]
-    cdp.detach()   # a second CDP session left attached swallows Playwright's taps
+    cdp.detach()  # a second CDP session left attached swallows Playwright's taps
     default = page.get_by_test_id("model").input_value()
-    others = [k for k in page.get_by_test_id("model").locator("option").evaluate_all(
-        "os => os.map(o => o.value)") if k != default]
-    page.get_by_test_id("model").select_option(others[0])   # used once online: cached then
+    others = [
+        k
+        for k in page.get_by_test_id("model").locator("option").evaluate_all("os => os.map(o => o.value)")
+        if k != default
+    ]
+    page.get_by_test_id("model").select_option(others[0])  # used once online: cached then
     wait_for_status(page, "ready")
 
-    stop()   # the network is gone: only the service worker's cache is left
+    stop()  # the network is gone: only the service worker's cache is left
     page.goto(url)
     assert default in wait_for_status(page, "ready")
     offline = wait_for_offline_state(page, "offline")
@@ -178,7 +189,7 @@ def test_installable_then_offline_reads_digits_drawn_with_a_finger(phone, site_s
     assert page.evaluate("window.scrollY") == 0, "drawing with a finger scrolled the page"
     page.get_by_test_id("model").select_option(others[0])
     assert others[0] in wait_for_status(page, "ready")
-    if len(others) > 1:   # never used: not saved, and the page says so instead of hanging
+    if len(others) > 1:  # never used: not saved, and the page says so instead of hanging
         page.get_by_test_id("model").select_option(others[-1])
         assert "Could not load" in wait_for_status(page, "error")
 
@@ -221,10 +232,10 @@ def test_after_a_republish_the_next_visit_serves_the_new_model(phone, tmp_path):
         assert old["version"] == site_version(site)
 
         new_sha = republish(models)
-        build_site(site, models)   # the same address now serves the new site
+        build_site(site, models)  # the same address now serves the new site
         assert new_sha != old_sha
         new_version = site_version(site)
-        page.goto(url)   # the next visit
+        page.goto(url)  # the next visit
         deadline = time.monotonic() + 30
         while wait_for_offline_state(page, "ready")["version"] != new_version:
             assert time.monotonic() < deadline, "the new version never took over"
@@ -232,8 +243,12 @@ def test_after_a_republish_the_next_visit_serves_the_new_model(phone, tmp_path):
         wait_for_status(page, "ready")
         assert served_sha256(page, model_path) == new_sha
         # the new worker takes over first, then deletes the old cache
-        page.wait_for_function("async (name) => (await caches.keys()).join() === name",
-                               arg=f"mnist-{new_version}", polling=100, timeout=10_000)
+        page.wait_for_function(
+            "async (name) => (await caches.keys()).join() === name",
+            arg=f"mnist-{new_version}",
+            polling=100,
+            timeout=10_000,
+        )
         assert f"{index['default']}-" in page.get_by_test_id("status").text_content()
     finally:
         httpd.shutdown()
@@ -243,8 +258,7 @@ def test_after_a_republish_the_next_visit_serves_the_new_model(phone, tmp_path):
 @pytest.mark.parametrize("width,height", [(360, 640), (640, 360)], ids=["portrait", "landscape"])
 def test_pad_and_prediction_fit_a_phone_screen(playwright, site_server, tmp_path, width, height):
     _, url, _ = site_server
-    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
-                                         headless=True)
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
     try:
         context = browser.new_context(**{**PHONE, "viewport": {"width": width, "height": height}})
         page = context.new_page()
@@ -260,7 +274,7 @@ def test_pad_and_prediction_fit_a_phone_screen(playwright, site_server, tmp_path
         assert page.get_by_test_id("canvas").bounding_box()["width"] >= 240
         for test_id in ("clear", "model", "backend"):
             assert page.get_by_test_id(test_id).bounding_box()["height"] >= 44, f"{test_id} too small"
-        if width < height:   # PHONE_SCREENSHOT=docs/phone.png refreshes the README's picture
+        if width < height:  # PHONE_SCREENSHOT=docs/phone.png refreshes the README's picture
             save_screenshot(page, Path(os.environ.get("PHONE_SCREENSHOT") or tmp_path / "phone.png"))
     finally:
         browser.close()
@@ -269,7 +283,7 @@ def test_pad_and_prediction_fit_a_phone_screen(playwright, site_server, tmp_path
 def save_screenshot(page, target: Path) -> None:
     from PIL import Image
 
-    time.sleep(0.2)   # let the bars' paint settle
+    time.sleep(0.2)  # let the bars' paint settle
     image = Image.open(io.BytesIO(page.screenshot())).convert("RGB").quantize(colors=64)
     target.parent.mkdir(parents=True, exist_ok=True)
     image.save(target, optimize=True)
@@ -280,8 +294,7 @@ def test_page_and_app_draw_with_the_one_stroke_width(playwright, site_server):
     """drawing.json is the one place; the page draws with it (measured on its canvas) and the
     Streamlit app passes it to its canvas."""
     _, url, _ = site_server
-    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
-                                         headless=True)
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
     try:
         page = browser.new_page(viewport={"width": 1000, "height": 720})
         page.goto(url)
@@ -294,19 +307,26 @@ def test_page_and_app_draw_with_the_one_stroke_width(playwright, site_server):
         page.mouse.up()
         column = page.get_by_test_id("canvas").evaluate(
             "c => Array.from(c.getContext('2d').getImageData(140, 0, 1, c.height).data)"
-            ".filter((v, i) => i % 4 === 0)")
+            ".filter((v, i) => i % 4 === 0)"
+        )
         ink = sum(1 for value in column if value > 127)
         assert abs(ink - DRAWING["stroke_width"]) <= 1, (ink, DRAWING)
         assert page.get_by_test_id("canvas").get_attribute("width") == str(DRAWING["canvas_size"])
     finally:
         browser.close()
     app = ast.parse((ROOT / "web" / "app.py").read_text())
-    canvas_call = next(node for node in ast.walk(app) if isinstance(node, ast.Call)
-                       and getattr(node.func, "id", "") == "st_canvas")
+    canvas_call = next(
+        node
+        for node in ast.walk(app)
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "st_canvas"
+    )
     arguments = {k.arg: ast.unparse(k.value) for k in canvas_call.keywords}
     assert arguments["stroke_width"] == "STROKE_WIDTH" and arguments["width"] == "CANVAS_SIZE"
-    assigned = next(ast.unparse(node) for node in app.body if isinstance(node, ast.Assign)
-                    and "STROKE_WIDTH" in ast.unparse(node.targets[0]))
+    assigned = next(
+        ast.unparse(node)
+        for node in app.body
+        if isinstance(node, ast.Assign) and "STROKE_WIDTH" in ast.unparse(node.targets[0])
+    )
     assert "DRAWING['stroke_width']" in assigned and "drawing.json" in (ROOT / "web" / "app.py").read_text()
 
 
@@ -324,8 +344,7 @@ def test_the_page_starts_on_the_manifests_recommended_variant_and_precaches_it(p
     assert f"models/{default}/tfjs/{variants[-1]}/model.json" in precache["precache"]
     assert not any(f"/tfjs/{v}/" in p for p in precache["precache"] for v in variants[:-1])
     url, httpd = serve(site)
-    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
-                                         headless=True)
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
     try:
         page = browser.new_page()
         page.goto(url)
@@ -339,25 +358,38 @@ def test_the_page_starts_on_the_manifests_recommended_variant_and_precaches_it(p
 def test_a_pen_draws_too(playwright, site_server):
     """A stylus: CDP mouse events with pointerType "pen", as a tablet pen sends them."""
     _, url, _ = site_server
-    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
-                                         headless=True)
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
     try:
         page = browser.new_context(**PHONE).new_page()
         page.goto(url)
         wait_for_status(page, "ready")
         page.get_by_test_id("canvas").evaluate(
             "c => { window.__kinds = [];"
-            "       c.addEventListener('pointerdown', (e) => __kinds.push(e.pointerType)); }")
+            "       c.addEventListener('pointerdown', (e) => __kinds.push(e.pointerType)); }"
+        )
         cdp = page.context.new_cdp_session(page)
         box = page.get_by_test_id("canvas").bounding_box()
         scale = box["width"] / CANVAS_SIZE
         for stroke in DIGIT_STROKES[7]:
             points = [(box["x"] + x * scale, box["y"] + y * scale) for x, y in densify(stroke)]
-            for kind, (x, y) in [("mousePressed", points[0]), *(("mouseMoved", p) for p in points[1:]),
-                                 ("mouseReleased", points[-1])]:
-                cdp.send("Input.dispatchMouseEvent", {
-                    "type": kind, "x": x, "y": y, "pointerType": "pen", "button": "left",
-                    "buttons": 0 if kind == "mouseReleased" else 1, "clickCount": 1, "force": 0.5})
+            for kind, (x, y) in [
+                ("mousePressed", points[0]),
+                *(("mouseMoved", p) for p in points[1:]),
+                ("mouseReleased", points[-1]),
+            ]:
+                cdp.send(
+                    "Input.dispatchMouseEvent",
+                    {
+                        "type": kind,
+                        "x": x,
+                        "y": y,
+                        "pointerType": "pen",
+                        "button": "left",
+                        "buttons": 0 if kind == "mouseReleased" else 1,
+                        "clickCount": 1,
+                        "force": 0.5,
+                    },
+                )
         cdp.detach()
         assert wait_for_prediction(page) == "7"
         assert page.evaluate("window.__kinds") == ["pen"] * len(DIGIT_STROKES[7])

@@ -22,7 +22,7 @@ def png_bytes(array: np.ndarray, mode: str | None = None) -> bytes:
 def big_drawing(digit: np.ndarray, scale: int = 10) -> np.ndarray:
     """An MNIST digit blown up like a canvas drawing: 280x280, with a margin it sits off-centre in."""
     canvas = np.zeros((28 * scale + 60, 28 * scale + 60), dtype=np.uint8)
-    canvas[10:10 + 28 * scale, 40:40 + 28 * scale] = np.kron(digit, np.ones((scale, scale), np.uint8))
+    canvas[10 : 10 + 28 * scale, 40 : 40 + 28 * scale] = np.kron(digit, np.ones((scale, scale), np.uint8))
     return canvas
 
 
@@ -59,8 +59,11 @@ def test_either_polarity_gives_the_same_input(mnist):
 
 
 def test_blank_and_uniform_images_are_refused():
-    for image in (np.zeros((280, 280), np.uint8), np.full((50, 80), 255, np.uint8),
-                  np.full((28, 28), 0.5, np.float32)):
+    for image in (
+        np.zeros((280, 280), np.uint8),
+        np.full((50, 80), 255, np.uint8),
+        np.full((28, 28), 0.5, np.float32),
+    ):
         with pytest.raises(BlankImageError, match="blank"):
             preprocess(image)
 
@@ -70,21 +73,24 @@ def test_single_dot_and_ink_on_the_border_still_give_an_input():
     dot[140, 140] = 255
     assert preprocess(dot).max() == pytest.approx(1.0)
     border = np.zeros((100, 100), np.uint8)
-    border[:, :8] = 255          # a stroke touching the edge
+    border[:, :8] = 255  # a stroke touching the edge
     result = preprocess(border)
     assert np.isfinite(result).all() and result.max() > 0
 
 
-@pytest.mark.parametrize("bad, message", [
-    (np.full((28, 28), np.nan, np.float32), "NaN or infinite"),
-    (np.full((28, 28), np.inf), "NaN or infinite"),
-    (np.zeros((2, 28, 28, 3)), "must be HxW"),
-    (np.zeros((28, 28, 2)), "must be HxW"),
-    (np.zeros((0, 28)), "empty"),
-    (np.full((28, 28), 2.0), "values in 0..1"),
-    (np.array([["a"]]), "must hold numbers"),
-    (np.full((4, 4), -1, np.int32), "negative"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (np.full((28, 28), np.nan, np.float32), "NaN or infinite"),
+        (np.full((28, 28), np.inf), "NaN or infinite"),
+        (np.zeros((2, 28, 28, 3)), "must be HxW"),
+        (np.zeros((28, 28, 2)), "must be HxW"),
+        (np.zeros((0, 28)), "empty"),
+        (np.full((28, 28), 2.0), "values in 0..1"),
+        (np.array([["a"]]), "must hold numbers"),
+        (np.full((4, 4), -1, np.int32), "negative"),
+    ],
+)
 def test_bad_arrays_get_a_clear_refusal(bad, message):
     with pytest.raises(PipelineError, match=message):
         preprocess(bad)
@@ -101,8 +107,9 @@ def test_png_flavours_decode_to_the_same_digit(mnist):
         "rgba": png_bytes(rgba),
         "alpha-only ink": png_bytes(transparent_ink),
         "16-bit": png_bytes(sixteen_bit),
-        "palette": (lambda b: (Image.open(io.BytesIO(b)).convert("P").save(buf := io.BytesIO(), "PNG"),
-                               buf.getvalue())[1])(png_bytes(drawing)),
+        "palette": (
+            lambda b: (Image.open(io.BytesIO(b)).convert("P").save(buf := io.BytesIO(), "PNG"), buf.getvalue())[1]
+        )(png_bytes(drawing)),
     }
     for name, blob in flavours.items():
         np.testing.assert_allclose(preprocess(read_image(blob)), reference, atol=0.02, err_msg=name)
@@ -124,7 +131,7 @@ def test_non_images_and_bombs_are_refused(tmp_path):
     with pytest.raises(PipelineError, match="GIF file; use a PNG or JPEG"):
         read_image(gif.getvalue())
     bomb = io.BytesIO()
-    Image.new("1", (10000, 10000)).save(bomb, "PNG")   # 100 megapixels in a few kilobytes
+    Image.new("1", (10000, 10000)).save(bomb, "PNG")  # 100 megapixels in a few kilobytes
     assert len(bomb.getvalue()) < 100_000
     with pytest.raises(PipelineError, match="more than the 40 million allowed"):
         read_image(bomb.getvalue())
@@ -137,8 +144,13 @@ def test_the_node_test_fixture_is_what_python_computes_today():
     Python recipe's (rewrite them with `python -m tests.preprocess_cases`)."""
     from tests.preprocess_cases import FIXTURE, make_cases, unpacked
 
-    def contents(cases):   # compare the bytes, not their zlib encoding (zlib builds may differ)
-        return [{key: unpacked(value) if key in ("rgba", "float32_le") and value else value
-                 for key, value in case.items()} for case in cases]
+    def contents(cases):  # compare the bytes, not their zlib encoding (zlib builds may differ)
+        return [
+            {
+                key: unpacked(value) if key in ("rgba", "float32_le") and value else value
+                for key, value in case.items()
+            }
+            for case in cases
+        ]
 
     assert contents(json.loads(FIXTURE.read_text())) == contents(make_cases())

@@ -32,7 +32,7 @@ def signed(tmp_path_factory, signing_keys):
     """A signed copy of the article export; tests copy it again before damaging it."""
     (private, _), _ = signing_keys
     folder = shutil.copytree(SOURCE, tmp_path_factory.mktemp("signed") / "article")
-    (folder / signing.SIGNATURE).unlink(missing_ok=True)   # the committed one is the maintainer's
+    (folder / signing.SIGNATURE).unlink(missing_ok=True)  # the committed one is the maintainer's
     signing.sign_folder(folder, private)
     return folder
 
@@ -45,7 +45,7 @@ def copy(signed, tmp_path) -> Path:
 @pytest.fixture(scope="module")
 def seven(tmp_path_factory, mnist) -> Path:
     path = tmp_path_factory.mktemp("digit") / "seven.png"
-    Image.fromarray(mnist[1][0][0]).save(path)   # the first test digit is a 7
+    Image.fromarray(mnist[1][0][0]).save(path)  # the first test digit is a 7
     return path
 
 
@@ -72,8 +72,9 @@ def rewrite_hashes(folder: Path) -> None:
 def foreign_signature(folder: Path, keys) -> None:
     """A valid signature by the right key, but of another folder (the cnn export)."""
     (private, _), _ = keys
-    other = shutil.copytree(EXPORTED_MODELS / "cnn", folder.parent / "cnn-copy",
-                            ignore=shutil.ignore_patterns(signing.SIGNATURE))
+    other = shutil.copytree(
+        EXPORTED_MODELS / "cnn", folder.parent / "cnn-copy", ignore=shutil.ignore_patterns(signing.SIGNATURE)
+    )
     signing.sign_folder(other, private)
     shutil.copyfile(other / signing.SIGNATURE, folder / signing.SIGNATURE)
 
@@ -83,34 +84,45 @@ def resigned_by_stranger(folder: Path, keys) -> None:
     signing.sign_folder(folder, stranger)
 
 
-TAMPERING = {   # name -> (damage, what the sentence says)
-    "byte changed in a model file": (lambda f, k: flip_byte(f / "tflite" / "article-float32.tflite"),
-                                     "does not match the folder's files (changed: "
-                                     "tflite/article-float32.tflite)"),
-    "hashes rewritten in the manifest": (lambda f, k: rewrite_hashes(f),
-                                         "does not match the folder's files (changed: manifest.json, "
-                                         "tflite/article-float32.tflite)"),
-    "manifest replaced by garbage": (lambda f, k: (f / "manifest.json").write_text("{not json"),
-                                     "does not match the folder's files (changed: manifest.json)"),
-    "file added": (lambda f, k: (f / "tflite" / "extra.tflite").write_bytes(b"TFL3"),
-                   "does not match the folder's files (added: tflite/extra.tflite)"),
-    "file removed": (lambda f, k: (f / "labels.txt").unlink(),
-                     "does not match the folder's files (removed: labels.txt)"),
+TAMPERING = {  # name -> (damage, what the sentence says)
+    "byte changed in a model file": (
+        lambda f, k: flip_byte(f / "tflite" / "article-float32.tflite"),
+        "does not match the folder's files (changed: tflite/article-float32.tflite)",
+    ),
+    "hashes rewritten in the manifest": (
+        lambda f, k: rewrite_hashes(f),
+        "does not match the folder's files (changed: manifest.json, tflite/article-float32.tflite)",
+    ),
+    "manifest replaced by garbage": (
+        lambda f, k: (f / "manifest.json").write_text("{not json"),
+        "does not match the folder's files (changed: manifest.json)",
+    ),
+    "file added": (
+        lambda f, k: (f / "tflite" / "extra.tflite").write_bytes(b"TFL3"),
+        "does not match the folder's files (added: tflite/extra.tflite)",
+    ),
+    "file removed": (
+        lambda f, k: (f / "labels.txt").unlink(),
+        "does not match the folder's files (removed: labels.txt)",
+    ),
     "signature swapped for another folder's": (foreign_signature, "does not match the folder's files"),
-    "signature truncated": (lambda f, k: (f / "model.sig").write_bytes((f / "model.sig").read_bytes()[:700]),
-                            "is damaged or not a signature bundle"),
+    "signature truncated": (
+        lambda f, k: (f / "model.sig").write_bytes((f / "model.sig").read_bytes()[:700]),
+        "is damaged or not a signature bundle",
+    ),
     "signature made with another key": (resigned_by_stranger, "was not made with the private key of"),
     "signature missing": (lambda f, k: (f / "model.sig").unlink(), "is missing and a public key"),
 }
 
 
 @pytest.mark.parametrize("case", TAMPERING)
-def test_tampering_is_refused_in_one_sentence_naming_the_signature(case, copy, seven, signing_keys,
-                                                                  capfd, monkeypatch):
+def test_tampering_is_refused_in_one_sentence_naming_the_signature(
+    case, copy, seven, signing_keys, capfd, monkeypatch
+):
     (_, public), _ = signing_keys
     damage, expected = TAMPERING[case]
     damage(copy, signing_keys)
-    opened = []   # the runtimes must never be reached
+    opened = []  # the runtimes must never be reached
     from pipeline.formats import keras_format, tflite
 
     for module in (keras_format, tflite):
@@ -150,7 +162,7 @@ def test_verification_runs_before_any_file_of_the_folder_is_read(copy, signing_k
 def test_hashes_rewritten_by_hand_fool_the_sha256_checks_but_not_the_signature(copy, signing_keys):
     (_, public), _ = signing_keys
     rewrite_hashes(copy)
-    Classifier(copy, "litert")   # without a key: the manifest agrees with the changed file
+    Classifier(copy, "litert")  # without a key: the manifest agrees with the changed file
     with pytest.raises(PipelineError, match="does not match the folder's files"):
         Classifier(copy, "litert", public_key=public)
 
@@ -171,9 +183,14 @@ def test_the_public_key_comes_from_the_environment_too(signed, copy, seven, sign
     env = {k: v for k, v in os.environ.items() if k not in ("MNIST_SIGNING_KEY", "MNIST_PUBLIC_KEY")}
 
     def predict(folder, **extra):
-        return subprocess.run([sys.executable, "-m", "pipeline", "predict", str(seven), "--json",
-                               "--model-dir", str(folder)], cwd=REPO_ROOT, capture_output=True,
-                              text=True, timeout=300, env={**env, "PYTHONPATH": str(REPO_ROOT), **extra})
+        return subprocess.run(
+            [sys.executable, "-m", "pipeline", "predict", str(seven), "--json", "--model-dir", str(folder)],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**env, "PYTHONPATH": str(REPO_ROOT), **extra},
+        )
 
     verified = predict(signed, MNIST_PUBLIC_KEY=str(public))
     assert verified.returncode == 0, verified.stderr
@@ -183,8 +200,10 @@ def test_the_public_key_comes_from_the_environment_too(signed, copy, seven, sign
     assert json.loads(unsigned.stdout)["signature"] == "not signed"
     refused = predict(copy, MNIST_PUBLIC_KEY=str(public))
     assert refused.returncode == 1 and "Traceback" not in refused.stderr
-    assert refused.stderr.strip() == (f"error: The signature {copy / 'model.sig'} is missing and a "
-                                      f"public key ({public}) is configured: the model was not loaded.")
+    assert refused.stderr.strip() == (
+        f"error: The signature {copy / 'model.sig'} is missing and a "
+        f"public key ({public}) is configured: the model was not loaded."
+    )
 
 
 def test_the_upstream_verifier_accepts_our_signature(signed, signing_keys):
@@ -193,17 +212,22 @@ def test_the_upstream_verifier_accepts_our_signature(signed, signing_keys):
 
     (_, public), (_, stranger) = signing_keys
     model_signing.verifying.Config().use_elliptic_key_verifier(public_key=public).verify(
-        signed, signed / signing.SIGNATURE)
+        signed, signed / signing.SIGNATURE
+    )
     with pytest.raises(ValueError):
         model_signing.verifying.Config().use_elliptic_key_verifier(public_key=stranger).verify(
-            signed, signed / signing.SIGNATURE)
+            signed, signed / signing.SIGNATURE
+        )
 
 
-@pytest.mark.parametrize("content, message", [
-    (None, "cannot be read"),
-    ("public", "is not an unencrypted PEM private key"),
-    ("rsa", "is not an elliptic-curve P-256, P-384 or P-521 key"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (None, "cannot be read"),
+        ("public", "is not an unencrypted PEM private key"),
+        ("rsa", "is not an elliptic-curve P-256, P-384 or P-521 key"),
+    ],
+)
 def test_bad_signing_keys_are_refused_before_training(tmp_path, signing_keys, content, message):
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
@@ -212,12 +236,29 @@ def test_bad_signing_keys_are_refused_before_training(tmp_path, signing_keys, co
     if content == "public":
         shutil.copyfile(signing_keys[0][1], key)
     elif content == "rsa":
-        key.write_bytes(rsa.generate_private_key(65537, 2048).private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption()))
-    result = subprocess.run([sys.executable, "-m", "pipeline", "run", "--model", "article",
-                             "--out", tmp_path / "out", "--signing-key", key],
-                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+        key.write_bytes(
+            rsa.generate_private_key(65537, 2048).private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "run",
+            "--model",
+            "article",
+            "--out",
+            tmp_path / "out",
+            "--signing-key",
+            key,
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.startswith(f"error: The signing key {key} ") and message in result.stderr
     assert "Training" not in result.stdout
@@ -231,7 +272,6 @@ def test_a_bad_public_key_is_one_sentence(signed, signing_keys, tmp_path, which)
         key.write_text("not a key\n")
     elif which == "private key":
         shutil.copyfile(private, key)
-    expected = ("does not exist" if which == "missing"
-                else "is not a PEM elliptic-curve public key")
+    expected = "does not exist" if which == "missing" else "is not a PEM elliptic-curve public key"
     with pytest.raises(PipelineError, match=f"^The public key {key} {expected}"):
         Classifier(signed, "litert", public_key=key)

@@ -25,22 +25,42 @@ def write_model(folder: Path, name: str = "tiny") -> Path:
     (model / "tfjs" / "float32" / "group1-shard1of1.bin").write_bytes(b"\0" * 8)
     (model / "keras" / "model.keras").write_bytes(b"big")
     (model / "labels.txt").write_text("".join(f"{i}\n" for i in range(10)))
+
     def artifact(artifact_id, fmt, paths):
-        files = [{"path": p, "bytes": (model / p).stat().st_size,
-                  "sha256": hashlib.sha256((model / p).read_bytes()).hexdigest()} for p in paths]
-        return {"id": artifact_id, "format": fmt, "variant": "float32", "path": paths[0],
-                "bytes": sum(f["bytes"] for f in files), "sha256": files[0]["sha256"],
-                "files": files, "verification": {"accuracy": 0.5}}
-    manifest = {"schema_version": 1, "model": name, "labels": "labels.txt",
-                "labels_sha256": hashlib.sha256((model / "labels.txt").read_bytes()).hexdigest(),
-                "input": {"shape": [None, 28, 28]}, "output": {"shape": [None, 10]},
-                "evaluation": {}, "artifacts": [
-                    artifact("tfjs-float32", "tfjs", ["tfjs/float32/model.json",
-                                                      "tfjs/float32/group1-shard1of1.bin"]),
-                    artifact("keras", "keras", ["keras/model.keras"])]}
+        files = [
+            {
+                "path": p,
+                "bytes": (model / p).stat().st_size,
+                "sha256": hashlib.sha256((model / p).read_bytes()).hexdigest(),
+            }
+            for p in paths
+        ]
+        return {
+            "id": artifact_id,
+            "format": fmt,
+            "variant": "float32",
+            "path": paths[0],
+            "bytes": sum(f["bytes"] for f in files),
+            "sha256": files[0]["sha256"],
+            "files": files,
+            "verification": {"accuracy": 0.5},
+        }
+
+    manifest = {
+        "schema_version": 1,
+        "model": name,
+        "labels": "labels.txt",
+        "labels_sha256": hashlib.sha256((model / "labels.txt").read_bytes()).hexdigest(),
+        "input": {"shape": [None, 28, 28]},
+        "output": {"shape": [None, 10]},
+        "evaluation": {},
+        "artifacts": [
+            artifact("tfjs-float32", "tfjs", ["tfjs/float32/model.json", "tfjs/float32/group1-shard1of1.bin"]),
+            artifact("keras", "keras", ["keras/model.keras"]),
+        ],
+    }
     (model / "manifest.json").write_text(json.dumps(manifest))
-    (folder / "index.json").write_text(json.dumps({"schema_version": 1, "default": name,
-                                                   "models": [name]}))
+    (folder / "index.json").write_text(json.dumps({"schema_version": 1, "default": name, "models": [name]}))
     return folder
 
 
@@ -50,9 +70,13 @@ def test_site_holds_the_page_tfjs_and_only_tfjs_artifacts(tmp_path):
     files = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
     assert {"index.html", "index.js", "model.js", "ui.js", "preprocess.js", "style.css"} <= files
     assert {f"vendor/{name}" for name in VENDOR_FILES.values()} <= files
-    assert {"models/index.json", "models/tiny/manifest.json", "models/tiny/labels.txt",
-            "models/tiny/tfjs/float32/model.json",
-            "models/tiny/tfjs/float32/group1-shard1of1.bin"} <= files
+    assert {
+        "models/index.json",
+        "models/tiny/manifest.json",
+        "models/tiny/labels.txt",
+        "models/tiny/tfjs/float32/model.json",
+        "models/tiny/tfjs/float32/group1-shard1of1.bin",
+    } <= files
     assert not any("keras" in f for f in files)
 
 
@@ -67,8 +91,7 @@ def test_repo_models_build(tmp_path):
 
 def test_missing_node_modules_says_npm_ci(tmp_path):
     with pytest.raises(PipelineError, match="npm ci"):
-        build_site(tmp_path / "site", write_model(tmp_path / "models"),
-                   node_modules=tmp_path / "nowhere")
+        build_site(tmp_path / "site", write_model(tmp_path / "models"), node_modules=tmp_path / "nowhere")
     assert not (tmp_path / "site").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["models"], "no temporary folder left behind"
 

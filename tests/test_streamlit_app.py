@@ -28,12 +28,13 @@ from streamlit.testing.v1 import AppTest
 
 from pipeline.data import load_mnist
 from pipeline.errors import PipelineError
+from pipeline.manifest import load_manifest, read_index
 from pipeline.preprocess import MAX_BYTES, read_image
-from pipeline.runtime import MODELS_ENV, Classifier, default_models_dir, load_manifest, read_index
+from pipeline.runtime import MODELS_ENV, Classifier, default_models_dir
 from tests.conftest import REPO_ROOT, models_dir_under_test
 from web import serving
 
-CANVAS_KEY = "canvas"   # web/app.py's key of the drawing canvas
+CANVAS_KEY = "canvas"  # web/app.py's key of the drawing canvas
 
 APP = REPO_ROOT / "web" / "app.py"
 MODELS_DIR = models_dir_under_test(MODELS_ENV)
@@ -108,8 +109,8 @@ def errors(app: AppTest) -> str:
 
 # --- drawing ---
 
-def test_drawings_of_every_digit_are_predicted_as_the_cli_would(monkeypatch, models_dir, digits,
-                                                                 reference):
+
+def test_drawings_of_every_digit_are_predicted_as_the_cli_would(monkeypatch, models_dir, digits, reference):
     app = start_app(monkeypatch, models_dir)
     shown, truth = [], []
     for digit, image in digits.items():
@@ -131,7 +132,7 @@ def test_a_blank_canvas_asks_for_a_drawing(monkeypatch, models_dir):
     app = start_app(monkeypatch, models_dir)
     assert predictions(app) == []
     assert "Draw a digit" in app.info[0].value
-    draw(app, enlarged(np.zeros((28, 28), np.uint8)))   # strokes undone: an all-black canvas
+    draw(app, enlarged(np.zeros((28, 28), np.uint8)))  # strokes undone: an all-black canvas
     assert predictions(app) == []
     assert "Draw a digit" in app.info[0].value
 
@@ -140,24 +141,25 @@ def test_clear_empties_the_canvas(monkeypatch, models_dir, digits):
     app = draw(start_app(monkeypatch, models_dir), enlarged(digits[3]))
     assert len(predictions(app)) == 1
     next(button for button in app.button if button.label == "Clear").click().run()
-    assert app.session_state["canvas_clears"] == 1   # the canvas is told to empty itself
+    assert app.session_state["canvas_clears"] == 1  # the canvas is told to empty itself
     # until the component sends its empty drawing, the widget still holds the cleared one: not shown
     assert predictions(app) == []
     assert "Draw a digit" in app.info[0].value
-    draw(app, enlarged(np.zeros((28, 28), np.uint8)))   # the emptied canvas, as the component sends it
+    draw(app, enlarged(np.zeros((28, 28), np.uint8)))  # the emptied canvas, as the component sends it
     assert predictions(app) == []
-    draw(app, enlarged(digits[3]))   # drawn again, after the Clear: read again
+    draw(app, enlarged(digits[3]))  # drawn again, after the Clear: read again
     assert len(predictions(app)) == 1
 
 
 # --- uploads ---
+
 
 def test_uploads_png_and_dark_on_light_jpeg(monkeypatch, models_dir, digits, reference):
     app = start_app(monkeypatch, models_dir)
     png = enlarged(digits[2])
     app.file_uploader(key="upload").upload("two.png", png, "image/png").run()
     assert predictions(app) == [reference.classify(read_image(png)).label] == ["2"]
-    jpeg = enlarged(digits[4], size=400, fmt="JPEG", dark_on_light=True)   # a photo of paper
+    jpeg = enlarged(digits[4], size=400, fmt="JPEG", dark_on_light=True)  # a photo of paper
     app.file_uploader(key="upload").set_value(("four.jpg", jpeg, "image/jpeg")).run()
     assert predictions(app) == [reference.classify(read_image(jpeg)).label] == ["4"]
 
@@ -175,11 +177,14 @@ def gif() -> bytes:
     return buffer.getvalue()
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"just some text", "not a readable PNG or JPEG"),
-    (bomb_png(), "million allowed"),
-    (gif(), "GIF file; use a PNG or JPEG"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"just some text", "not a readable PNG or JPEG"),
+        (bomb_png(), "million allowed"),
+        (gif(), "GIF file; use a PNG or JPEG"),
+    ],
+)
 def test_bad_uploads_get_a_clear_error(monkeypatch, models_dir, content, message):
     app = start_app(monkeypatch, models_dir)
     app.file_uploader(key="upload").upload("digit.png", content, "image/png").run()
@@ -194,8 +199,8 @@ def test_upload_limit_is_the_pipelines(monkeypatch, models_dir):
 
 # --- MNIST test digits ---
 
-def test_random_test_digit_shows_true_label_and_prediction(monkeypatch, models_dir, mnist_test,
-                                                           reference):
+
+def test_random_test_digit_shows_true_label_and_prediction(monkeypatch, models_dir, mnist_test, reference):
     images, labels = mnist_test
     app = start_app(monkeypatch, models_dir)
     for _ in range(2):
@@ -207,7 +212,8 @@ def test_random_test_digit_shows_true_label_and_prediction(monkeypatch, models_d
 
 # --- choices ---
 
-@pytest.mark.slow   # loads every runtime, Keras included: ~30 s
+
+@pytest.mark.slow  # loads every runtime, Keras included: ~30 s
 def test_every_runtime_of_every_model_can_be_chosen(monkeypatch, models_dir, digits):
     app = draw(start_app(monkeypatch, models_dir), enlarged(digits[7]))
     names, _ = read_index(models_dir)
@@ -217,7 +223,7 @@ def test_every_runtime_of_every_model_can_be_chosen(monkeypatch, models_dir, dig
         manifest = load_manifest(models_dir / name)
         options = serving.runtime_options(manifest)
         assert app.selectbox(key="runtime").options == [option.label for option in options]
-        table = app.sidebar.dataframe[0].value
+        table = app.sidebar.table[0].value
         assert list(table["Runtime"]) == [option.label for option in options]
         assert list(table["Accuracy"]) == [f"{o.accuracy:.2%}" for o in options]
         for option in options:
@@ -235,6 +241,7 @@ def test_sidebar_shows_the_model_cards_plots(monkeypatch, models_dir, default_mo
 
 
 # --- failures: a clear message with the fix, never a traceback ---
+
 
 @pytest.fixture
 def models_copy(tmp_path, models_dir) -> Path:
@@ -265,6 +272,7 @@ def test_tflite_that_matches_its_hash_but_will_not_load(monkeypatch, models_copy
     garbage = b"not a flatbuffer" * 100
     (model_dir / artifact["path"]).write_bytes(garbage)
     from pipeline.files import sha256_file
+
     for entry in (artifact, *artifact["files"]):
         entry["sha256"], entry["bytes"] = sha256_file(model_dir / artifact["path"]), len(garbage)
     (model_dir / "manifest.json").write_text(json.dumps(manifest))
@@ -279,8 +287,7 @@ def test_missing_manifest_is_refused_with_the_fix(monkeypatch, models_copy):
     assert "manifest.json is missing" in message and "make run" in message
 
 
-def test_the_app_shows_whether_the_model_is_signed_and_verified(monkeypatch, models_copy, digits,
-                                                                signing_keys):
+def test_the_app_shows_whether_the_model_is_signed_and_verified(monkeypatch, models_copy, digits, signing_keys):
     from pipeline import signing
 
     (private, public), _ = signing_keys
@@ -288,14 +295,15 @@ def test_the_app_shows_whether_the_model_is_signed_and_verified(monkeypatch, mod
     signing.sign_folder(model_dir, private)
     app = draw(start_app(monkeypatch, models_copy), enlarged(digits[7]))
     assert [m.value for m in app.sidebar.info] == [
-        "Signature: signed, not verified (no public key: set $MNIST_PUBLIC_KEY)"]
+        "Signature: signed, not verified (no public key: set $MNIST_PUBLIC_KEY)"
+    ]
     monkeypatch.setenv(signing.PUBLIC_KEY_ENV, str(public))
     app = draw(start_app(monkeypatch, models_copy), enlarged(digits[7]))
     assert [m.value for m in app.sidebar.success] == ["Signature: signed and verified with signer.pub"]
     assert predictions(app) == ["7"]
     path = model_dir / artifact["path"]
-    path.write_bytes(path.read_bytes() + b"\0")   # tampered after signing
-    (model_dir / signing.SIGNATURE).touch()        # a new fingerprint, as a re-signed folder has
+    path.write_bytes(path.read_bytes() + b"\0")  # tampered after signing
+    (model_dir / signing.SIGNATURE).touch()  # a new fingerprint, as a re-signed folder has
     message = errors(start_app(monkeypatch, models_copy))
     assert message.startswith(f"The signature {model_dir / signing.SIGNATURE} does not match")
     assert artifact["path"] in message and "the model was not loaded" in message
@@ -318,12 +326,12 @@ def test_unexpected_errors_are_shown_without_a_traceback(monkeypatch, models_dir
 
 # --- serving: one model per process, shared safely ---
 
+
 def test_a_model_is_loaded_once_per_process(monkeypatch, models_copy, digits):
     loads = []
     original = serving.load_classifier
-    monkeypatch.setattr(serving, "load_classifier",
-                        lambda *args: loads.append(args) or original(*args))
-    for _ in range(2):   # two sessions, several reruns each
+    monkeypatch.setattr(serving, "load_classifier", lambda *args: loads.append(args) or original(*args))
+    for _ in range(2):  # two sessions, several reruns each
         app = draw(start_app(monkeypatch, models_copy), enlarged(digits[0]))
         draw(app, enlarged(digits[5]))
     assert len(loads) == 1
@@ -339,14 +347,14 @@ def test_many_threads_share_one_litert_classifier(default_model, mnist_test, var
 
     def batch(thread: int, call: int) -> np.ndarray:
         start = (thread * calls + call) % (len(images) - 3)
-        return images[start:start + 1 + (thread + call) % 3]   # batches of 1, 2 and 3
+        return images[start : start + 1 + (thread + call) % 3]  # batches of 1, 2 and 3
 
     expected = [[classifier.predict(batch(t, c)) for c in range(calls)] for t in range(threads_count)]
     results = [[None] * calls for _ in range(threads_count)]
     barrier = threading.Barrier(threads_count)
 
     def work(thread: int) -> None:
-        barrier.wait()   # all start together, to collide in the interpreter
+        barrier.wait()  # all start together, to collide in the interpreter
         for call in range(calls):
             results[thread][call] = classifier.predict(batch(thread, call))
 
@@ -381,13 +389,19 @@ print("HEAVY", heavy)
     np.save(image_path, digits[8])
     png_path.write_bytes(enlarged(digits[8]))
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), MODELS_ENV: str(models_dir)}
-    done = subprocess.run([sys.executable, "-c", script, str(image_path), str(png_path)],
-                          capture_output=True, text=True, env=env, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(image_path), str(png_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "HEAVY []" in done.stdout, done.stdout
 
 
 # --- non-UI helpers ---
+
 
 def test_models_dir_defaults_to_the_repository(monkeypatch):
     monkeypatch.delenv(MODELS_ENV, raising=False)
@@ -396,11 +410,14 @@ def test_models_dir_defaults_to_the_repository(monkeypatch):
     assert default_models_dir() == Path("/somewhere/else")
 
 
-@pytest.mark.parametrize("index, message", [
-    ({"models": []}, "lists no models"),
-    ({"models": ["../../etc"]}, "invalid model name"),
-    ([1, 2], "lists no models"),
-])
+@pytest.mark.parametrize(
+    "index, message",
+    [
+        ({"models": []}, "lists no models"),
+        ({"models": ["../../etc"]}, "invalid model name"),
+        ([1, 2], "lists no models"),
+    ],
+)
 def test_read_index_refuses_bad_indexes(tmp_path, index, message):
     (tmp_path / "index.json").write_text(json.dumps(index))
     with pytest.raises(PipelineError, match=message):
@@ -416,10 +433,12 @@ def test_plots_stay_inside_the_model_folder(tmp_path):
     (tmp_path / "model" / "plots").mkdir(parents=True)
     (tmp_path / "model" / "plots" / "curves.png").write_bytes(b"png")
     (tmp_path / "secret.png").write_bytes(b"png")
-    manifest = {"plots": {"training_curves": "plots/curves.png", "stolen": "../secret.png",
-                          "missing": "plots/none.png"}}
+    manifest = {
+        "plots": {"training_curves": "plots/curves.png", "stolen": "../secret.png", "missing": "plots/none.png"}
+    }
     assert serving.plots(tmp_path / "model", manifest) == [
-        ("Training curves", (tmp_path / "model" / "plots" / "curves.png").resolve())]
+        ("Training curves", (tmp_path / "model" / "plots" / "curves.png").resolve())
+    ]
 
 
 def test_runtime_options_follow_the_manifest(default_model):
@@ -429,23 +448,33 @@ def test_runtime_options_follow_the_manifest(default_model):
     assert options[serving.default_option(options)].label == "LiteRT float32"
     for option in options:
         format_name = serving.RUNTIMES[option.runtime][0]
-        artifact = next(a for a in manifest["artifacts"]
-                        if a["format"] == format_name and a["variant"] == option.variant)
-        assert (option.accuracy, option.bytes) == (artifact["verification"]["accuracy"],
-                                                   artifact["bytes"])
+        artifact = next(
+            a for a in manifest["artifacts"] if a["format"] == format_name and a["variant"] == option.variant
+        )
+        assert (option.accuracy, option.bytes) == (artifact["verification"]["accuracy"], artifact["bytes"])
 
 
 def test_runtime_menu_labels_come_from_the_format_modules():
     def artifact(fmt, variant, accuracy):
         return {"format": fmt, "variant": variant, "bytes": 1000, "verification": {"accuracy": accuracy}}
 
-    manifest = {"model": "m", "artifacts": [
-        artifact("savedmodel", "float32", 0.99), artifact("onnx", "int8", 0.98),
-        artifact("tflite", "int8", 0.97), artifact("onnx", "float32", 0.99), artifact("keras", "float32", 0.99)]}
+    manifest = {
+        "model": "m",
+        "artifacts": [
+            artifact("savedmodel", "float32", 0.99),
+            artifact("onnx", "int8", 0.98),
+            artifact("tflite", "int8", 0.97),
+            artifact("onnx", "float32", 0.99),
+            artifact("keras", "float32", 0.99),
+        ],
+    }
     options = serving.runtime_options(manifest)
     assert [(o.label, o.runtime, o.variant, o.accuracy) for o in options] == [
-        ("Keras", "keras", "float32", 0.99), ("LiteRT int8", "litert", "int8", 0.97),
-        ("ONNX Runtime float32", "onnx", "float32", 0.99), ("ONNX Runtime int8", "onnx", "int8", 0.98)]
+        ("Keras", "keras", "float32", 0.99),
+        ("LiteRT int8", "litert", "int8", 0.97),
+        ("ONNX Runtime float32", "onnx", "float32", 0.99),
+        ("ONNX Runtime int8", "onnx", "int8", 0.98),
+    ]
     with pytest.raises(PipelineError, match=r"no artifact that the app can run \(keras, litert, onnx\)"):
         serving.runtime_options({"model": "m", "artifacts": [artifact("tfjs", "uint8", 0.9)]})
 
@@ -458,6 +487,7 @@ def test_enlarge_keeps_whole_pixels():
 
 # --- security defaults ---
 
+
 def test_streamlit_config_security_defaults():
     """web/.streamlit/config.toml: Streamlit reads it from next to the script, whatever the cwd."""
     config = tomllib.loads((REPO_ROOT / "web" / ".streamlit" / "config.toml").read_text())
@@ -467,3 +497,32 @@ def test_streamlit_config_security_defaults():
     assert server["enableCORS"] is True and server["enableXsrfProtection"] is True
     assert config["browser"]["gatherUsageStats"] is False
     assert config["client"]["showErrorDetails"] == "none"
+
+
+def test_the_signature_line_has_a_material_icon_not_an_emoji(monkeypatch, models_copy, digits, signing_keys):
+    """An emoji icon needs a colour-emoji font, which many machines (Debian's headless Chromium
+    among them) lack: it showed as a missing-glyph box. Streamlit's Material icons need none."""
+    from pipeline import signing
+
+    (private, public), _ = signing_keys
+    model_dir, _, _ = default_artifact(models_copy, "tflite-float32")
+    signing.sign_folder(model_dir, private)
+    app = start_app(monkeypatch, models_copy)
+    assert [(m.value.split(":")[0], m.icon) for m in app.sidebar.info] == [("Signature", ":material/gpp_maybe:")]
+    monkeypatch.setenv(signing.PUBLIC_KEY_ENV, str(public))
+    app = start_app(monkeypatch, models_copy)
+    assert [(m.value.split(":")[0], m.icon) for m in app.sidebar.success] == [
+        ("Signature", ":material/verified_user:")
+    ]
+
+
+def test_the_sidebar_table_lists_every_runtime_with_its_accuracy_and_size(monkeypatch, models_dir, default_model):
+    """A static table (tests/test_streamlit_sidebar_browser.py: every column in view); sizes do not wrap."""
+    from pipeline.verify import human_bytes
+
+    app = start_app(monkeypatch, models_dir)
+    options = serving.runtime_options(load_manifest(default_model))
+    table = app.sidebar.table[0].value
+    assert list(table.columns) == ["Runtime", "Accuracy", "Size"]
+    assert list(table["Runtime"]) == [option.label for option in options]
+    assert list(table["Size"]) == [human_bytes(o.bytes).replace(" ", "\u00a0") for o in options]

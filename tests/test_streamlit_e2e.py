@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.runtime import MODELS_ENV
-from tests.conftest import BROWSER_TESTS, models_dir_under_test
-from tools.browser import (
+from pipeline.bench.browser import (
     DIGIT_STROKES,
     draw_in_streamlit,
     launch,
@@ -20,11 +18,13 @@ from tools.browser import (
     streamlit_read_digit,
     streamlit_server,
 )
+from pipeline.runtime import MODELS_ENV
+from tests.conftest import BROWSER_TESTS, models_dir_under_test
 
 pytestmark = BROWSER_TESTS
 
 MODELS_DIR = models_dir_under_test(MODELS_ENV)
-DIGITS = (0, 1, 2, 3, 7)         # single strokes in tools/browser.py: one rerun per digit
+DIGITS = (0, 1, 2, 3, 7)  # single strokes in pipeline/bench/browser.py: one rerun per digit
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def server(tmp_path_factory):
         yield url
     log = log_path.read_text()
     assert "Traceback" not in log, log[-3000:]
-    assert url.rstrip("/") in log   # web/.streamlit/config.toml: listening on 127.0.0.1 only
+    assert url.rstrip("/") in log  # web/.streamlit/config.toml: listening on 127.0.0.1 only
 
 
 @pytest.fixture(scope="module")
@@ -65,11 +65,11 @@ def test_digits_drawn_with_the_mouse_are_predicted(page):
 
 def test_a_stroke_that_starts_at_the_very_top_edge_draws(page):
     """The canvas's floating toolbar used to lie over the top band and swallow such a stroke."""
-    from tools.browser import densify, streamlit_canvas, stroke_painted
+    from pipeline.bench.browser import densify, streamlit_canvas, stroke_painted
 
     canvas = streamlit_canvas(page)
     box = canvas.bounding_box()
-    page.mouse.move(box["x"] + 140, box["y"] + 1)   # no hover first: straight from outside
+    page.mouse.move(box["x"] + 140, box["y"] + 1)  # no hover first: straight from outside
     page.mouse.down()
     for x, y in densify([(140, 1), (138, 140), (136, 275)]):
         page.mouse.move(box["x"] + x, box["y"] + y)
@@ -80,15 +80,16 @@ def test_a_stroke_that_starts_at_the_very_top_edge_draws(page):
     assert prediction.text_content() == "1"
     top_pixel = canvas.evaluate(
         "upper => Array.from(upper.parentElement.querySelector('canvas.dc-canvas.lower-canvas')"
-        ".getContext('2d').getImageData(140, 3, 1, 1).data)")
-    assert top_pixel[:3] == [255, 255, 255], top_pixel   # ink from the very first pixel row on
+        ".getContext('2d').getImageData(140, 3, 1, 1).data)"
+    )
+    assert top_pixel[:3] == [255, 255, 255], top_pixel  # ink from the very first pixel row on
     streamlit_clear(page)
 
 
 def test_the_first_stroke_after_clear_draws(page):
     """Clear empties the canvas in place: a digit drawn as soon as the canvas shows empty is read,
     every time (a remounted canvas used to drop such strokes now and then)."""
-    from tools.browser import streamlit_canvas, stroke_painted
+    from pipeline.bench.browser import streamlit_canvas, stroke_painted
 
     for digit in (7, 1, 0, 7, 2, 3):
         canvas = streamlit_canvas(page)

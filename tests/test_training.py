@@ -14,7 +14,7 @@ from pipeline.models import MODELS, get_recipe
 def test_article_model_is_the_seed_articles():
     recipe = get_recipe("article")
     model = recipe.build()
-    assert model.count_params() == 7850           # Dense(10, input_dim=784): 784*10 + 10
+    assert model.count_params() == 7850  # Dense(10, input_dim=784): 784*10 + 10
     assert [layer.name for layer in model.layers] == ["flatten", "dense", "probabilities"]
     assert (recipe.epochs, recipe.batch_size, recipe.augmentation) == (20, 32, None)
     optimizer = recipe.optimizer(100)
@@ -56,17 +56,21 @@ def test_short_training_learns_and_is_repeatable(tmp_path, mnist):
     assert accuracy > 0.7, "2 epochs on 4,500 images should be far above chance (0.1)"
 
     for a, b in zip(weights(first.model_path), weights(second.model_path)):
-        np.testing.assert_array_equal(a, b)        # same seed, same weights
-    assert any(not np.array_equal(a, c) for a, c in
-               zip(weights(first.model_path), weights(other_seed.model_path)))
+        np.testing.assert_array_equal(a, b)  # same seed, same weights
+    assert any(not np.array_equal(a, c) for a, c in zip(weights(first.model_path), weights(other_seed.model_path)))
 
     record = json.loads((tmp_path / "a" / "article" / "history.json").read_text())
     assert record["validation_images"] == 500 and record["train_images"] == 4500
     assert len(record["history"]["val_accuracy"]) == 2
-    recipe = record["recipe"]   # every setting, with the run's own overrides
+    recipe = record["recipe"]  # every setting, with the run's own overrides
     assert recipe["epochs"] == 2 and recipe["optimizer"] == "sgd" and recipe["augmentation"] is None
-    assert recipe["learning_rate"] == {"peak": 0.01, "schedule": "constant", "initial": 0.0,
-                                       "warmup_fraction": 0.0, "final_fraction": 0.0}
+    assert recipe["learning_rate"] == {
+        "peak": 0.01,
+        "schedule": "constant",
+        "initial": 0.0,
+        "warmup_fraction": 0.0,
+        "final_fraction": 0.0,
+    }
     assert recipe["validation_fraction"] == 0.1 and recipe["calibration_count"] == 500
 
 
@@ -74,8 +78,7 @@ def test_short_training_learns_and_is_repeatable(tmp_path, mnist):
 def test_cnn_training_with_augmentation_is_repeatable(tmp_path):
     from pipeline.train import train
 
-    runs = [train("cnn", out_dir=tmp_path / name, epochs=1, train_subset=640, verbose=0)
-            for name in ("a", "b")]
+    runs = [train("cnn", out_dir=tmp_path / name, epochs=1, train_subset=640, verbose=0) for name in ("a", "b")]
     for a, b in zip(weights(runs[0].model_path), weights(runs[1].model_path)):
         np.testing.assert_array_equal(a, b)
 
@@ -98,7 +101,7 @@ def test_augmentation_keeps_digits_recognisable(mnist):
     np.testing.assert_array_equal(augment(images, np.random.default_rng(0), Augmentation(share=0.0)), images)
     half = augment(images, np.random.default_rng(0), Augmentation(share=0.5))
     untouched = np.all(half == images, axis=(1, 2)).mean()
-    assert 0.3 < untouched < 0.7   # about half the images are left as they are
+    assert 0.3 < untouched < 0.7  # about half the images are left as they are
 
 
 def test_numpy_and_tensorflow_augmentation_give_the_same_batches(mnist):
@@ -112,12 +115,12 @@ def test_numpy_and_tensorflow_augmentation_give_the_same_batches(mnist):
     labels = np.eye(10, dtype=np.float32)[mnist[0][1][:600]]
     batches = EpochBatches(images, labels, 128, seed=3, augmentation=Augmentation())
     stream = iter(tf_dataset(tf, batches, first_step=3))
-    for step in range(3, 9):   # across the epoch boundary (5 batches an epoch)
+    for step in range(3, 9):  # across the epoch boundary (5 batches an epoch)
         tf_images, tf_labels = next(stream)
         np_images, np_labels = batches.batch(step)
         np.testing.assert_allclose(tf_images.numpy(), np_images, atol=1e-5)
         np.testing.assert_array_equal(tf_labels.numpy(), np_labels)
-    assert not np.array_equal(batches.batch(0)[0], batches.batch(5)[0][:len(batches.batch(0)[0])])
+    assert not np.array_equal(batches.batch(0)[0], batches.batch(5)[0][: len(batches.batch(0)[0])])
 
 
 def test_recipes_are_checked_when_made():

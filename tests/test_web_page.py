@@ -19,10 +19,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import pytest
 
-from pipeline.preprocess import preprocess, read_image
-from pipeline.site import build_site, default_tfjs_artifact
-from tests.conftest import BROWSER_TESTS, models_dir_under_test
-from tools.browser import (
+from pipeline.bench.browser import (
     DIGIT_STROKES,
     Watch,
     draw,
@@ -30,6 +27,9 @@ from tools.browser import (
     wait_for_prediction,
     wait_for_status,
 )
+from pipeline.preprocess import preprocess, read_image
+from pipeline.site import build_site, default_tfjs_artifact
+from tests.conftest import BROWSER_TESTS, models_dir_under_test
 
 pytestmark = BROWSER_TESTS
 
@@ -43,8 +43,11 @@ def tfjs_entries(models_dir: Path) -> list[dict]:
     entries = []
     for name in index["models"]:
         manifest = json.loads((models_dir / name / "manifest.json").read_text())
-        entries += [dict(artifact, key=f"{name}-{artifact['variant']}", model=name)
-                    for artifact in manifest["artifacts"] if artifact["format"] == "tfjs"]
+        entries += [
+            dict(artifact, key=f"{name}-{artifact['variant']}", model=name)
+            for artifact in manifest["artifacts"]
+            if artifact["format"] == "tfjs"
+        ]
     return entries
 
 
@@ -76,7 +79,6 @@ def server(site):
     httpd.server_close()
 
 
-
 @pytest.fixture
 def open_page(browser, server):
     """open_page("?backend=cpu", routes={glob: handler}) -> (page, watch), in a fresh context."""
@@ -101,8 +103,11 @@ def check_clean(watch: Watch, server: str) -> None:
     assert watch.csp_violations == [], watch.csp_violations
     assert watch.page_errors == [], watch.page_errors
     host = urlsplit(server).netloc
-    elsewhere = [url for url in watch.requests
-                 if urlsplit(url).scheme not in ("data", "blob") and urlsplit(url).netloc != host]
+    elsewhere = [
+        url
+        for url in watch.requests
+        if urlsplit(url).scheme not in ("data", "blob") and urlsplit(url).netloc != host
+    ]
     assert elsewhere == [], f"requests that left {host}: {elsewhere}"
 
 
@@ -166,12 +171,12 @@ def test_model_selector_lists_every_tfjs_artifact_and_each_one_runs(open_page, s
         assert "kB" in text or "MB" in text
     assert draw_and_predict(page, 7) == "7"
     seen = {}
-    for entry in entries:   # the drawing stays; each model reads it once loaded
+    for entry in entries:  # the drawing stays; each model reads it once loaded
         page.get_by_test_id("model").select_option(entry["key"])
         assert f"{entry['key']} on cpu" in wait_for_status(page, "ready")
         page.wait_for_function("document.querySelector('[data-testid=prediction]').textContent")
         seen[entry["key"]] = page.get_by_test_id("prediction").text_content()
-        assert f"model={entry['key']}" in page.url   # the choice survives a reload
+        assert f"model={entry['key']}" in page.url  # the choice survives a reload
     assert all(digit == "7" for digit in seen.values()), seen
     check_clean(watch, server)
 
@@ -260,7 +265,7 @@ def test_a_broken_manifest_leaves_the_other_models_usable(open_page, server):
     broken = f"**/models/{entry['model']}/manifest.json"
     page, watch = open_page(routes={broken: lambda route: route.fulfill(body="{not json")})
     status = wait_for_status(page, "ready")
-    assert f"ready: {entry['model']}-" not in status   # another model was loaded instead
+    assert f"ready: {entry['model']}-" not in status  # another model was loaded instead
     banner = page.get_by_test_id("error")
     assert banner.is_visible() and "not valid JSON" in banner.text_content()
     check_clean(watch, server)
@@ -299,7 +304,7 @@ def test_screenshot_for_the_readme(open_page, server, tmp_path):
     page, watch = open_page()
     wait_for_status(page, "ready")
     assert draw_and_predict(page, 3) == "3"
-    time.sleep(0.2)   # let the bars' paint settle
+    time.sleep(0.2)  # let the bars' paint settle
     target = Path(os.environ.get("WEB_SCREENSHOT") or tmp_path / "page.png")
     png = page.screenshot(clip={"x": 0, "y": 0, "width": 1000, "height": 640})
     from PIL import Image

@@ -1,4 +1,3 @@
-"""Development tools kept out of the shipped `pipeline` package: the headless-Chromium harness of the
-browser tests and benchmark (browser.py), the seed article's plain program that the training
-benchmark measures against (article_program.py) and the JAX-only GPU benchmark (gpu_benchmark.py).
-Run from the repository root: `python -m tools.article_program`, `python -m tools.gpu_benchmark`."""
+"""Development tools kept out of the shipped `pipeline` package: the JAX-only GPU benchmark
+(gpu_benchmark.py) and `make lock` (lock.py). They may import `pipeline`; `pipeline` never imports them
+(tests/test_imports.py). Run from the repository root: `python -m tools.gpu_benchmark`."""

@@ -26,7 +26,7 @@ from pipeline.data import check_arrays, one_hot, scale_pixels
 def load(path: str):
     with np.load(path, allow_pickle=False) as npz:
         arrays = {key: npz[key] for key in npz.files}
-    check_arrays(arrays, path)   # the pinned hashes: exactly MNIST
+    check_arrays(arrays, path)  # the pinned hashes: exactly MNIST
     return arrays
 
 
@@ -43,9 +43,12 @@ def train_and_time(name: str, arrays: dict, mixed_precision: bool = False, epoch
     (x_fit, y_fit), (x_val, y_val) = split_validation(arrays["x_train"], arrays["y_train"], 0)
     steps = int(np.ceil(len(x_fit) / recipe.batch_size)) * epochs
     model = recipe.build()
-    model.compile(optimizer=recipe.optimizer(steps),
-                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
-                  metrics=["accuracy"], steps_per_execution=1)
+    model.compile(
+        optimizer=recipe.optimizer(steps),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
+        metrics=["accuracy"],
+        steps_per_execution=1,
+    )
 
     class EpochTimes(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
@@ -56,17 +59,30 @@ def train_and_time(name: str, arrays: dict, mixed_precision: bool = False, epoch
 
     clock = EpochTimes()
     started = time.perf_counter()
-    model.fit(scale_pixels(x_fit), one_hot(y_fit, NUM_CLASSES), batch_size=recipe.batch_size, epochs=epochs,
-              validation_data=(scale_pixels(x_val), one_hot(y_val, NUM_CLASSES)), callbacks=[clock], verbose=2)
+    model.fit(
+        scale_pixels(x_fit),
+        one_hot(y_fit, NUM_CLASSES),
+        batch_size=recipe.batch_size,
+        epochs=epochs,
+        validation_data=(scale_pixels(x_val), one_hot(y_val, NUM_CLASSES)),
+        callbacks=[clock],
+        verbose=2,
+    )
     seconds = time.perf_counter() - started
     probabilities = np.asarray(model.predict(scale_pixels(arrays["x_test"]), batch_size=1000, verbose=0))
     accuracy = float(np.mean(probabilities.argmax(axis=1) == arrays["y_test"]))
     epoch_seconds = np.diff([0.0, *clock.times])
-    figures = {"model": name, "mixed_precision": mixed_precision, "epochs": epochs,
-               "batch_size": recipe.batch_size, "train_seconds": round(seconds, 2),
-               "first_epoch_seconds": round(float(epoch_seconds[0]), 2),
-               "later_epoch_seconds": round(float(np.median(epoch_seconds[1:])), 3) if epochs > 1 else None,
-               "test_accuracy": accuracy, "augmentation": False}
+    figures = {
+        "model": name,
+        "mixed_precision": mixed_precision,
+        "epochs": epochs,
+        "batch_size": recipe.batch_size,
+        "train_seconds": round(seconds, 2),
+        "first_epoch_seconds": round(float(epoch_seconds[0]), 2),
+        "later_epoch_seconds": round(float(np.median(epoch_seconds[1:])), 3) if epochs > 1 else None,
+        "test_accuracy": accuracy,
+        "augmentation": False,
+    }
     figures.update(inference(model, scale_pixels(arrays["x_test"][:1000])))
     print(json.dumps(figures), flush=True)
     keras.mixed_precision.set_global_policy("float32")
@@ -88,8 +104,11 @@ def inference(model, images: np.ndarray) -> dict:
         started = time.perf_counter()
         np.asarray(model(images, training=False))
         batch.append(time.perf_counter() - started)
-    return {"latency_ms": float(np.median(times)), "latency_p99_ms": float(np.percentile(times, 99)),
-            "throughput_per_s": len(images) / float(np.median(batch))}
+    return {
+        "latency_ms": float(np.median(times)),
+        "latency_p99_ms": float(np.percentile(times, 99)),
+        "throughput_per_s": len(images) / float(np.median(batch)),
+    }
 
 
 def device_name() -> str:
@@ -110,15 +129,20 @@ def main() -> None:
     import keras
 
     arrays = load(args.data)
-    runs = [train_and_time("article", arrays), train_and_time("cnn", arrays),
-            train_and_time("cnn", arrays, mixed_precision=True)]
+    runs = [
+        train_and_time("article", arrays),
+        train_and_time("cnn", arrays),
+        train_and_time("cnn", arrays, mixed_precision=True),
+    ]
     import jax
 
-    figures = {"device": device_name(), "host": f"{os.cpu_count()} CPU cores, {platform.system()}",
-               "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-               "software": f"keras {keras.__version__}, jax {jax.__version__}, "
-                           f"Python {platform.python_version()}",
-               "runs": runs}
+    figures = {
+        "device": device_name(),
+        "host": f"{os.cpu_count()} CPU cores, {platform.system()}",
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "software": f"keras {keras.__version__}, jax {jax.__version__}, Python {platform.python_version()}",
+        "runs": runs,
+    }
     with open(args.out, "w") as handle:
         json.dump(figures, handle, indent=2)
     print(gpu_section(figures))

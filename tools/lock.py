@@ -28,22 +28,42 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)")
 PYPI = {"PIP_INDEX_URL": "https://pypi.org/simple", "PIP_EXTRA_INDEX_URL": "", "PIP_FIND_LINKS": ""}
-HEADER = ("# Written by `make lock` (tools/lock.py) from {source}; do not edit by hand.\n"
-          "# Installed with `pip install {flags}-r {target}`.\n")
+HEADER = (
+    "# Written by `make lock` (tools/lock.py) from {source}; do not edit by hand.\n"
+    "# Installed with `pip install {flags}-r {target}`.\n"
+)
 
 
 def current_pins(lock: Path) -> list[str]:
     pins = [f"{m[1]}=={m[2]}" for line in lock.read_text().splitlines() if (m := PIN.match(line))]
-    known = {pin.split("==")[0].lower() for pin in pins}   # setuptools stays the venv's
+    known = {pin.split("==")[0].lower() for pin in pins}  # setuptools stays the venv's
     return pins + [f"setuptools=={metadata.version('setuptools')}"] * ("setuptools" not in known)
 
 
 def resolve(requirements: Path, folder: Path, *extra: str) -> list[dict]:
     """What pip would install from `requirements` into an empty environment, with the files' hashes."""
     report = folder / f"{requirements.name}.report.json"
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--dry-run", "--ignore-installed",
-                    "--disable-pip-version-check", "--only-binary=:all:", "--report", str(report),
-                    *extra, "-r", str(requirements)], cwd=ROOT, check=True, env={**os.environ, **PYPI})
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--dry-run",
+            "--ignore-installed",
+            "--disable-pip-version-check",
+            "--only-binary=:all:",
+            "--report",
+            str(report),
+            *extra,
+            "-r",
+            str(requirements),
+        ],
+        cwd=ROOT,
+        check=True,
+        env={**os.environ, **PYPI},
+    )
     return json.loads(report.read_text())["install"]
 
 
@@ -52,10 +72,10 @@ def lock_lines(installed: list[dict]) -> list[str]:
     for item in sorted(installed, key=lambda i: i["metadata"]["name"].lower()):
         hashes = item["download_info"].get("archive_info", {}).get("hashes", {})
         if "sha256" not in hashes:
-            sys.exit(f"pip reported no sha256 for {item['metadata']['name']} "
-                     f"({item['download_info']['url']})")
-        lines.append(f"{item['metadata']['name']}=={item['metadata']['version']} \\\n"
-                     f"    --hash=sha256:{hashes['sha256']}")
+            sys.exit(f"pip reported no sha256 for {item['metadata']['name']} ({item['download_info']['url']})")
+        lines.append(
+            f"{item['metadata']['name']}=={item['metadata']['version']} \\\n    --hash=sha256:{hashes['sha256']}"
+        )
     return lines
 
 
@@ -72,8 +92,7 @@ def main() -> None:
         nodeps = lock_lines(resolve(ROOT / "requirements-nodeps.in", Path(tmp), "--no-deps"))
     write("requirements.lock", "requirements.in", "--require-hashes ", main_lock)
     write("requirements-nodeps.lock", "requirements-nodeps.in", "--no-deps --require-hashes ", nodeps)
-    print(f"Wrote requirements.lock ({len(main_lock)} packages) and requirements-nodeps.lock "
-          f"({len(nodeps)}).")
+    print(f"Wrote requirements.lock ({len(main_lock)} packages) and requirements-nodeps.lock ({len(nodeps)}).")
 
 
 if __name__ == "__main__":

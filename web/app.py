@@ -24,8 +24,9 @@ import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
 from pipeline.errors import PipelineError  # noqa: E402
+from pipeline.manifest import FIX, load_manifest, read_index  # noqa: E402
 from pipeline.preprocess import MAX_BYTES, BlankImageError, read_image  # noqa: E402
-from pipeline.runtime import FIX, Classifier, default_models_dir, load_manifest, read_index  # noqa: E402
+from pipeline.runtime import Classifier, default_models_dir  # noqa: E402
 from pipeline.verify import human_bytes  # noqa: E402
 from web import personal as teaching  # noqa: E402
 from web import serving  # noqa: E402
@@ -34,6 +35,7 @@ LOG = logging.getLogger("mnist_app")
 # The page reads the same file: one canvas size and one stroke width for both (the "about" says why).
 DRAWING = json.loads((REPO_ROOT / "web" / "static" / "drawing.json").read_text())
 CANVAS_SIZE, STROKE_WIDTH = DRAWING["canvas_size"], DRAWING["stroke_width"]
+SIGNATURE_ICONS = {True: ":material/verified_user:", False: ":material/gpp_maybe:"}  # verified or not
 
 
 # streamlit-drawable-canvas floats its undo/redo/reset toolbar over the top band of the canvas
@@ -82,13 +84,14 @@ def current_drawing(drawing) -> bytes | None:
     st.session_state["shown_drawing"] = digest
     if digest is not None and digest == st.session_state.get("cleared_drawing"):
         return None
-    st.session_state["cleared_drawing"] = None   # the component has sent something new since
+    st.session_state["cleared_drawing"] = None  # the component has sent something new since
     return drawing.image_bytes
 
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=16)
-def cached_classifier(model_dir: str, runtime: str, variant: str, fingerprint: tuple,
-                      public_key: str | None) -> Classifier:
+def cached_classifier(
+    model_dir: str, runtime: str, variant: str, fingerprint: tuple, public_key: str | None
+) -> Classifier:
     """One Classifier per process and (model, runtime, variant, public key), shared by every session.
 
     Classifier is thread-safe (LiteRT behind a lock). `fingerprint` changes when the model is
@@ -114,20 +117,26 @@ def sidebar(root: Path) -> tuple[Path, serving.RuntimeOption]:
         options = serving.runtime_options(manifest)
         labels = [option.label for option in options]
         label = st.selectbox("Runtime", labels, index=serving.default_option(options), key="runtime")
-        st.dataframe(pd.DataFrame({
-            "Runtime": labels,
-            "Accuracy": ["–" if o.accuracy is None else f"{o.accuracy:.2%}" for o in options],
-            "Size": [human_bytes(o.bytes) for o in options]}), hide_index=True)
-        st.caption("Accuracy on the MNIST test set, measured in each runtime when the model was "
-                   "exported.")
+        # A table wraps to the sidebar's width (st.dataframe's grid cut off the Size column); the
+        # runtime names wrap, a size does not (a no-break space).
+        st.table(
+            pd.DataFrame(
+                {
+                    "Runtime": labels,
+                    "Accuracy": ["–" if o.accuracy is None else f"{o.accuracy:.2%}" for o in options],
+                    "Size": [human_bytes(o.bytes).replace(" ", "\u00a0") for o in options],
+                }
+            ),
+            hide_index=True,
+        )
+        st.caption("Accuracy on the MNIST test set, measured in each runtime when the model was exported.")
         for title, path in serving.plots(model_dir, manifest):
             with st.expander(title):
                 st.image(str(path))
     return model_dir, options[labels.index(label)]
 
 
-def show_prediction(classifier: Classifier, option: serving.RuntimeOption, image,
-                    blank_hint: str, kit=None):
+def show_prediction(classifier: Classifier, option: serving.RuntimeOption, image, blank_hint: str, kit=None):
     """The top digit, the ten probabilities, the 28x28 image the model saw, runtime and time.
 
     With a teaching `kit`, the session's taught examples adapt the answer. Returns the 28x28 image.
@@ -160,11 +169,18 @@ def draw_tab(classifier, option, kit=None) -> None:
     left, right = st.columns([1, 2])
     with left:
         st.caption("Draw one digit, large:")
-        drawing = st_canvas(stroke_width=STROKE_WIDTH, stroke_color="#FFFFFF",
-                            background_color="#000000", height=CANVAS_SIZE, width=CANVAS_SIZE,
-                            drawing_mode="freedraw", update_streamlit=True, return_image_data=True,
-                            initial_drawing={"objects": [], "clears": st.session_state.get("canvas_clears", 0)},
-                            key=CANVAS_KEY)
+        drawing = st_canvas(
+            stroke_width=STROKE_WIDTH,
+            stroke_color="#FFFFFF",
+            background_color="#000000",
+            height=CANVAS_SIZE,
+            width=CANVAS_SIZE,
+            drawing_mode="freedraw",
+            update_streamlit=True,
+            return_image_data=True,
+            initial_drawing={"objects": [], "clears": st.session_state.get("canvas_clears", 0)},
+            key=CANVAS_KEY,
+        )
         st.button("Clear", on_click=clear_canvas, icon=":material/delete:")
         st.html(HIDE_CANVAS_TOOLBAR, unsafe_allow_javascript=True)
     with right:
@@ -184,9 +200,12 @@ def draw_tab(classifier, option, kit=None) -> None:
 
 
 def upload_tab(classifier, option) -> None:
-    upload = st.file_uploader("A PNG or JPEG of one digit (dark on light paper is fine)",
-                              type=["png", "jpg", "jpeg"], max_upload_size=MAX_BYTES // 2**20,
-                              key="upload")
+    upload = st.file_uploader(
+        "A PNG or JPEG of one digit (dark on light paper is fine)",
+        type=["png", "jpg", "jpeg"],
+        max_upload_size=MAX_BYTES // 2**20,
+        key="upload",
+    )
     if upload is None:
         return
     try:
@@ -205,7 +224,7 @@ def test_digit_tab(classifier, option) -> None:
         return
     try:
         images, labels = cached_test_set()
-    except PipelineError as exc:   # no cached copy and npm unreachable
+    except PipelineError as exc:  # no cached copy and npm unreachable
         st.error(str(exc))
         return
     if clicked:
@@ -217,14 +236,21 @@ def test_digit_tab(classifier, option) -> None:
 
 def run_app() -> None:
     model_dir, option = sidebar(default_models_dir())
-    classifier = cached_classifier(str(model_dir), option.runtime, option.variant,
-                                   serving.fingerprint(model_dir), serving.public_key_setting())
-    with st.sidebar:   # what the app knows about where the model came from
-        (st.success if classifier.signature.startswith("signed and verified") else st.info)(
-            f"Signature: {classifier.signature}", icon="🔏")
+    classifier = cached_classifier(
+        str(model_dir),
+        option.runtime,
+        option.variant,
+        serving.fingerprint(model_dir),
+        serving.public_key_setting(),
+    )
+    with st.sidebar:  # what the app knows about where the model came from
+        # Material icons come with Streamlit's own font; an emoji needs a colour-emoji font that many
+        # machines lack (a missing-glyph box)
+        verified = classifier.signature.startswith("signed and verified")
+        (st.success if verified else st.info)(f"Signature: {classifier.signature}", icon=SIGNATURE_ICONS[verified])
     try:
         kit = teaching.cached_kit(str(model_dir), serving.fingerprint(model_dir))
-    except PipelineError as exc:   # teaching is an extra: the published model works without it
+    except PipelineError as exc:  # teaching is an extra: the published model works without it
         st.warning(f"Teaching is unavailable: {exc}")
         kit = None
     draw, upload, test = st.tabs(["Draw", "Upload", "Random test digit"])
@@ -241,12 +267,14 @@ def main() -> None:
     st.title("Handwritten digits")
     try:
         run_app()
-    except PipelineError as exc:   # missing or damaged model, bad index: say what to run
+    except PipelineError as exc:  # missing or damaged model, bad index: say what to run
         st.error(str(exc))
-    except Exception as exc:       # never a traceback in the page; the log has it
+    except Exception as exc:  # never a traceback in the page; the log has it
         LOG.exception("Unexpected error")
-        st.error(f"Something went wrong ({type(exc).__name__}: {exc}). The server log has the "
-                 f"details. If a model is at fault, {FIX}.")
+        st.error(
+            f"Something went wrong ({type(exc).__name__}: {exc}). The server log has the "
+            f"details. If a model is at fault, {FIX}."
+        )
 
 
 main()

@@ -2,7 +2,7 @@
 
 The examples live in `st.session_state`: one browser session, never another, gone when it ends. The
 features come from the kit's .tflite (LiteRT, no TensorFlow), the blend's constants from the manifest
-(as the page takes them) and its formula from pipeline/personalize.py, so the app adapts exactly as
+(as the page takes them) and its formula from pipeline/blend.py, so the app adapts exactly as
 the page and `personalize` do. Test hooks: buttons keyed teach-0 …
 teach-9, forget, export-examples (a download), import-examples (an uploader); the count reads
 "N examples taught".
@@ -11,51 +11,20 @@ teach-9, forget, export-examples (a download), import-examples (an uploader); th
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
-from pipeline import personalize
+from pipeline import blend
 from pipeline.errors import PipelineError
 from pipeline.examples_file import MAX_EXAMPLES, examples_document, parse_examples
-from pipeline.files import sha256_file
-from pipeline.runtime import check_files, load_manifest
-
-
-@dataclass
-class Kit:
-    model: str
-    manifest_sha256: str
-    litert: object             # pipeline.formats.tflite.LiteRTModel, thread-safe
-    replay: np.ndarray         # [R, D] normalised
-    constants: personalize.Method   # as the manifest records them
-
-    def features(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        from pipeline.formats import tflite
-
-        output = tflite.predict(self.litert, np.asarray(images, np.float32))
-        return output[:, :self.replay.shape[1]], output[:, self.replay.shape[1]:]
+from pipeline.runtime import AdaptationKit as Kit
 
 
 @st.cache_resource(show_spinner="Loading what teaching needs…", max_entries=4)
 def cached_kit(model_dir: str, fingerprint: tuple) -> Kit | None:
     """The model's adaptation kit, each file checked against the manifest; None if it has none."""
-    from pipeline.formats import tflite
-
-    manifest = load_manifest(model_dir)
-    adaptation = manifest.get("adaptation")
-    artifact = next((a for a in (adaptation or {}).get("artifacts", []) if a["format"] == "tflite"), None)
-    if artifact is None:
-        return None
-    from pipeline.adaptation import OUTPUT_NAME
-
-    litert = tflite.LiteRTModel(check_files(model_dir, artifact), output=OUTPUT_NAME)
-    replay_path = check_files(model_dir, adaptation["replay"])
-    replay = np.fromfile(replay_path, dtype="<f4").reshape(adaptation["replay"]["shape"])
-    constants = personalize.Method.from_manifest(adaptation.get("method"), str(Path(model_dir) / "manifest.json"))
-    return Kit(manifest["model"], sha256_file(Path(model_dir) / "manifest.json"), litert, replay, constants)
+    return Kit.load(model_dir)
 
 
 def examples_key(kit: Kit) -> str:
@@ -66,7 +35,7 @@ def examples(kit: Kit) -> list[tuple[int, np.ndarray]]:
     return st.session_state.setdefault(examples_key(kit), [])
 
 
-def fitted(kit: Kit) -> personalize.Adapter | None:
+def fitted(kit: Kit) -> blend.Adapter | None:
     """The blend fitted on this session's examples, refitted only when they change."""
     taught = examples(kit)
     if not taught:
@@ -75,9 +44,8 @@ def fitted(kit: Kit) -> personalize.Adapter | None:
     if cache and cache[0] == (examples_key(kit), len(taught)):
         return cache[1]
     images = np.stack([image for _, image in taught])
-    features, _ = kit.features(personalize.shifted_copies(images, kit.constants.shifts))
-    adapter = personalize.fit_adapter(features, np.array([label for label, _ in taught]), kit.replay,
-                                      kit.constants)
+    features, _ = kit.features(blend.shifted_copies(images, kit.constants.shifts))
+    adapter = blend.fit_adapter(features, np.array([label for label, _ in taught]), kit.replay, kit.constants)
     st.session_state["personal-fit"] = ((examples_key(kit), len(taught)), adapter)
     return adapter
 
@@ -88,20 +56,23 @@ def adjust(kit: Kit | None, image: np.ndarray, probabilities: np.ndarray) -> tup
     if adapter is None:
         return probabilities, None
     features, _ = kit.features(image[None])
-    blended = personalize.blend(features, np.asarray(probabilities)[None], adapter)[0]
+    blended = blend.blend(features, np.asarray(probabilities)[None], adapter)[0]
     taught = len(examples(kit))
     closeness = float((features @ adapter.examples.T).max() - (features @ adapter.replay.T).max())
-    note = (f"Personalised: read with your {taught} example{'s' if taught != 1 else ''}."
-            if closeness > kit.constants.gate_margin
-            else "The published model's answer (your examples do not look like this drawing).")
+    note = (
+        f"Personalised: read with your {taught} example{'s' if taught != 1 else ''}."
+        if closeness > kit.constants.gate_margin
+        else "The published model's answer (your examples do not look like this drawing)."
+    )
     return blended, note
 
 
 def teach(kit: Kit, digit: int, image: np.ndarray, after) -> None:
     taught = examples(kit)
     if len(taught) >= MAX_EXAMPLES:
-        st.session_state["personal-problem"] = (f"You have taught {MAX_EXAMPLES} examples, the most kept; "
-                                                "forget them to start again.")
+        st.session_state["personal-problem"] = (
+            f"You have taught {MAX_EXAMPLES} examples, the most kept; forget them to start again."
+        )
         return
     taught.append((digit, np.asarray(image, np.float32).copy()))
     after()
@@ -118,11 +89,13 @@ def import_examples(kit: Kit) -> None:
         return
     st.session_state["import-generation"] = st.session_state.get("import-generation", 0) + 1
     try:
-        images, labels = parse_examples(upload.getvalue(), kit.model, kit.manifest_sha256,
-                                        name=f"The file {upload.name}")
+        images, labels = parse_examples(
+            upload.getvalue(), kit.model, kit.manifest_sha256, name=f"The file {upload.name}"
+        )
         if len(labels) + len(examples(kit)) > MAX_EXAMPLES:
-            raise PipelineError(f"With {upload.name} there would be more than the {MAX_EXAMPLES} "
-                                "examples allowed.")
+            raise PipelineError(
+                f"With {upload.name} there would be more than the {MAX_EXAMPLES} examples allowed."
+            )
     except PipelineError as exc:
         st.session_state["personal-problem"] = f"{exc} Nothing was imported."
         return
@@ -131,28 +104,50 @@ def import_examples(kit: Kit) -> None:
 
 
 def teach_panel(kit: Kit | None, image: np.ndarray | None, after_teach) -> None:
-    """"Not right? This is a …", the count, Forget, export and import."""
+    """ "Not right? This is a …", the count, Forget, export and import."""
     if kit is None:
         return
     st.write("Not right? This is a …")
     columns = st.columns(10)
     for digit, column in enumerate(columns):
         with column:
-            st.button(str(digit), key=f"teach-{digit}", disabled=image is None,
-                      on_click=teach, args=(kit, digit, image, after_teach))
+            st.button(
+                str(digit),
+                key=f"teach-{digit}",
+                disabled=image is None,
+                on_click=teach,
+                args=(kit, digit, image, after_teach),
+            )
     taught = examples(kit)
-    st.caption(f"{len(taught)} example{'s' if len(taught) != 1 else ''} taught · they stay in this "
-               "browser session: they never leave it, and no other session sees them.")
+    st.caption(
+        f"{len(taught)} example{'s' if len(taught) != 1 else ''} taught · they stay in this "
+        "browser session: they never leave it, and no other session sees them."
+    )
     left, middle = st.columns(2)
     with left:
         st.button("Forget", key="forget", on_click=forget, args=(kit,), disabled=not taught)
     with middle:
         st.download_button(
-            "Export examples", key="export-examples", file_name=f"{kit.model}-examples.json",
-            mime="application/json", disabled=not taught,
-            data=json.dumps(examples_document(np.array([i for _, i in taught]).reshape(-1, 28, 28),
-                                              [label for label, _ in taught], kit.model, kit.manifest_sha256)))
-    st.file_uploader("Import examples (JSON)", type=["json"], on_change=import_examples, args=(kit,),
-                     key=f"import-examples-{st.session_state.get('import-generation', 0)}")
+            "Export examples",
+            key="export-examples",
+            file_name=f"{kit.model}-examples.json",
+            mime="application/json",
+            disabled=not taught,
+            data=json.dumps(
+                examples_document(
+                    np.array([i for _, i in taught]).reshape(-1, 28, 28),
+                    [label for label, _ in taught],
+                    kit.model,
+                    kit.manifest_sha256,
+                )
+            ),
+        )
+    st.file_uploader(
+        "Import examples (JSON)",
+        type=["json"],
+        on_change=import_examples,
+        args=(kit,),
+        key=f"import-examples-{st.session_state.get('import-generation', 0)}",
+    )
     if st.session_state.get("personal-problem"):
         st.error(st.session_state["personal-problem"])

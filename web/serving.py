@@ -19,16 +19,18 @@ from pipeline import signing
 from pipeline.errors import PipelineError
 from pipeline.files import resolve_inside
 from pipeline.formats import format_module
-from pipeline.runtime import FIX, RUNTIMES, Classifier, Prediction
+from pipeline.manifest import FIX
+from pipeline.runtime import RUNTIMES, Classifier, Prediction
 
-SHOWN_SIZE = 140                  # the 28x28 input is shown 5x, in whole pixels
+SHOWN_SIZE = 140  # the 28x28 input is shown 5x, in whole pixels
 
 
 @dataclass(frozen=True)
 class RuntimeOption:
     """One choice in the runtime menu: an artifact of the manifest and the runtime that runs it."""
-    label: str            # "Keras", "LiteRT int8", ...
-    runtime: str          # pipeline.runtime.RUNTIMES key
+
+    label: str  # "Keras", "LiteRT int8", ...
+    runtime: str  # pipeline.runtime.RUNTIMES key
     variant: str
     accuracy: float | None
     bytes: int
@@ -45,12 +47,12 @@ def runtime_options(manifest: dict) -> list[RuntimeOption]:
                 if artifact["format"] == format_name and artifact["variant"] == variant:
                     label = name if len(variants) == 1 else f"{name} {variant}"
                     accuracy = artifact["verification"].get("accuracy")
-                    options.append(RuntimeOption(label, runtime, variant, accuracy,
-                                                 artifact["bytes"]))
+                    options.append(RuntimeOption(label, runtime, variant, accuracy, artifact["bytes"]))
                     break
     if not options:
-        raise PipelineError(f"Model '{manifest['model']}' has no artifact that the app can run "
-                            f"({', '.join(RUNTIMES)}); {FIX}.")
+        raise PipelineError(
+            f"Model '{manifest['model']}' has no artifact that the app can run ({', '.join(RUNTIMES)}); {FIX}."
+        )
     return options
 
 
@@ -91,8 +93,9 @@ def public_key_setting() -> str | None:
     return os.environ.get(signing.PUBLIC_KEY_ENV) or None
 
 
-def load_classifier(model_dir: str | Path, runtime: str, variant: str,
-                    public_key: str | None = None) -> Classifier:
+def load_classifier(
+    model_dir: str | Path, runtime: str, variant: str, public_key: str | None = None
+) -> Classifier:
     """A Classifier with every file checked against the manifest, and the folder's signature
     verified first when a public key is given (PipelineError if not usable)."""
     return Classifier(model_dir, runtime=runtime, variant=variant, public_key=public_key)
@@ -101,7 +104,7 @@ def load_classifier(model_dir: str | Path, runtime: str, variant: str,
 @dataclass
 class Result:
     prediction: Prediction
-    milliseconds: float   # preprocessing + inference, as `python -m pipeline predict` does them
+    milliseconds: float  # preprocessing + inference, as `python -m pipeline predict` does them
 
 
 def classify(classifier: Classifier, image) -> Result:

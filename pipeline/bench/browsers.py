@@ -5,17 +5,17 @@ Streamlit app's stroke-to-answer time, all measured in a real browser."""
 from __future__ import annotations
 
 import functools
-import http.server
 import shutil
 import tempfile
 import threading
 from pathlib import Path
+from typing import Any
 
-from pipeline.site import build_site
-from tools.browser import (
+from pipeline.bench.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
     QuietHandler,
+    StoppableServer,
     launch,
     serve,
     stop,
@@ -24,6 +24,7 @@ from tools.browser import (
     streamlit_server,
     wait_for_status,
 )
+from pipeline.site import build_site
 
 # Runs inside the page: loads each TF.js artifact with the page's own model.js and times it.
 PAGE_BENCH = """
@@ -69,13 +70,18 @@ def page_backends(models_dir: Path, repeats: int = 100, batch: int = 1000) -> di
                     page = browser.new_page()
                     page.goto(f"{url}?backend={backend}")
                     wait_for_status(page, "ready", timeout_ms=60_000)
-                    keys = page.evaluate("async () => (await (await import('./model.js'))"
-                                         ".loadCatalog()).entries.map(e => e.key)")
-                    results[backend] = page.evaluate(PAGE_BENCH, {"keys": keys, "repeats": repeats,
-                                                                  "batch": batch})
+                    keys = page.evaluate(
+                        "async () => (await (await import('./model.js')).loadCatalog()).entries.map(e => e.key)"
+                    )
+                    results[backend] = page.evaluate(
+                        PAGE_BENCH, {"keys": keys, "repeats": repeats, "batch": batch}
+                    )
                     for row in results[backend]:
-                        print(f"  chromium {backend:<5} {row['key']:<16} p50 {row['latency_ms']:.2f} ms, "
-                              f"{row['throughput_per_s']:.0f} img/s", flush=True)
+                        print(
+                            f"  chromium {backend:<5} {row['key']:<16} p50 {row['latency_ms']:.2f} ms, "
+                            f"{row['throughput_per_s']:.0f} img/s",
+                            flush=True,
+                        )
                     page.close()
                 browser.close()
         finally:
@@ -106,12 +112,17 @@ def streamlit_stroke_to_answer(models_dir: Path, rounds: int = 2) -> dict:
 
 # --- the page as an installed app: what a phone downloads, and how fast it is ready ---
 
-PHONE = {"viewport": {"width": 360, "height": 640}, "device_scale_factor": 2, "is_mobile": True,
-         "has_touch": True}
+PHONE: dict[str, Any] = {
+    "viewport": {"width": 360, "height": 640},
+    "device_scale_factor": 2,
+    "is_mobile": True,
+    "has_touch": True,
+}
 
 
 class CountingHandler(QuietHandler):
     """Counts the body bytes the server sends (what the page and its service worker download)."""
+
     sent = [0]
 
     def copyfile(self, source, outputfile):
@@ -122,6 +133,7 @@ class CountingHandler(QuietHandler):
 
 def serve_counting(folder: Path, headers: dict | None = None):
     """serve(), counting bytes sent and adding `headers` to every response (COOP/COEP)."""
+
     class Handler(CountingHandler):
         def end_headers(self):
             for name, value in (headers or {}).items():
@@ -129,7 +141,7 @@ def serve_counting(folder: Path, headers: dict | None = None):
             super().end_headers()
 
     handler = functools.partial(Handler, directory=str(folder))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = StoppableServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return f"http://127.0.0.1:{server.server_address[1]}/", server
 
@@ -154,8 +166,12 @@ def page_visits(models_dir: Path, rounds: int = 3) -> dict:
         for round_ in range(rounds):
             url, server = serve_counting(site)
             context = playwright.chromium.launch_persistent_context(
-                Path(tmp) / f"profile-{round_}", executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
-                headless=True, **PHONE)
+                Path(tmp) / f"profile-{round_}",
+                executable_path=str(CHROMIUM),
+                args=CHROMIUM_ARGS,
+                headless=True,
+                **PHONE,
+            )
             try:
                 CountingHandler.sent[0] = 0
                 first = visit(context, url)
@@ -169,16 +185,28 @@ def page_visits(models_dir: Path, rounds: int = 3) -> dict:
                 repeat["page"].close()
                 stop(server)
                 offline = visit(context, url)
-                offline_state = offline["page"].wait_for_selector(
-                    "[data-testid=offline][data-state=offline]", timeout=30_000) is not None
-                rows.append({"first_ready_ms": first["ready_ms"], "first_bytes_to_ready": bytes_to_ready,
-                             "first_bytes_installed": bytes_installed, "repeat_ready_ms": repeat["ready_ms"],
-                             "repeat_bytes": repeat_bytes, "offline_ready_ms": offline["ready_ms"],
-                             "offline_reported": offline_state})
-                print(f"  visit {round_ + 1}: first {first['ready_ms']:.0f} ms "
-                      f"({bytes_to_ready / 1e6:.2f} MB to ready, {bytes_installed / 1e6:.2f} MB installed), "
-                      f"repeat {repeat['ready_ms']:.0f} ms ({repeat_bytes} B), "
-                      f"offline {offline['ready_ms']:.0f} ms", flush=True)
+                offline_state = (
+                    offline["page"].wait_for_selector("[data-testid=offline][data-state=offline]", timeout=30_000)
+                    is not None
+                )
+                rows.append(
+                    {
+                        "first_ready_ms": first["ready_ms"],
+                        "first_bytes_to_ready": bytes_to_ready,
+                        "first_bytes_installed": bytes_installed,
+                        "repeat_ready_ms": repeat["ready_ms"],
+                        "repeat_bytes": repeat_bytes,
+                        "offline_ready_ms": offline["ready_ms"],
+                        "offline_reported": offline_state,
+                    }
+                )
+                print(
+                    f"  visit {round_ + 1}: first {first['ready_ms']:.0f} ms "
+                    f"({bytes_to_ready / 1e6:.2f} MB to ready, {bytes_installed / 1e6:.2f} MB installed), "
+                    f"repeat {repeat['ready_ms']:.0f} ms ({repeat_bytes} B), "
+                    f"offline {offline['ready_ms']:.0f} ms",
+                    flush=True,
+                )
             finally:
                 context.close()
                 server.server_close()
@@ -210,8 +238,7 @@ async () => {
           batch1_ms: times[100], batch100_ms: batch[3]};
 }
 """
-ISOLATION_HEADERS = {"Cross-Origin-Opener-Policy": "same-origin",
-                     "Cross-Origin-Embedder-Policy": "require-corp"}
+ISOLATION_HEADERS = {"Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp"}
 
 
 THREADS_OFF = "tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);"
@@ -226,21 +253,24 @@ def threads_allowed_copy(site: Path, target: Path) -> Path:
     if THREADS_OFF not in model.read_text() or "script-src 'self'" not in html.read_text():
         raise RuntimeError("model.js or index.html changed: update the COOP/COEP benchmark")
     model.write_text(model.read_text().replace(THREADS_OFF, ""))
-    html.write_text(html.read_text().replace(
-        "script-src 'self'", "worker-src 'self' blob:; script-src 'self' blob:"))
+    html.write_text(
+        html.read_text().replace("script-src 'self'", "worker-src 'self' blob:; script-src 'self' blob:")
+    )
     return target
 
 
 def wasm_isolation(models_dir: Path, rounds: int = 3) -> dict:
     from playwright.sync_api import sync_playwright
 
-    results = {"plain": [], "coop_coep": []}
+    results: dict[str, list[dict[str, Any]]] = {"plain": [], "coop_coep": []}
     with tempfile.TemporaryDirectory(prefix="bench-coep-") as tmp, sync_playwright() as playwright:
         site = build_site(Path(tmp) / "site", models_dir)
-        sites = {"plain": (site, None),
-                 "coop_coep": (threads_allowed_copy(site, Path(tmp) / "threads"), ISOLATION_HEADERS)}
+        sites = {
+            "plain": (site, None),
+            "coop_coep": (threads_allowed_copy(site, Path(tmp) / "threads"), ISOLATION_HEADERS),
+        }
         browser = launch(playwright)
-        for _ in range(rounds):   # alternate, so drift hits both sides alike
+        for _ in range(rounds):  # alternate, so drift hits both sides alike
             for name, (folder, headers) in sites.items():
                 url, server = serve_counting(folder, headers)
                 context = browser.new_context()
@@ -253,7 +283,10 @@ def wasm_isolation(models_dir: Path, rounds: int = 3) -> dict:
                 server.server_close()
         browser.close()
     for name, rows in results.items():
-        print(f"  wasm {name}: {rows[0]['wasm']}, isolated {rows[0]['isolated']}, threads "
-              f"{rows[0]['threads']}, batch 1 {sorted(r['batch1_ms'] for r in rows)[len(rows) // 2]:.2f} ms, "
-              f"batch 100 {sorted(r['batch100_ms'] for r in rows)[len(rows) // 2]:.1f} ms", flush=True)
+        print(
+            f"  wasm {name}: {rows[0]['wasm']}, isolated {rows[0]['isolated']}, threads "
+            f"{rows[0]['threads']}, batch 1 {sorted(r['batch1_ms'] for r in rows)[len(rows) // 2]:.2f} ms, "
+            f"batch 100 {sorted(r['batch100_ms'] for r in rows)[len(rows) // 2]:.1f} ms",
+            flush=True,
+        )
     return results

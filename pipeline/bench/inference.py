@@ -8,7 +8,7 @@ import numpy as np
 
 from pipeline.bench.stats import summary
 from pipeline.formats import format_module, timed_calls
-from pipeline.runtime import check_files, load_manifest, read_index
+from pipeline.manifest import check_files, load_manifest, read_index
 
 BATCH = 1000
 
@@ -20,8 +20,11 @@ def python_runtime(module, loaded, images: np.ndarray, repeats: int) -> dict:
     batch = lambda: module.predict(loaded, images)  # noqa: E731
     latency = summary(timed_calls(single, repeats))
     batch_ms = summary(timed_calls(batch, 5, warmup=1))["median"]
-    return {"latency_ms": latency["median"], "latency_p99_ms": latency["p99"],
-            "throughput_per_s": len(images) / (batch_ms / 1000)}
+    return {
+        "latency_ms": latency["median"],
+        "latency_p99_ms": latency["p99"],
+        "throughput_per_s": len(images) / (batch_ms / 1000),
+    }
 
 
 def all_artifacts(models_dir: Path, repeats: int = 300) -> list[dict]:
@@ -41,8 +44,18 @@ def all_artifacts(models_dir: Path, repeats: int = 300) -> list[dict]:
                 figures = {k: figures[k] for k in ("latency_ms", "latency_p99_ms", "throughput_per_s")}
             else:
                 figures = python_runtime(module, module.load(path, artifact["variant"]), images, repeats)
-            rows.append({"model": name, "artifact": artifact["id"], "runtime": module.RUNTIME,
-                         "bytes": artifact["bytes"], **figures})
-            print(f"  {name} {artifact['id']:<15} p50 {figures['latency_ms']:.3f} ms, "
-                  f"{figures['throughput_per_s']:.0f} img/s", flush=True)
+            rows.append(
+                {
+                    "model": name,
+                    "artifact": artifact["id"],
+                    "runtime": module.RUNTIME,
+                    "bytes": artifact["bytes"],
+                    **figures,
+                }
+            )
+            print(
+                f"  {name} {artifact['id']:<15} p50 {figures['latency_ms']:.3f} ms, "
+                f"{figures['throughput_per_s']:.0f} img/s",
+                flush=True,
+            )
     return rows

@@ -15,10 +15,11 @@ import asyncio
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from tools.browser import (
+from pipeline.bench.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
     DIGIT_STROKES,
@@ -33,8 +34,11 @@ from tools.browser import (
 ANSWER_TIMEOUT_MS = 90_000
 LOAD_TIMEOUT_MS = 180_000
 # Many pages in one headless browser: none of them may be treated as a background tab.
-FOREGROUND_ARGS = ["--disable-background-timer-throttling", "--disable-renderer-backgrounding",
-                   "--disable-backgrounding-occluded-windows"]
+FOREGROUND_ARGS = [
+    "--disable-background-timer-throttling",
+    "--disable-renderer-backgrounding",
+    "--disable-backgrounding-occluded-windows",
+]
 
 
 def server_rss_bytes(port: int) -> int | None:
@@ -85,7 +89,7 @@ async def draw_and_read(page, digit: int) -> tuple[str, float, int]:
                 await page.mouse.move(box["x"] + x, box["y"] + y)
             await page.mouse.up()
         released = time.perf_counter()
-        try:   # painted at the next animation frame, not at mouse-up
+        try:  # painted at the next animation frame, not at mouse-up
             await page.wait_for_function(INK_SHOWN, arg=await canvas.element_handle(), timeout=STROKE_PAINT_MS)
             break
         except PlaywrightTimeout:
@@ -98,7 +102,7 @@ async def draw_and_read(page, digit: int) -> tuple[str, float, int]:
     seconds = time.perf_counter() - released
     await page.get_by_role("button", name="Clear").click()
     await waited("the answer stayed after Clear", prediction, state="detached")
-    try:   # a user draws again once they see the canvas empty
+    try:  # a user draws again once they see the canvas empty
         await page.wait_for_function(INK_GONE, arg=await canvas.element_handle(), timeout=ANSWER_TIMEOUT_MS)
     except Exception as exc:
         raise SessionError("the canvas stayed inked after Clear") from exc
@@ -110,7 +114,7 @@ class StartLine:
 
     def __init__(self, sessions: int):
         self.waiting, self.go = sessions, asyncio.Event()
-        self.loading = asyncio.Lock()   # pages open one at a time: loading is not what is measured
+        self.loading = asyncio.Lock()  # pages open one at a time: loading is not what is measured
 
     def arrived(self):
         self.waiting -= 1
@@ -119,16 +123,18 @@ class StartLine:
             self.began = time.perf_counter()
 
 
-async def one_session(browser, url: str, digits: list[int], start: StartLine, rows: list,
-                      errors: list) -> None:
+async def one_session(browser, url: str, digits: list[int], start: StartLine, rows: list, errors: list) -> None:
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
     try:
         page = await context.new_page()
         try:
             async with start.loading:
                 await page.goto(url, timeout=LOAD_TIMEOUT_MS)
-                await page.get_by_test_id("stBidiComponentIsolated").locator(STREAMLIT_CANVAS).first.wait_for(
-                    timeout=LOAD_TIMEOUT_MS)
+                await (
+                    page.get_by_test_id("stBidiComponentIsolated")
+                    .locator(STREAMLIT_CANVAS)
+                    .first.wait_for(timeout=LOAD_TIMEOUT_MS)
+                )
                 # a stroke made while the page's first script run is still going can be lost (seen
                 # once in six sessions under heavy load): start when Streamlit shows it is idle
                 await page.get_by_test_id("stStatusWidget").wait_for(state="hidden", timeout=LOAD_TIMEOUT_MS)
@@ -141,7 +147,7 @@ async def one_session(browser, url: str, digits: list[int], start: StartLine, ro
         for digit in digits:
             try:
                 answer, seconds, lost = await draw_and_read(page, digit)
-            except SessionError as exc:   # the app did not answer this session in time
+            except SessionError as exc:  # the app did not answer this session in time
                 errors.append(f"digit {digit}: {exc}")
                 return
             rows.append({"digit": digit, "answer": answer, "seconds": seconds, "lost_strokes": lost})
@@ -157,14 +163,22 @@ async def drive(url: str, port: int, sessions: int, digits_each: int) -> dict:
     from playwright.async_api import async_playwright
 
     order = [0, 1, 2, 3, 7]
-    rows, errors, rss = [], [], []
+    rows: list[dict[str, Any]] = []
+    errors: list[str] = []
+    rss: list[int] = []
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS + FOREGROUND_ARGS, headless=True)
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS + FOREGROUND_ARGS, headless=True
+        )
         start = StartLine(sessions)
-        tasks = [asyncio.create_task(one_session(
-            browser, url, [order[(i + k) % len(order)] for k in range(digits_each)], start, rows, errors))
-            for i in range(sessions)]
+        tasks = [
+            asyncio.create_task(
+                one_session(
+                    browser, url, [order[(i + k) % len(order)] for k in range(digits_each)], start, rows, errors
+                )
+            )
+            for i in range(sessions)
+        ]
 
         async def sample_memory():
             while True:
@@ -181,14 +195,17 @@ async def drive(url: str, port: int, sessions: int, digits_each: int) -> dict:
     began = getattr(start, "began", ended)
     seconds = np.array([row["seconds"] for row in rows]) if rows else np.array([np.nan])
     return {
-        "sessions": sessions, "digits_per_session": digits_each, "answers": len(rows),
+        "sessions": sessions,
+        "digits_per_session": digits_each,
+        "answers": len(rows),
         "correct": sum(row["answer"] == str(row["digit"]) for row in rows),
         "wall_seconds": round(ended - began, 2),
         "answers_per_second": round(len(rows) / (ended - began), 3),
         "stroke_to_answer_p50_s": round(float(np.percentile(seconds, 50)), 3),
         "stroke_to_answer_p95_s": round(float(np.percentile(seconds, 95)), 3),
         "drawings_redrawn": sum(row["lost_strokes"] > 0 for row in rows),
-        "errors": errors, "server_rss_peak_bytes": max(rss) if rss else None,
+        "errors": errors,
+        "server_rss_peak_bytes": max(rss) if rss else None,
         "server_rss_start_bytes": rss[0] if rss else None,
     }
 
@@ -202,10 +219,13 @@ def app_under_load(models_dir: Path, sessions: int, digits_each: int) -> dict:
             result = asyncio.run(drive(url, port, sessions, digits_each))
         if "Traceback" in log_path.read_text():
             result["errors"].append("a traceback in the server log")
-    print(f"  {sessions} sessions: {result['answers']} answers, {result['answers_per_second']:.2f}/s, "
-          f"p50 {result['stroke_to_answer_p50_s']:.2f} s, p95 {result['stroke_to_answer_p95_s']:.2f} s, "
-          f"redrawn {result['drawings_redrawn']}, errors {len(result['errors'])}, server RSS peak "
-          f"{(result['server_rss_peak_bytes'] or 0) / 2**20:.0f} MiB", flush=True)
+    print(
+        f"  {sessions} sessions: {result['answers']} answers, {result['answers_per_second']:.2f}/s, "
+        f"p50 {result['stroke_to_answer_p50_s']:.2f} s, p95 {result['stroke_to_answer_p95_s']:.2f} s, "
+        f"redrawn {result['drawings_redrawn']}, errors {len(result['errors'])}, server RSS peak "
+        f"{(result['server_rss_peak_bytes'] or 0) / 2**20:.0f} MiB",
+        flush=True,
+    )
     for error in sorted(set(result["errors"]))[:5]:
         print(f"    error: {error}", flush=True)
     return result

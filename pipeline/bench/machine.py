@@ -20,9 +20,14 @@ def describe() -> dict:
     if meminfo.is_file():
         kib = int(meminfo.read_text().split("MemTotal:")[1].split()[0])
         memory_gib = round(kib / 2**20, 1)
-    from pipeline.export import package_versions
+    from pipeline.provenance import package_versions
     from pipeline.tf_setup import describe_device
 
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": memory_gib,
-            "os": f"{platform.system()} {platform.release()}", "training_device": describe_device(),
-            "versions": package_versions()}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": memory_gib,
+        "os": f"{platform.system()} {platform.release()}",
+        "training_device": describe_device(),
+        "versions": package_versions(),
+    }

@@ -19,8 +19,10 @@ def table(header: list[str], rows: list[list]) -> str:
 
 def machine_section(machine: dict) -> str:
     versions = ", ".join(f"{k} {v}" for k, v in machine["versions"].items())
-    return (f"- CPU: {machine['cpu']}, {machine['cores']} cores; memory {machine['memory_gib']} GiB; "
-            f"{machine['os']}\n- Training device: {machine['training_device']}\n- Software: {versions}")
+    return (
+        f"- CPU: {machine['cpu']}, {machine['cores']} cores; memory {machine['memory_gib']} GiB; "
+        f"{machine['os']}\n- Training device: {machine['training_device']}\n- Software: {versions}"
+    )
 
 
 def training_section(figures: dict) -> str:
@@ -30,25 +32,41 @@ def training_section(figures: dict) -> str:
         parts.append(
             "### The article's model: the pipeline against the article's own program\n\n"
             "Whole process against whole process (Python start-up, imports, data loading, 20 epochs "
-            "at batch 32 on all 60,000 images, SGD 0.01), alternating which runs first.\n\n" + table(
+            "at batch 32 on all 60,000 images, SGD 0.01), alternating which runs first.\n\n"
+            + table(
                 ["", "median wall time", "runs", "test accuracy"],
-                [["`python -m pipeline train --model article --validation-fraction 0`",
-                  f"{pairs['pipeline_seconds']['median']:.1f} s", pairs["pipeline_seconds"]["n"],
-                  ", ".join(f"{a:.4f}" for a in pairs["pipeline_accuracy"])],
-                 ["`python -m tools.article_program` (plain `fit`)",
-                  f"{pairs['plain_seconds']['median']:.1f} s", pairs["plain_seconds"]["n"],
-                  ", ".join(f"{a:.4f}" for a in pairs["plain_accuracy"])]])
+                [
+                    [
+                        "`python -m pipeline train --model article --validation-fraction 0`",
+                        f"{pairs['pipeline_seconds']['median']:.1f} s",
+                        pairs["pipeline_seconds"]["n"],
+                        ", ".join(f"{a:.4f}" for a in pairs["pipeline_accuracy"]),
+                    ],
+                    [
+                        "`python -m pipeline.bench.article_program` (plain `fit`)",
+                        f"{pairs['plain_seconds']['median']:.1f} s",
+                        pairs["plain_seconds"]["n"],
+                        ", ".join(f"{a:.4f}" for a in pairs["plain_accuracy"]),
+                    ],
+                ],
+            )
             + f"\n\n**Speed-up: {pairs['speedup']:.1f}×** (per pair: "
-              f"{', '.join(f'{r}×' for r in pairs['speedup_per_pair'])}).")
+            f"{', '.join(f'{r}×' for r in pairs['speedup_per_pair'])})."
+        )
     ablation = figures.get("ablation")
     if ablation:
         base = next(iter(ablation["seconds_per_epoch"].values()))
         parts.append(
             f"### What each speed-up gives (article model, seconds per epoch, median of "
-            f"{ablation['epochs_timed']} epochs after a warm-up one)\n\n" + table(
+            f"{ablation['epochs_timed']} epochs after a warm-up one)\n\n"
+            + table(
                 ["setting", "s / epoch", "vs plain fit"],
-                [[name, f"{seconds:.3f}", f"{base / seconds:.1f}×"]
-                 for name, seconds in ablation["seconds_per_epoch"].items()]))
+                [
+                    [name, f"{seconds:.3f}", f"{base / seconds:.1f}×"]
+                    for name, seconds in ablation["seconds_per_epoch"].items()
+                ],
+            )
+        )
     recipes = figures.get("cnn_recipes")
     if recipes:
         parts.append(cnn_recipes_section(recipes))
@@ -58,11 +76,15 @@ def training_section(figures: dict) -> str:
 
 def describe_recipe(recipe: dict) -> str:
     rate = recipe["learning_rate"]
-    schedule = (f"{rate['schedule']} {rate['initial']:g} → {rate['peak']:g} → "
-                f"{rate['peak'] * rate['final_fraction']:.2g}" if rate["schedule"] == "one-cycle"
-                else f"constant {rate['peak']:g}")
-    return (f"`{recipe['architecture']}`, {recipe['epochs']} epochs, batch {recipe['batch_size']}, "
-            f"{recipe['optimizer']} ({schedule})")
+    schedule = (
+        f"{rate['schedule']} {rate['initial']:g} → {rate['peak']:g} → {rate['peak'] * rate['final_fraction']:.2g}"
+        if rate["schedule"] == "one-cycle"
+        else f"constant {rate['peak']:g}"
+    )
+    return (
+        f"`{recipe['architecture']}`, {recipe['epochs']} epochs, batch {recipe['batch_size']}, "
+        f"{recipe['optimizer']} ({schedule})"
+    )
 
 
 def cnn_recipes_section(figures: dict) -> str:
@@ -70,85 +92,175 @@ def cnn_recipes_section(figures: dict) -> str:
     names = list(figures["recipes"])
     rows = []
     for name, run in figures["recipes"].items():
-        reached = (f"{run['seconds_to_target']:.0f} s (epoch {run['epoch_reaching_target']})"
-                   if run["seconds_to_target"] is not None else "not reached")
-        rows.append([name, describe_recipe(run["recipe"]), f"{run['parameters']:,}", reached,
-                     f"{run['total_seconds']:.0f} s", f"{run['final_accuracy']:.4f}"])
+        reached = (
+            f"{run['seconds_to_target']:.0f} s (epoch {run['epoch_reaching_target']})"
+            if run["seconds_to_target"] is not None
+            else "not reached"
+        )
+        rows.append(
+            [
+                name,
+                describe_recipe(run["recipe"]),
+                f"{run['parameters']:,}",
+                reached,
+                f"{run['total_seconds']:.0f} s",
+                f"{run['final_accuracy']:.4f}",
+            ]
+        )
     first = figures["recipes"][names[0]]
     ratio = ""
     for name in names[1:]:
         other = figures["recipes"][name]
         if first["seconds_to_target"] and other["seconds_to_target"]:
-            ratio += (f"\n\n{name} against {names[0]}: time to {figures['target']} **"
-                      f"{first['seconds_to_target'] / other['seconds_to_target']:.1f}× faster**; whole run "
-                      f"{first['total_seconds'] / other['total_seconds']:.1f}× faster.")
+            ratio += (
+                f"\n\n{name} against {names[0]}: time to {figures['target']} **"
+                f"{first['seconds_to_target'] / other['seconds_to_target']:.1f}× faster**; whole run "
+                f"{first['total_seconds'] / other['total_seconds']:.1f}× faster."
+            )
     epochs = max(len(run["epochs"]) for run in figures["recipes"].values())
-    per_epoch = [[e + 1] + [(f"{run['epochs'][e]['seconds']:.0f} s, {run['epochs'][e]['test_accuracy']:.4f}"
-                             if e < len(run["epochs"]) else "") for run in figures["recipes"].values()]
-                 for e in range(epochs)]
-    return (f"### The CNN on {figures['device']}: first recipe against the served one\n\n"
-            "Both trained in the same process, one epoch of each in turn (the order alternating), "
-            "so both see the same machine load; training time only (test scoring excluded).\n\n"
-            + table(["recipe", "settings", "parameters", f"time to test accuracy ≥ {figures['target']}",
-                     "all epochs", "final test accuracy"], rows) + ratio + "\n\n"
-            + table(["epoch"] + [f"{name}: time so far, test accuracy" for name in names], per_epoch))
+    per_epoch = [
+        [e + 1]
+        + [
+            (
+                f"{run['epochs'][e]['seconds']:.0f} s, {run['epochs'][e]['test_accuracy']:.4f}"
+                if e < len(run["epochs"])
+                else ""
+            )
+            for run in figures["recipes"].values()
+        ]
+        for e in range(epochs)
+    ]
+    return (
+        f"### The CNN on {figures['device']}: first recipe against the served one\n\n"
+        "Both trained in the same process, one epoch of each in turn (the order alternating), "
+        "so both see the same machine load; training time only (test scoring excluded).\n\n"
+        + table(
+            [
+                "recipe",
+                "settings",
+                "parameters",
+                f"time to test accuracy ≥ {figures['target']}",
+                "all epochs",
+                "final test accuracy",
+            ],
+            rows,
+        )
+        + ratio
+        + "\n\n"
+        + table(["epoch"] + [f"{name}: time so far, test accuracy" for name in names], per_epoch)
+    )
 
 
 def load_section(runs: list[dict]) -> str:
-    rows = [[r["sessions"], r["answers"], f"{r['correct']}/{r['answers']}", f"{r['answers_per_second']:.2f}",
-             f"{r['stroke_to_answer_p50_s']:.2f} s", f"{r['stroke_to_answer_p95_s']:.2f} s",
-             r.get("drawings_redrawn", 0), len(r["errors"]), human_bytes(r["server_rss_start_bytes"] or 0),
-             human_bytes(r["server_rss_peak_bytes"] or 0)] for r in runs]
-    return ("One `streamlit run web/app.py` on 127.0.0.1; N headless Chromium pages (one browser, "
-            "a context each: N Streamlit sessions) draw digits with the mouse at the same time, each "
-            "waiting for its answer, clearing and drawing the next. Stroke-to-answer runs from "
-            "mouse-up to the Prediction metric on screen. The browsers run on the same cores as the "
-            "server, so this measures the whole set-up on this machine, not the server alone.\n\n"
-            + table(["sessions", "answers", "right", "answers / s", "stroke → answer p50", "p95",
-                     "drawings redrawn", "errors", "server RSS at start", "server RSS peak"], rows)
-            + "\n\nA drawing is redrawn when it left no ink on the canvas (a real user would see the "
-              "stroke vanish and draw again). When Clear mounted a new canvas, that canvas could show "
-              "before it took strokes: 16 of 50 drawings (10 sessions) and 33 of 100 (20 sessions) "
-              "were redrawn; Clear now empties the same canvas. Errors: a page that did not load, no "
-              "answer within 90 s, a wrong answer, an exception box, a traceback in the server log.")
+    rows = [
+        [
+            r["sessions"],
+            r["answers"],
+            f"{r['correct']}/{r['answers']}",
+            f"{r['answers_per_second']:.2f}",
+            f"{r['stroke_to_answer_p50_s']:.2f} s",
+            f"{r['stroke_to_answer_p95_s']:.2f} s",
+            r.get("drawings_redrawn", 0),
+            len(r["errors"]),
+            human_bytes(r["server_rss_start_bytes"] or 0),
+            human_bytes(r["server_rss_peak_bytes"] or 0),
+        ]
+        for r in runs
+    ]
+    return (
+        "One `streamlit run web/app.py` on 127.0.0.1; N headless Chromium pages (one browser, "
+        "a context each: N Streamlit sessions) draw digits with the mouse at the same time, each "
+        "waiting for its answer, clearing and drawing the next. Stroke-to-answer runs from "
+        "mouse-up to the Prediction metric on screen. The browsers run on the same cores as the "
+        "server, so this measures the whole set-up on this machine, not the server alone.\n\n"
+        + table(
+            [
+                "sessions",
+                "answers",
+                "right",
+                "answers / s",
+                "stroke → answer p50",
+                "p95",
+                "drawings redrawn",
+                "errors",
+                "server RSS at start",
+                "server RSS peak",
+            ],
+            rows,
+        )
+        + "\n\nA drawing is redrawn when it left no ink on the canvas (a real user would see the "
+        "stroke vanish and draw again). When Clear mounted a new canvas, that canvas could show "
+        "before it took strokes: 16 of 50 drawings (10 sessions) and 33 of 100 (20 sessions) "
+        "were redrawn; Clear now empties the same canvas. Errors: a page that did not load, no "
+        "answer within 90 s, a wrong answer, an exception box, a traceback in the server log."
+    )
 
 
 def inference_section(rows: list[dict]) -> str:
-    return ("Batch 1: median and 99th percentile of single-image calls (Keras: the model's call "
-            "traced once as a tf.function; one LiteRT thread; one ONNX Runtime thread). "
-            "Batch 1000: images per second.\n\n" + table(
-                ["model", "artifact", "runtime", "size", "batch 1 p50", "batch 1 p99", "batch 1000"],
-                [[r["model"], r["artifact"], r["runtime"], human_bytes(r["bytes"]),
-                  f"{r['latency_ms']:.3f} ms", f"{r['latency_p99_ms']:.3f} ms",
-                  f"{r['throughput_per_s']:,.0f}/s"] for r in rows]))
+    return (
+        "Batch 1: median and 99th percentile of single-image calls (Keras: the model's call "
+        "traced once as a tf.function; one LiteRT thread; one ONNX Runtime thread). "
+        "Batch 1000: images per second.\n\n"
+        + table(
+            ["model", "artifact", "runtime", "size", "batch 1 p50", "batch 1 p99", "batch 1000"],
+            [
+                [
+                    r["model"],
+                    r["artifact"],
+                    r["runtime"],
+                    human_bytes(r["bytes"]),
+                    f"{r['latency_ms']:.3f} ms",
+                    f"{r['latency_p99_ms']:.3f} ms",
+                    f"{r['throughput_per_s']:,.0f}/s",
+                ]
+                for r in rows
+            ],
+        )
+    )
 
 
 def signing_section(figures: dict) -> str:
-    rows = [[r["model"], r["files"], human_bytes(r["bytes"]), f"{r['sign_ms']:.1f} ms",
-             f"{r['verify_ms']:.1f} ms"] for r in figures["folders"]]
-    return ("OpenSSF model signing (`model-signing`, elliptic-curve P-256 key, offline): the whole "
-            "published folder, every file hashed, in one process after a warm-up; median of 10.\n\n"
-            + table(["model", "files", "folder size", "sign", "verify"], rows)
-            + f"\n\nImporting the library costs **{figures['import_seconds']:.1f} s** once per process "
-              "(a `predict --public-key` command pays it; a running app pays it once).")
+    rows = [
+        [r["model"], r["files"], human_bytes(r["bytes"]), f"{r['sign_ms']:.1f} ms", f"{r['verify_ms']:.1f} ms"]
+        for r in figures["folders"]
+    ]
+    return (
+        "OpenSSF model signing (`model-signing`, elliptic-curve P-256 key, offline): the whole "
+        "published folder, every file hashed, in one process after a warm-up; median of 10.\n\n"
+        + table(["model", "files", "folder size", "sign", "verify"], rows)
+        + f"\n\nImporting the library costs **{figures['import_seconds']:.1f} s** once per process "
+        "(a `predict --public-key` command pays it; a running app pays it once)."
+    )
 
 
 def browser_section(figures: dict) -> str:
     parts = []
     page = figures.get("page")
     if page:
-        rows = [[backend, r["key"], f"{r['latency_ms']:.2f} ms", f"{r['latency_p99_ms']:.2f} ms",
-                 f"{r['throughput_per_s']:,.0f}/s"]
-                for backend, results in page["backends"].items() for r in results]
-        parts.append("TF.js in headless Chromium (Debian's chromium, no GPU: WebGL runs on "
-                     "SwiftShader, a software rasteriser), the page's own loading code:\n\n"
-                     + table(["backend", "model", "batch 1 p50", "batch 1 p99", "batch 1000"], rows))
+        rows = [
+            [
+                backend,
+                r["key"],
+                f"{r['latency_ms']:.2f} ms",
+                f"{r['latency_p99_ms']:.2f} ms",
+                f"{r['throughput_per_s']:,.0f}/s",
+            ]
+            for backend, results in page["backends"].items()
+            for r in results
+        ]
+        parts.append(
+            "TF.js in headless Chromium (Debian's chromium, no GPU: WebGL runs on "
+            "SwiftShader, a software rasteriser), the page's own loading code:\n\n"
+            + table(["backend", "model", "batch 1 p50", "batch 1 p99", "batch 1000"], rows)
+        )
     app = figures.get("streamlit")
     if app:
         seconds = sorted(app["seconds"])
-        parts.append(f"Streamlit app, mouse-up to the Prediction metric in Chromium: median "
-                     f"**{seconds[len(seconds) // 2]:.2f} s** (min {seconds[0]:.2f}, max {seconds[-1]:.2f}; "
-                     f"{app['correct']}/{app['drawn']} drawn digits read right).")
+        parts.append(
+            f"Streamlit app, mouse-up to the Prediction metric in Chromium: median "
+            f"**{seconds[len(seconds) // 2]:.2f} s** (min {seconds[0]:.2f}, max {seconds[-1]:.2f}; "
+            f"{app['correct']}/{app['drawn']} drawn digits read right)."
+        )
     return "\n\n".join(parts)
 
 
@@ -163,80 +275,122 @@ def offline_section(figures: dict) -> str:
         f"Measured on {figures.get('measured', 'the date above')}. "
         f"The page as an installed app ({figures['visits']['profile']}; the page's own clock from "
         f"navigation start to `ready`, median of {len(rounds)} fresh profiles; bytes are what the "
-        "local server sent):\n\n" + table(
+        "local server sent):\n\n"
+        + table(
             ["visit", "time to ready", "downloaded"],
-            [["first (nothing cached)", f"{pick('first_ready_ms'):.0f} ms",
-              f"{human_bytes(pick('first_bytes_to_ready'))} to ready; "
-              f"{human_bytes(pick('first_bytes_installed'))} once the service worker has "
-              "saved everything for offline use"],
-             ["repeat (from the service worker's cache)", f"{pick('repeat_ready_ms'):.0f} ms",
-              human_bytes(pick("repeat_bytes"))],
-             ["offline (server stopped)", f"{pick('offline_ready_ms'):.0f} ms", "0 B"]])
+            [
+                [
+                    "first (nothing cached)",
+                    f"{pick('first_ready_ms'):.0f} ms",
+                    f"{human_bytes(pick('first_bytes_to_ready'))} to ready; "
+                    f"{human_bytes(pick('first_bytes_installed'))} once the service worker has "
+                    "saved everything for offline use",
+                ],
+                [
+                    "repeat (from the service worker's cache)",
+                    f"{pick('repeat_ready_ms'):.0f} ms",
+                    human_bytes(pick("repeat_bytes")),
+                ],
+                ["offline (server stopped)", f"{pick('offline_ready_ms'):.0f} ms", "0 B"],
+            ],
+        )
         + "\n\nA repeat visit's only download is the page's network probe (the offline line); the "
-          "service worker starts saving files once the page is ready, revalidating what the page "
-          "has just downloaded rather than fetching it twice."]
+        "service worker starts saving files once the page is ready, revalidating what the page "
+        "has just downloaded rather than fetching it twice."
+    ]
     isolation = figures.get("wasm_isolation")
     if isolation:
         rows = []
-        for name, label in (("plain", "as served by `make serve`"),
-                            ("coop_coep", "with COOP/COEP (cross-origin isolated)")):
+        for name, label in (
+            ("plain", "as served by `make serve`"),
+            ("coop_coep", "with COOP/COEP (cross-origin isolated)"),
+        ):
             runs = isolation[name]
-            rows.append([label, ", ".join(runs[0]["wasm"]) or "?", runs[0]["threads"],
-                         f"{median(r['batch1_ms'] for r in runs):.2f} ms",
-                         f"{median(r['batch100_ms'] for r in runs):.1f} ms"])
-        parts.append("TF.js's WASM backend with and without cross-origin isolation (the default "
-                     "model, medians of alternating runs). TF.js gives the threaded binary half "
-                     "the cores: with one thread, as on this 2-core machine, both rows do the same "
-                     "work and differ by the shared machine's noise; more threads help batches, "
-                     "not the page's one drawing at a time. The threaded binary also needs `blob:` "
-                     "scripts and workers in the page's CSP. So the page keeps the SIMD binary and "
-                     "`make serve` sends no COOP/COEP headers:\n\n" + table(
-                         ["page", "binary loaded", "threads", "batch 1", "batch 100"], rows))
+            rows.append(
+                [
+                    label,
+                    ", ".join(runs[0]["wasm"]) or "?",
+                    runs[0]["threads"],
+                    f"{median(r['batch1_ms'] for r in runs):.2f} ms",
+                    f"{median(r['batch100_ms'] for r in runs):.1f} ms",
+                ]
+            )
+        parts.append(
+            "TF.js's WASM backend with and without cross-origin isolation (the default "
+            "model, medians of alternating runs). TF.js gives the threaded binary half "
+            "the cores: with one thread, as on this 2-core machine, both rows do the same "
+            "work and differ by the shared machine's noise; more threads help batches, "
+            "not the page's one drawing at a time. The threaded binary also needs `blob:` "
+            "scripts and workers in the page's CSP. So the page keeps the SIMD binary and "
+            "`make serve` sends no COOP/COEP headers:\n\n"
+            + table(["page", "binary loaded", "threads", "batch 1", "batch 100"], rows)
+        )
     return "\n\n".join(parts)
 
 
 def sizes_section(sizes: dict) -> str:
-    rows = [[model, artifact, human_bytes(size)] for model, artifacts in sizes["artifacts"].items()
-            for artifact, size in artifacts.items()]
+    rows = [
+        [model, artifact, human_bytes(size)]
+        for model, artifacts in sizes["artifacts"].items()
+        for artifact, size in artifacts.items()
+    ]
     text = table(["model", "artifact", "size"], rows)
     if sizes.get("site_bytes"):
-        text += (f"\n\nThe static site (`python -m pipeline site`), everything a host serves: "
-                 f"**{human_bytes(sizes['site_bytes'])}**.")
+        text += (
+            f"\n\nThe static site (`python -m pipeline site`), everything a host serves: "
+            f"**{human_bytes(sizes['site_bytes'])}**."
+        )
     return text
 
 
 def end_to_end_section(e2e: dict) -> str:
-    rows = [[r["model"], f"{r['train']:.0f} s", f"{r['evaluate']:.0f} s", f"{r['export']:.0f} s"]
-            for r in e2e["stages"]]
-    return (f"`python -m pipeline run` (the README's main command, after setup): "
-            f"**{e2e['total_seconds'] / 60:.1f} minutes** in all.\n\n"
-            + table(["model", "train", "evaluate", "export + verify + publish"], rows))
+    rows = [
+        [r["model"], f"{r['train']:.0f} s", f"{r['evaluate']:.0f} s", f"{r['export']:.0f} s"]
+        for r in e2e["stages"]
+    ]
+    return (
+        f"`python -m pipeline run` (the README's main command, after setup): "
+        f"**{e2e['total_seconds'] / 60:.1f} minutes** in all.\n\n"
+        + table(["model", "train", "evaluate", "export + verify + publish"], rows)
+    )
 
 
 def gpu_section(figures: dict) -> str:
     """benchmarks-gpu.json, written by tools/gpu_benchmark.py on a GPU machine."""
-    rows = ["| model | precision | epochs | batch | training time | later epochs | test accuracy | "
-            "batch 1 p50 | batch 1000 |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    rows = [
+        "| model | precision | epochs | batch | training time | later epochs | test accuracy | "
+        "batch 1 p50 | batch 1000 |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in figures["runs"]:
         later = f"{r['later_epoch_seconds']:.2f} s" if r["later_epoch_seconds"] is not None else "–"
-        rows.append(f"| {r['model']} | {'mixed float16' if r['mixed_precision'] else 'float32'} | "
-                    f"{r['epochs']} | {r['batch_size']} | {r['train_seconds']:.1f} s | {later} | "
-                    f"{r['test_accuracy']:.4f} | {r['latency_ms']:.2f} ms | {r['throughput_per_s']:,.0f}/s |")
-    return (f"Measured on {figures['device']} ({figures['host']}), {figures['date']}, with "
-            f"{figures['software']}: Keras 3 on JAX, because that machine has no TensorFlow. Same "
-            "architectures, optimizers, batch sizes and epochs as the pipeline; plain `fit` on "
-            "arrays and **no augmentation** (it is a tf.data stage), so the CNN's accuracy is not the "
-            "published model's. Training time includes compilation (the first epoch).\n\n"
-            + "\n".join(rows))
+        rows.append(
+            f"| {r['model']} | {'mixed float16' if r['mixed_precision'] else 'float32'} | "
+            f"{r['epochs']} | {r['batch_size']} | {r['train_seconds']:.1f} s | {later} | "
+            f"{r['test_accuracy']:.4f} | {r['latency_ms']:.2f} ms | {r['throughput_per_s']:,.0f}/s |"
+        )
+    return (
+        f"Measured on {figures['device']} ({figures['host']}), {figures['date']}, with "
+        f"{figures['software']}: Keras 3 on JAX, because that machine has no TensorFlow. Same "
+        "architectures, optimizers, batch sizes and epochs as the pipeline; plain `fit` on "
+        "arrays and **no augmentation** (it is a tf.data stage), so the CNN's accuracy is not the "
+        "published model's. Training time includes compilation (the first epoch).\n\n" + "\n".join(rows)
+    )
 
 
 def write(figures: dict) -> str:
-    updated = (f" (sections {', '.join(figures['updated'])} on that date with `--merge`; the others "
-               "in an earlier full run)" if figures.get("updated") else "")
-    sections = [f"# Benchmarks\n\nWritten by `python -m pipeline bench` on {figures['date']}{updated}. "
-                "Timings are medians over repeated runs; ratios compare two sides measured "
-                "alternately in the same run. The same figures are in `benchmarks.json`.",
-                "## Machine\n\n" + machine_section(figures["machine"])]
+    updated = (
+        f" (sections {', '.join(figures['updated'])} on that date with `--merge`; the others "
+        "in an earlier full run)"
+        if figures.get("updated")
+        else ""
+    )
+    sections = [
+        f"# Benchmarks\n\nWritten by `python -m pipeline bench` on {figures['date']}{updated}. "
+        "Timings are medians over repeated runs; ratios compare two sides measured "
+        "alternately in the same run. The same figures are in `benchmarks.json`.",
+        "## Machine\n\n" + machine_section(figures["machine"]),
+    ]
     if figures.get("training"):
         sections.append("## Training\n\n" + training_section(figures["training"]))
     if figures.get("inference"):
@@ -257,6 +411,12 @@ def write(figures: dict) -> str:
         from pipeline.bench.personal import markdown
 
         sections.append("## Personalisation\n\n" + markdown(figures["personal"]))
-    sections.append("## GPU\n\n" + (gpu_section(figures["gpu"]) if figures.get("gpu") else
-                                     "GPU figures are not yet measured: no GPU was at hand."))
+    sections.append(
+        "## GPU\n\n"
+        + (
+            gpu_section(figures["gpu"])
+            if figures.get("gpu")
+            else "GPU figures are not yet measured: no GPU was at hand."
+        )
+    )
     return "\n\n".join(sections) + "\n"

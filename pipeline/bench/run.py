@@ -11,29 +11,55 @@ from pipeline import REPO_ROOT
 from pipeline.bench import inference, machine, report, signing, training
 from pipeline.bench.stats import run_process
 from pipeline.events import read_events
-from pipeline.runtime import load_manifest, read_index
+from pipeline.manifest import load_manifest, read_index
 
-SECTIONS = ("training", "cnn", "inference", "signing", "browser", "offline", "load", "sizes", "end-to-end",
-            "personal")
+SECTIONS = (
+    "training",
+    "cnn",
+    "inference",
+    "signing",
+    "browser",
+    "offline",
+    "load",
+    "sizes",
+    "end-to-end",
+    "personal",
+)
 LOAD_SESSIONS = (10, 20)
 LOAD_DIGITS_EACH = 5
-GPU_FIGURES = REPO_ROOT / "benchmarks-gpu.json"   # written by tools/gpu_benchmark.py on a GPU machine
+GPU_FIGURES = REPO_ROOT / "benchmarks-gpu.json"  # written by tools/gpu_benchmark.py on a GPU machine
 
 
 def artifact_sizes(models_dir: Path) -> dict:
     names, _ = read_index(models_dir)
-    return {name: {a["id"]: a["bytes"] for a in load_manifest(models_dir / name)["artifacts"]}
-            for name in names}
+    return {name: {a["id"]: a["bytes"] for a in load_manifest(models_dir / name)["artifacts"]} for name in names}
 
 
 def end_to_end() -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
-        seconds, _ = run_process(["-m", "pipeline", "run", "--out", f"{tmp}/exported",
-                                  "--build-dir", f"{tmp}/build", "--events", f"{tmp}/events.jsonl"])
+        seconds, _ = run_process(
+            [
+                "-m",
+                "pipeline",
+                "run",
+                "--out",
+                f"{tmp}/exported",
+                "--build-dir",
+                f"{tmp}/build",
+                "--events",
+                f"{tmp}/events.jsonl",
+            ]
+        )
         summary = next(e for e in read_events(f"{tmp}/events.jsonl") if e["event"] == "summary")
-    stages = [{"model": row["model"], "train": round(row["train_seconds"], 1),
-               "evaluate": round(row["evaluate_seconds"], 1), "export": round(row["export_seconds"], 1)}
-              for row in summary["models"]]
+    stages = [
+        {
+            "model": row["model"],
+            "train": round(row["train_seconds"], 1),
+            "evaluate": round(row["evaluate_seconds"], 1),
+            "export": round(row["export_seconds"], 1),
+        }
+        for row in summary["models"]
+    ]
     return {"total_seconds": seconds, "stages": stages}
 
 
@@ -43,15 +69,19 @@ def main(args) -> int:
     if unknown:
         from pipeline.errors import PipelineError
 
-        raise PipelineError(f"Unknown benchmark section(s) {', '.join(sorted(unknown))}; "
-                            f"choose from: {', '.join(SECTIONS)}.")
+        raise PipelineError(
+            f"Unknown benchmark section(s) {', '.join(sorted(unknown))}; choose from: {', '.join(SECTIONS)}."
+        )
     models_dir = Path(args.models_dir).resolve()
     out = Path(args.out)
     previous = out.with_name("benchmarks.json")
     # --merge: keep the other sections' figures from the last full run, replace only the chosen ones
     figures = json.loads(previous.read_text()) if args.merge and previous.is_file() else {}
-    figures.update(date=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-                   machine=machine.describe(), updated=sorted(chosen) if args.merge else None)
+    figures.update(
+        date=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        machine=machine.describe(),
+        updated=sorted(chosen) if args.merge else None,
+    )
     if ("training" in chosen or "cnn" in chosen) and not figures.get("training"):
         figures["training"] = {}
     if "training" in chosen:
@@ -68,7 +98,7 @@ def main(args) -> int:
     if "signing" in chosen:
         print("Signing: sign and verify each model folder", flush=True)
         figures["signing"] = signing.sign_and_verify(models_dir)
-    if chosen & {"browser", "offline", "load"}:   # they drive Chromium with tools/browser.py (a checkout's)
+    if chosen & {"browser", "offline", "load"}:  # they drive Chromium (browser.py)
         from pipeline.bench import browsers, load
     if "browser" in chosen:
         print("Browser: TF.js in Chromium, the Streamlit app", flush=True)
@@ -76,16 +106,21 @@ def main(args) -> int:
         figures["browser"] = {"page": page, "streamlit": browsers.streamlit_stroke_to_answer(models_dir)}
     if "offline" in chosen:
         print("Offline app: first, repeat and offline visits; WASM with and without COOP/COEP", flush=True)
-        figures["offline"] = {"measured": figures["date"],
-                              "visits": browsers.page_visits(models_dir),
-                              "wasm_isolation": browsers.wasm_isolation(models_dir, rounds=5)}
+        figures["offline"] = {
+            "measured": figures["date"],
+            "visits": browsers.page_visits(models_dir),
+            "wasm_isolation": browsers.wasm_isolation(models_dir, rounds=5),
+        }
     if "load" in chosen:
         print("The Streamlit app under load", flush=True)
-        figures["load"] = [load.app_under_load(models_dir, sessions, LOAD_DIGITS_EACH)
-                           for sessions in LOAD_SESSIONS]
+        figures["load"] = [
+            load.app_under_load(models_dir, sessions, LOAD_DIGITS_EACH) for sessions in LOAD_SESSIONS
+        ]
     if "sizes" in chosen:
-        figures["sizes"] = {"artifacts": artifact_sizes(models_dir),
-                            "site_bytes": figures.get("browser", {}).get("page", {}).get("site_bytes")}
+        figures["sizes"] = {
+            "artifacts": artifact_sizes(models_dir),
+            "site_bytes": figures.get("browser", {}).get("page", {}).get("site_bytes"),
+        }
     if "end-to-end" in chosen:
         print("End to end: python -m pipeline run", flush=True)
         figures["end_to_end"] = end_to_end()
@@ -93,9 +128,11 @@ def main(args) -> int:
         from pipeline.bench import personal
 
         print("Personalisation: a handwriting style taught k examples per digit", flush=True)
-        figures["personal"] = {"accuracy": personal.accuracy_by_examples(models_dir),
-                               "teaching_step": personal.teaching_step_in_chromium(models_dir),
-                               "app_teaching_step": personal.teaching_step_in_app(models_dir)}
+        figures["personal"] = {
+            "accuracy": personal.accuracy_by_examples(models_dir),
+            "teaching_step": personal.teaching_step_in_chromium(models_dir),
+            "app_teaching_step": personal.teaching_step_in_app(models_dir),
+        }
     if GPU_FIGURES.is_file():
         figures["gpu"] = json.loads(GPU_FIGURES.read_text())
 

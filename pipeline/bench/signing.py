@@ -15,14 +15,15 @@ import time
 from pathlib import Path
 
 from pipeline.bench.stats import summary
-from pipeline.runtime import read_index
+from pipeline.manifest import read_index
 
 
 def import_seconds() -> float:
     """`import model_signing` in a fresh interpreter (in this one it is already imported)."""
     code = "import time; t = time.perf_counter(); import model_signing; print(time.perf_counter() - t)"
-    return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                                check=True).stdout.strip())
+    return float(
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    )
 
 
 def throwaway_keys(folder: Path) -> tuple[Path, Path]:
@@ -31,10 +32,14 @@ def throwaway_keys(folder: Path) -> tuple[Path, Path]:
 
     key = ec.generate_private_key(ec.SECP256R1())
     private, public = folder / "bench-key.pem", folder / "bench-key.pub"
-    private.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                          serialization.NoEncryption()))
-    public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                     serialization.PublicFormat.SubjectPublicKeyInfo))
+    private.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    public.write_bytes(
+        key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
     return private, public
 
 
@@ -49,7 +54,7 @@ def sign_and_verify(models_dir: Path, repeats: int = 10) -> dict:
             folder = shutil.copytree(Path(models_dir) / name, Path(tmp) / name)
             (folder / signing.SIGNATURE).unlink(missing_ok=True)
             files = [p for p in folder.rglob("*") if p.is_file()]
-            signing.sign_folder(folder, private)   # warm-up: imports, page cache
+            signing.sign_folder(folder, private)  # warm-up: imports, page cache
             sign, verify = [], []
             for _ in range(repeats):
                 started = time.perf_counter()
@@ -58,8 +63,18 @@ def sign_and_verify(models_dir: Path, repeats: int = 10) -> dict:
                 started = time.perf_counter()
                 signing.verify_folder(folder, public)
                 verify.append((time.perf_counter() - started) * 1000)
-            rows.append({"model": name, "files": len(files), "bytes": sum(p.stat().st_size for p in files),
-                         "sign_ms": summary(sign)["median"], "verify_ms": summary(verify)["median"]})
-            print(f"  {name}: {len(files)} files, sign {rows[-1]['sign_ms']:.1f} ms, "
-                  f"verify {rows[-1]['verify_ms']:.1f} ms", flush=True)
+            rows.append(
+                {
+                    "model": name,
+                    "files": len(files),
+                    "bytes": sum(p.stat().st_size for p in files),
+                    "sign_ms": summary(sign)["median"],
+                    "verify_ms": summary(verify)["median"],
+                }
+            )
+            print(
+                f"  {name}: {len(files)} files, sign {rows[-1]['sign_ms']:.1f} ms, "
+                f"verify {rows[-1]['verify_ms']:.1f} ms",
+                flush=True,
+            )
     return {"import_seconds": import_seconds(), "folders": rows}

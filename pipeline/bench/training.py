@@ -29,25 +29,45 @@ def article_against_plain_program(repeats: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
         for i in range(repeats):
             out = Path(tmp) / f"run{i}"
-            sides = [("pipeline", ["-m", "pipeline", "train", "--model", "article",
-                                   "--validation-fraction", "0", "--out", str(out)]),
-                     ("plain", ["-m", "tools.article_program"])]
-            for name, args in (sides if i % 2 == 0 else sides[::-1]):
+            sides = [
+                (
+                    "pipeline",
+                    [
+                        "-m",
+                        "pipeline",
+                        "train",
+                        "--model",
+                        "article",
+                        "--validation-fraction",
+                        "0",
+                        "--out",
+                        str(out),
+                    ],
+                ),
+                ("plain", ["-m", "pipeline.bench.article_program"]),
+            ]
+            for name, args in sides if i % 2 == 0 else sides[::-1]:
                 seconds, stdout = run_process(args)
                 print(f"  {name:<8} run {i + 1}/{repeats}: {seconds:.1f} s", flush=True)
                 if name == "pipeline":
                     pipeline_s.append(seconds)
                     model = keras_format.load(out / "article" / "model.keras")
-                    pipeline_acc.append(float(np.mean(
-                        np.asarray(model(images)).argmax(axis=1) == labels)))
+                    pipeline_acc.append(float(np.mean(np.asarray(model(images)).argmax(axis=1) == labels)))
                 else:
                     plain_s.append(seconds)
-                    plain_acc.append(float(re.search(r"test accuracy ([0-9.]+)", stdout).group(1)))
+                    match = re.search(r"test accuracy ([0-9.]+)", stdout)
+                    if match is None:
+                        raise RuntimeError(f"the plain program printed no test accuracy:\n{stdout}")
+                    plain_acc.append(float(match.group(1)))
     ratios = [p / q for p, q in zip(plain_s, pipeline_s)]
-    return {"pipeline_seconds": summary(pipeline_s), "plain_seconds": summary(plain_s),
-            "speedup": float(np.median(plain_s) / np.median(pipeline_s)),
-            "speedup_per_pair": [round(r, 2) for r in ratios],
-            "pipeline_accuracy": pipeline_acc, "plain_accuracy": plain_acc}
+    return {
+        "pipeline_seconds": summary(pipeline_s),
+        "plain_seconds": summary(plain_s),
+        "speedup": float(np.median(plain_s) / np.median(pipeline_s)),
+        "speedup_per_pair": [round(r, 2) for r in ratios],
+        "pipeline_accuracy": pipeline_acc,
+        "plain_accuracy": plain_acc,
+    }
 
 
 def speedup_ablation(epochs: int = 3) -> dict:
@@ -67,8 +87,13 @@ def speedup_ablation(epochs: int = 3) -> dict:
 
     def with_fit(data, spe, jit):
         model = build_article()
-        model.compile(optimizer=keras.optimizers.SGD(), loss="categorical_crossentropy",
-                      metrics=["accuracy"], steps_per_execution=spe, jit_compile=jit)
+        model.compile(
+            optimizer=keras.optimizers.SGD(),
+            loss="categorical_crossentropy",
+            metrics=["accuracy"],
+            steps_per_execution=spe,
+            jit_compile=jit,
+        )
         model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False)  # compile, warm up
         started = time.perf_counter()
         model.fit(data, epochs=epochs, steps_per_epoch=steps, verbose=0, shuffle=False)
@@ -79,8 +104,7 @@ def speedup_ablation(epochs: int = 3) -> dict:
         loss = keras.losses.CategoricalCrossentropy()
         fit_compiled(tf, keras, model, keras.optimizers.SGD(), loss, (x, y), (x[:0], y[:0]), 1, 32, 0, 0)
         started = time.perf_counter()
-        fit_compiled(tf, keras, model, keras.optimizers.SGD(), loss, (x, y), (x[:0], y[:0]),
-                     epochs, 32, 0, 0)
+        fit_compiled(tf, keras, model, keras.optimizers.SGD(), loss, (x, y), (x[:0], y[:0]), epochs, 32, 0, 0)
         return (time.perf_counter() - started) / epochs
 
     arrays = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=0).repeat().batch(32)
@@ -121,13 +145,19 @@ def cnn_recipes_side_by_side(recipes: dict | None = None, seed: int = 0) -> dict
     runs = {}
     for name, recipe in recipes.items():
         (x_fit, y_fit), _ = split_validation(x_train, y_train, seed, recipe.validation_fraction)
-        batches = EpochBatches(scale_pixels(x_fit), one_hot(y_fit, NUM_CLASSES),
-                               recipe.batch_size, seed, recipe.augmentation)
-        runs[name] = {"recipe": recipe, "batches": batches, "seconds": 0.0, "rows": [],
-                      "model": compiled_model(keras, recipe, batches.steps_per_epoch, recipe.epochs)}
+        batches = EpochBatches(
+            scale_pixels(x_fit), one_hot(y_fit, NUM_CLASSES), recipe.batch_size, seed, recipe.augmentation
+        )
+        runs[name] = {
+            "recipe": recipe,
+            "batches": batches,
+            "seconds": 0.0,
+            "rows": [],
+            "model": compiled_model(keras, recipe, batches.steps_per_epoch, recipe.epochs),
+        }
     names = list(runs)
     for epoch in range(max(run["recipe"].epochs for run in runs.values())):
-        for name in (names if epoch % 2 == 0 else names[::-1]):
+        for name in names if epoch % 2 == 0 else names[::-1]:
             run = runs[name]
             if epoch >= run["recipe"].epochs:
                 continue
@@ -139,17 +169,20 @@ def cnn_recipes_side_by_side(recipes: dict | None = None, seed: int = 0) -> dict
             run["seconds"] += time.perf_counter() - started
             probabilities = np.asarray(run["model"].predict(test_images, batch_size=1000, verbose=0))
             accuracy = float(np.mean(probabilities.argmax(axis=1) == test_labels))
-            run["rows"].append({"epoch": epoch + 1, "seconds": round(run["seconds"], 1),
-                                "test_accuracy": accuracy})
-            print(f"  {name} epoch {epoch + 1}: {run['seconds']:.0f} s, test accuracy {accuracy:.4f}",
-                  flush=True)
+            run["rows"].append(
+                {"epoch": epoch + 1, "seconds": round(run["seconds"], 1), "test_accuracy": accuracy}
+            )
+            print(f"  {name} epoch {epoch + 1}: {run['seconds']:.0f} s, test accuracy {accuracy:.4f}", flush=True)
     results = {}
     for name, run in runs.items():
         reached = next((row for row in run["rows"] if row["test_accuracy"] >= CNN_TARGET), None)
         results[name] = {
-            "recipe": run["recipe"].as_dict(), "parameters": run["model"].count_params(),
-            "epochs": run["rows"], "final_accuracy": run["rows"][-1]["test_accuracy"],
+            "recipe": run["recipe"].as_dict(),
+            "parameters": run["model"].count_params(),
+            "epochs": run["rows"],
+            "final_accuracy": run["rows"][-1]["test_accuracy"],
             "seconds_to_target": reached["seconds"] if reached else None,
             "epoch_reaching_target": reached["epoch"] if reached else None,
-            "total_seconds": run["rows"][-1]["seconds"]}
+            "total_seconds": run["rows"][-1]["seconds"],
+        }
     return {"device": describe_device(), "target": CNN_TARGET, "recipes": results}

@@ -32,13 +32,13 @@ FORMATS = {
 class FormatModule(Protocol):
     """What every module listed in FORMATS provides (a module is checked against it on import)."""
 
-    NAME: str                        # the manifest's `format`
-    VARIANTS: tuple[str, ...]        # the manifest's `variant`s, in export order
-    RUNTIME: str                     # what verification runs it in, for people
-    MULTI_FILE: bool                 # True if the entry file's whole folder is the artifact
-    SERVING_RUNTIME: str | None      # `predict --runtime` / the app's name for it; None: not served in Python
-    SERVING_LABEL: str               # the app's menu label ("LiteRT", "ONNX Runtime", ...)
-    IN_BROWSER: bool                 # the static page ships it
+    NAME: str  # the manifest's `format`
+    VARIANTS: tuple[str, ...]  # the manifest's `variant`s, in export order
+    RUNTIME: str  # what verification runs it in, for people
+    MULTI_FILE: bool  # True if the entry file's whole folder is the artifact
+    SERVING_RUNTIME: str | None  # `predict --runtime` / the app's name for it; None: not served in Python
+    SERVING_LABEL: str  # the app's menu label ("LiteRT", "ONNX Runtime", ...)
+    IN_BROWSER: bool  # the static page ships it
 
     def export(self, source: ExportSource, variant: str, out_dir: Path) -> Path:
         """Write the artifact under out_dir; return its entry file."""
@@ -59,12 +59,13 @@ class ExportSource:
 
     Frozen: the export loop hands each format a copy with what was written before it.
     """
-    model: object               # keras.Model
+
+    model: object  # keras.Model
     model_name: str
-    keras_path: Path            # the trained .keras file
-    description: str = ""       # what the model is, for formats that carry a description (TFLite)
+    keras_path: Path  # the trained .keras file
+    description: str = ""  # what the model is, for formats that carry a description (TFLite)
     calibration_images: np.ndarray | None = None  # float32 [N, 28, 28] training images, for int8
-    exported: dict[str, Path] = field(default_factory=dict)   # format -> entry file of its first variant
+    exported: dict[str, Path] = field(default_factory=dict)  # format -> entry file of its first variant
 
     @property
     def saved_model_dir(self) -> Path:
@@ -80,8 +81,9 @@ def format_module(name: str) -> FormatModule:
     if not isinstance(module, FormatModule):
         contract = [*FormatModule.__annotations__, "export", "load", "predict", "latency_ms"]
         missing = [member for member in contract if not hasattr(module, member)]
-        raise PipelineError(f"{FORMATS[name]} does not provide the format contract (missing: "
-                            f"{', '.join(sorted(missing))}).")
+        raise PipelineError(
+            f"{FORMATS[name]} does not provide the format contract (missing: {', '.join(sorted(missing))})."
+        )
     return module
 
 
@@ -110,7 +112,7 @@ def timed_calls(call, repeats: int, warmup: int = 5) -> list[float]:
 
 def in_batches(predict_batch, images: np.ndarray, size: int = 1000) -> np.ndarray:
     """`predict_batch` over `images`, `size` at a time (bounded memory), the answers joined."""
-    return np.concatenate([predict_batch(images[i:i + size]) for i in range(0, len(images), size)])
+    return np.concatenate([predict_batch(images[i : i + size]) for i in range(0, len(images), size)])
 
 
 def median_latency_ms(run_once, repeats: int = 50, warmup: int = 5) -> float:

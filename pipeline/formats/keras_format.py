@@ -6,6 +6,7 @@ import shutil
 import threading
 import weakref
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -40,12 +41,15 @@ def load(path: Path, variant: str = "float32"):
         return keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:
         if "safe_mode" in str(exc):  # Keras would suggest turning safe mode off: never do that
-            raise PipelineError(f"{path} contains Python code (a Lambda layer or similar), which is "
-                                "never loaded: only models built from Keras's own layers are.") from exc
+            raise PipelineError(
+                f"{path} contains Python code (a Lambda layer or similar), which is "
+                "never loaded: only models built from Keras's own layers are."
+            ) from exc
         raise PipelineError(f"{path} is not a loadable Keras model ({type(exc).__name__}: {exc}).") from exc
 
 
-_compiled = weakref.WeakKeyDictionary()   # model -> its forward pass as one traced graph
+# model -> its forward pass as one traced graph
+_compiled: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 _compiled_lock = threading.Lock()
 
 
@@ -59,12 +63,14 @@ def compiled_call(model):
             tf = import_tensorflow()
             _compiled[model] = tf.function(
                 lambda images: model(images, training=False),
-                input_signature=[tf.TensorSpec([None, 28, 28], tf.float32)], reduce_retracing=True)
+                input_signature=[tf.TensorSpec([None, 28, 28], tf.float32)],
+                reduce_retracing=True,
+            )
         return _compiled[model]
 
 
 def predict(model, images: np.ndarray) -> np.ndarray:
-    call = compiled_call(model)   # not predict(): its per-call setup costs more than one image
+    call = compiled_call(model)  # not predict(): its per-call setup costs more than one image
     images = np.asarray(images, np.float32)
     return in_batches(lambda batch: call(batch).numpy(), images)
 

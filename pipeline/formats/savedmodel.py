@@ -49,8 +49,7 @@ def load(path: Path, variant: str = "float32"):
 
 def predict(signature, images: np.ndarray) -> np.ndarray:
     tf = import_tensorflow()
-    return in_batches(lambda batch: signature(**{INPUT_NAME: tf.constant(batch)})[OUTPUT_NAME].numpy(),
-                      images)
+    return in_batches(lambda batch: signature(**{INPUT_NAME: tf.constant(batch)})[OUTPUT_NAME].numpy(), images)
 
 
 def latency_ms(signature, image: np.ndarray) -> float:

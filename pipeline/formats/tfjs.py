@@ -1,8 +1,10 @@
 """TF.js graph models for the browser, converted from the SavedModel, verified with TF.js in Node.
 
-Keras 3 cannot go to a TF.js *layers* model that TF.js 4.22 loads (see STACK.md), so the route is
-SavedModel -> tensorflowjs_converter -> graph model, in three variants: float32 and float16/uint8
-quantised weights. `tfjs_predict.mjs` beside this file runs a model in Node for `predict`.
+Keras 3 cannot go to a TF.js *layers* model that TF.js 4.22 loads: the converter writes Keras 3
+config keys and the loader refuses them ("An InputLayer should be passed either a batchInputShape or
+an inputShape"; tfjs issues 8229, 8266, 8328). So the route is SavedModel -> tensorflowjs_converter
+-> graph model, in three variants: float32 and float16/uint8 quantised weights. `tfjs_predict.mjs`
+beside this file runs a model in Node for `predict`.
 """
 
 from __future__ import annotations
@@ -40,8 +42,12 @@ def export(source, variant: str, out_dir: Path) -> Path:
 
     target = out_dir / "tfjs" / variant
     with silenced(1, 2):  # grappler's C++ notices
-        convert_tf_saved_model(str(source.saved_model_dir), str(target), signature_def=SIGNATURE,
-                               quantization_dtype_map=QUANTIZATION[variant])
+        convert_tf_saved_model(
+            str(source.saved_model_dir),
+            str(target),
+            signature_def=SIGNATURE,
+            quantization_dtype_map=QUANTIZATION[variant],
+        )
     return target / "model.json"
 
 
@@ -72,12 +78,22 @@ def run_node(model_json: Path, images: np.ndarray, latency_repeats: int = 0) -> 
         inputs, outputs = Path(tmp) / "images.f32", Path(tmp) / "probabilities.f32"
         np.ascontiguousarray(images, dtype="<f4").tofile(inputs)
         result = subprocess.run(
-            [*node_command(), str(Path(model_json).resolve()), str(inputs), str(len(images)),
-             str(outputs), str(latency_repeats)],
-            capture_output=True, text=True)
+            [
+                *node_command(),
+                str(Path(model_json).resolve()),
+                str(inputs),
+                str(len(images)),
+                str(outputs),
+                str(latency_repeats),
+            ],
+            capture_output=True,
+            text=True,
+        )
         if result.returncode != 0:
-            raise PipelineError(f"TF.js in Node could not run {model_json}: "
-                                f"{(result.stderr.strip().splitlines() or ['no output'])[-1]}")
+            raise PipelineError(
+                f"TF.js in Node could not run {model_json}: "
+                f"{(result.stderr.strip().splitlines() or ['no output'])[-1]}"
+            )
         report = json.loads(result.stdout.strip().splitlines()[-1])
         probabilities = np.fromfile(outputs, dtype="<f4").reshape(len(images), -1)
     return probabilities, report

@@ -50,15 +50,19 @@ def export(source, variant: str, out_dir: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     with silenced(1, 2):  # the converter's C++ notices
         flatbuffer = converter.convert()
-    from pipeline.export import git_commit
     from pipeline.formats import tflite_metadata
     from pipeline.models import labels_text
+    from pipeline.provenance import git_commit
 
-    target.write_bytes(tflite_metadata.embed(
-        flatbuffer, name=f"{source.model_name}-{variant}", labels=labels_text(),
-        description=f"{source.description} TFLite {variant} variant: "
-                    f"{VARIANT_NOTES[variant]}",
-        version=f"git {git_commit()}"))
+    target.write_bytes(
+        tflite_metadata.embed(
+            flatbuffer,
+            name=f"{source.model_name}-{variant}",
+            labels=labels_text(),
+            description=f"{source.description} TFLite {variant} variant: {VARIANT_NOTES[variant]}",
+            version=f"git {git_commit()}",
+        )
+    )
     return target
 
 
@@ -68,6 +72,17 @@ VARIANT_NOTES = {
     "dynamic": "int8 weights, activations quantised on the fly.",
     "int8": "full-integer int8 inside, float32 input and output.",
 }
+
+
+XNNPACK_NOTICE = "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+
+
+def without_start_up_notice():
+    """LiteRT's C++ side prints XNNPACK_NOTICE once per process, at the first allocation, where the
+    CLI hides start-up noise: it is dropped, while anything else LiteRT prints (an error) still shows."""
+    from pipeline.tf_setup import native_notices_dropped
+
+    return native_notices_dropped(XNNPACK_NOTICE)
 
 
 class LiteRTModel:
@@ -84,16 +99,18 @@ class LiteRTModel:
         from ai_edge_litert.interpreter import Interpreter
 
         self.path = Path(path)
-        self._interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
+        with without_start_up_notice():
+            self._interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
         signatures = self._interpreter.get_signature_list()
         if signatures.get(SIGNATURE) != {"inputs": [INPUT_NAME], "outputs": [output]}:
             raise PipelineError(
                 f"{path} has no signature {SIGNATURE!r} taking {INPUT_NAME!r} and giving "
-                f"{output!r} (it has {signatures}); {FIX}.")
+                f"{output!r} (it has {signatures}); {FIX}."
+            )
         runner = self._interpreter.get_signature_runner(SIGNATURE)
         self._input = runner.get_input_details()[INPUT_NAME]["index"]
         self._output = runner.get_output_details()[output]["index"]
-        self._batch = None
+        self._batch: int | None = None
         self._lock = threading.Lock()
 
     def predict(self, images: np.ndarray) -> np.ndarray:
@@ -101,7 +118,8 @@ class LiteRTModel:
         with self._lock:
             if self._batch != len(images):
                 self._interpreter.resize_tensor_input(self._input, list(images.shape))
-                self._interpreter.allocate_tensors()
+                with without_start_up_notice():  # the XNNPACK delegate is applied here
+                    self._interpreter.allocate_tensors()
                 self._batch = len(images)
             self._interpreter.set_tensor(self._input, images)
             self._interpreter.invoke()

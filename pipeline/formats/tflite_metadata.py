@@ -22,7 +22,8 @@ LABELS_FILE = "labels.txt"
 INPUT_CONTRACT = (
     "float32 [batch, 28, 28], values 0..1 (pixel / 255), white ink on black. Prepare a drawing "
     "with MNIST's recipe: crop to the ink, fit it in 20x20 keeping the aspect ratio "
-    "(anti-aliased), paste it into 28x28 with its centre of mass at the centre.")
+    "(anti-aliased), paste it into 28x28 with its centre of mass at the centre."
+)
 OUTPUT_CONTRACT = "float32 [batch, 10]: the probability of each label in labels.txt, in order."
 
 
@@ -60,7 +61,7 @@ def _metadata_buffer(name: str, description: str, version: str) -> bytes:
     meta, _ = _schemas()
     image = _tensor(meta, "image", INPUT_CONTRACT, "ImageProperties")
     image.content.contentProperties.colorSpace = meta.ColorSpaceType.GRAYSCALE
-    normalization = meta.ProcessUnitT()   # input = (pixel - 0) / 255
+    normalization = meta.ProcessUnitT()  # input = (pixel - 0) / 255
     normalization.optionsType = meta.ProcessUnitOptions.NormalizationOptions
     normalization.options = meta.NormalizationOptionsT()
     normalization.options.mean, normalization.options.std = [0.0], [255.0]
@@ -89,8 +90,7 @@ def embed(flatbuffer: bytes, *, name: str, description: str, version: str, label
     """The model with its metadata and labels.txt inside; the graph and signatures are unchanged."""
     _, tflite_schema = _schemas()
     model = tflite_schema.ModelT.InitFromObj(tflite_schema.Model.GetRootAsModel(flatbuffer, 0))
-    if len(model.subgraphs) != 1 or len(model.subgraphs[0].inputs) != 1 \
-            or len(model.subgraphs[0].outputs) != 1:
+    if len(model.subgraphs) != 1 or len(model.subgraphs[0].inputs) != 1 or len(model.subgraphs[0].outputs) != 1:
         raise ValueError("TFLite metadata here describes one subgraph with one input and one output")
     buffer = tflite_schema.BufferT()
     buffer.data = _metadata_buffer(name, description, version)
@@ -102,7 +102,7 @@ def embed(flatbuffer: bytes, *, name: str, description: str, version: str, label
     model.metadata.append(field)
     archive = io.BytesIO(_packed(model, TFLITE_FILE_IDENTIFIER))
     archive.seek(0, io.SEEK_END)
-    with zipfile.ZipFile(archive, "a") as zipped:   # appended, as MetadataPopulator does
+    with zipfile.ZipFile(archive, "a") as zipped:  # appended, as MetadataPopulator does
         zipped.writestr(LABELS_FILE, labels)
     return archive.getvalue()
 
@@ -111,8 +111,11 @@ def read(flatbuffer: bytes) -> dict:
     """What a .tflite says about itself: name, description, version, tensors and labels."""
     meta, tflite_schema = _schemas()
     model = tflite_schema.Model.GetRootAsModel(flatbuffer, 0)
-    found = [model.Metadata(i) for i in range(model.MetadataLength())
-             if model.Metadata(i).Name() == METADATA_FIELD_NAME.encode()]
+    found = [
+        model.Metadata(i)
+        for i in range(model.MetadataLength())
+        if model.Metadata(i).Name() == METADATA_FIELD_NAME.encode()
+    ]
     if not found:
         raise ValueError("the model carries no TFLite metadata")
     data = model.Buffers(found[0].Buffer()).DataAsNumpy().tobytes()
@@ -122,16 +125,23 @@ def read(flatbuffer: bytes) -> dict:
     subgraph = described.subgraphMetadata[0]
 
     def tensor(t) -> dict:
-        return {"name": t.name.decode(), "description": t.description.decode(),
-                "min": [float(v) for v in t.stats.min], "max": [float(v) for v in t.stats.max],
-                "associated_files": [f.name.decode() for f in t.associatedFiles or []]}
+        return {
+            "name": t.name.decode(),
+            "description": t.description.decode(),
+            "min": [float(v) for v in t.stats.min],
+            "max": [float(v) for v in t.stats.max],
+            "associated_files": [f.name.decode() for f in t.associatedFiles or []],
+        }
 
     with zipfile.ZipFile(io.BytesIO(flatbuffer)) as zipped:
         packed = {name: zipped.read(name).decode() for name in zipped.namelist()}
-    return {"name": described.name.decode(), "description": described.description.decode(),
-            "version": described.version.decode(),
-            "min_parser_version": described.minParserVersion.decode(),
-            "inputs": [tensor(t) for t in subgraph.inputTensorMetadata],
-            "outputs": [tensor(t) for t in subgraph.outputTensorMetadata],
-            "labels": packed[LABELS_FILE].splitlines() if LABELS_FILE in packed else None,
-            "files": sorted(packed)}
+    return {
+        "name": described.name.decode(),
+        "description": described.description.decode(),
+        "version": described.version.decode(),
+        "min_parser_version": described.minParserVersion.decode(),
+        "inputs": [tensor(t) for t in subgraph.inputTensorMetadata],
+        "outputs": [tensor(t) for t in subgraph.outputTensorMetadata],
+        "labels": packed[LABELS_FILE].splitlines() if LABELS_FILE in packed else None,
+        "files": sorted(packed),
+    }

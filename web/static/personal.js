@@ -9,6 +9,7 @@
 // the probabilities shown last.
 
 import { loadModel, dispose } from './model.js';
+import { byTestId } from './ui.js';
 
 const tf = globalThis.tf;
 const DB_NAME = 'mnist-everywhere-personal';
@@ -26,10 +27,6 @@ function el(tag, attributes = {}, text = '') {
   for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, value);
   if (text) node.textContent = text;
   return node;
-}
-
-function byTestId(id) {
-  return document.querySelector(`[data-testid="${id}"]`);
 }
 
 // --- the panel, built once inside <section data-testid="teach"> ---

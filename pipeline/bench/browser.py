@@ -21,15 +21,20 @@ from pipeline import REPO_ROOT
 CHROMIUM = Path("/usr/bin/chromium")
 # Playwright cannot download its own browser here; Debian's chromium runs headless with these.
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
     "--enable-unsafe-swiftshader",  # WebGL on the software rasteriser, since there is no GPU
 ]
 CANVAS_SIZE = 280
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):   # keep test output readable
+    def log_message(self, format, *args):  # keep test output readable
         pass
 
     def send_head(self):
@@ -41,15 +46,21 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
         return super().send_head()
 
 
-def serve(folder: Path) -> tuple[str, http.server.ThreadingHTTPServer]:
+class StoppableServer(http.server.ThreadingHTTPServer):
+    """A threading HTTP server that stop() marks as stopped, so QuietHandler answers nothing more."""
+
+    stopped = False
+
+
+def serve(folder: Path) -> tuple[str, StoppableServer]:
     """Serve `folder` on 127.0.0.1 at a free port in a daemon thread; returns (url, server)."""
     handler = functools.partial(QuietHandler, directory=str(folder))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = StoppableServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return f"http://127.0.0.1:{server.server_address[1]}/", server
 
 
-def stop(server: http.server.ThreadingHTTPServer) -> None:
+def stop(server: StoppableServer) -> None:
     """Stop serving, as if the network were gone: connections already open get no answer either."""
     server.stopped = True
     server.shutdown()
@@ -63,7 +74,7 @@ def launch(playwright):
 class Watch:
     """Records what a page did that a test may want to refuse: requests, CSP violations, errors."""
 
-    def __init__(self, page):
+    def __init__(self, page) -> None:
         self.requests: list[str] = []
         self.csp_violations: list[str] = []
         self.page_errors: list[str] = []
@@ -73,20 +84,25 @@ class Watch:
         # The page reports its own violations too; an init script is not subject to the page's CSP.
         page.add_init_script(
             "document.addEventListener('securitypolicyviolation', (e) => console.error("
-            "'CSP violation: ' + e.violatedDirective + ' ' + e.blockedURI));")
+            "'CSP violation: ' + e.violatedDirective + ' ' + e.blockedURI));"
+        )
 
     def _console(self, message):
-        if message.type == "error" and ("Content Security Policy" in message.text
-                                        or message.text.startswith("CSP violation")):
+        if message.type == "error" and (
+            "Content Security Policy" in message.text or message.text.startswith("CSP violation")
+        ):
             self.csp_violations.append(message.text)
 
 
 # --- digits as mouse strokes, in canvas pixels (0..280) ---
 
+
 def arc(cx, cy, rx, ry, start_deg, end_deg, steps=24):
     """Points along an ellipse; angles in degrees, 0 = right, 90 = down (screen coordinates)."""
-    return [(cx + rx * math.cos(math.radians(a)), cy + ry * math.sin(math.radians(a)))
-            for a in (start_deg + (end_deg - start_deg) * i / steps for i in range(steps + 1))]
+    return [
+        (cx + rx * math.cos(math.radians(a)), cy + ry * math.sin(math.radians(a)))
+        for a in (start_deg + (end_deg - start_deg) * i / steps for i in range(steps + 1))
+    ]
 
 
 DIGIT_STROKES = {
@@ -127,7 +143,8 @@ def wait_for_prediction(page, timeout_ms: float = 20_000) -> str:
     page.wait_for_function(
         """() => document.querySelector('[data-testid=prediction]').dataset.version ===
                  document.querySelector('[data-testid=canvas]').dataset.version""",
-        timeout=timeout_ms)
+        timeout=timeout_ms,
+    )
     return page.get_by_test_id("prediction").text_content()
 
 
@@ -140,7 +157,7 @@ def wait_for_status(page, state: str, timeout_ms: float = 30_000) -> str:
 # --- the Streamlit app ---
 
 STREAMLIT_APP = REPO_ROOT / "web" / "app.py"
-STREAMLIT_CANVAS = "canvas.upper-canvas"   # fabric.js's input layer, inside a shadow root
+STREAMLIT_CANVAS = "canvas.upper-canvas"  # fabric.js's input layer, inside a shadow root
 
 
 def free_port() -> int:
@@ -159,8 +176,22 @@ def streamlit_server(models_dir: Path, cwd: Path, log_path: Path):
     env = {**os.environ, "MNIST_MODELS_DIR": str(Path(models_dir).resolve())}
     with open(log_path, "w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(STREAMLIT_APP), "--server.port", str(port),
-             "--server.headless", "true"], cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                str(STREAMLIT_APP),
+                "--server.port",
+                str(port),
+                "--server.headless",
+                "true",
+            ],
+            cwd=cwd,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}/"
     try:
         deadline = time.monotonic() + 60
@@ -205,8 +236,8 @@ INK = """upper => {
   for (let i = 0; i < data.length; i += 4) ink += data[i];
   return ink;
 }"""
-INK_GONE = f"canvas => ({INK})(canvas) === 0"   # for wait_for_function: the canvas shows empty
-INK_SHOWN = f"canvas => ({INK})(canvas) > 0"    # for wait_for_function: a stroke has been painted
+INK_GONE = f"canvas => ({INK})(canvas) === 0"  # for wait_for_function: the canvas shows empty
+INK_SHOWN = f"canvas => ({INK})(canvas) > 0"  # for wait_for_function: a stroke has been painted
 # fabric.js paints a finished stroke on the drawing layer at the next animation frame, not at mouse-up
 # (it clears the input layer at once): on a loaded machine a read right after mouse-up sees no ink.
 STROKE_PAINT_MS = 5_000
@@ -233,7 +264,7 @@ def streamlit_canvas(page):
 def draw_in_streamlit(page, strokes) -> float:
     """Drag the mouse along `strokes` (canvas pixels); returns the time of the last mouse-up."""
     canvas = streamlit_canvas(page)
-    canvas.hover()   # the pointer arrives from outside, as a hand would
+    canvas.hover()  # the pointer arrives from outside, as a hand would
     box = canvas.bounding_box()
     for stroke in strokes:
         points = densify(stroke)

@@ -1,6 +1,6 @@
 """The seed article's program as it was written: plain Keras, plain `fit`, nothing tuned.
 
-    python -m tools.article_program [--raw-pixels] [--epochs N]
+    python -m pipeline.bench.article_program [--raw-pixels] [--epochs N]
 
 Kept as the baseline the benchmark measures the pipeline against, whole process against whole
 process. Two changes only, both forced: MNIST comes from our offline loader (Keras's download host
