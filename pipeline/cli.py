@@ -251,8 +251,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_dir(run)
     run.set_defaults(handler=cmd_run)
 
-    predict = commands.add_parser("predict", help="read the digit in a PNG or JPEG")
-    predict.add_argument("image", help="PNG or JPEG, any size, dark-on-light or light-on-dark")
+    predict = commands.add_parser("predict", help="read the digit in PNG or JPEG images")
+    predict.add_argument(
+        "images",
+        nargs="+",
+        metavar="IMAGE",
+        help="PNG or JPEG, any size, dark-on-light or light-on-dark; or a folder of them (one line each; "
+        "exit status 1 if any was refused)",
+    )
     predict.add_argument("--model", default="cnn", **model_choice)
     predict.add_argument("--model-dir", help="a published model folder (default: exported_models/MODEL)")
     predict.add_argument(
@@ -275,7 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="verify the model folder's signature (model.sig) with this public key "
         "before reading any of it (default: $MNIST_PUBLIC_KEY; none: no check)",
     )
-    predict.add_argument("--json", action="store_true", help="print one JSON object")
+    predict.add_argument(
+        "--json", action="store_true", help="one JSON object per image (JSON Lines); a refusal has digit null"
+    )
     predict.set_defaults(handler=cmd_predict)
 
     site = commands.add_parser("site", help="write the static TF.js page with its models to a folder")

@@ -1,0 +1,60 @@
+"""`predict` on several files and folders: one line each (JSON Lines with --json), refusals in their own
+line, and exit status 1 when any input was refused."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from PIL import Image
+
+from tests.conftest import cli_main
+
+
+def digits_folder(folder, mnist, count=4):
+    """`count` MNIST test digits as PNGs (named so that sorting keeps their order), and their labels."""
+    folder.mkdir()
+    (_, _), (images, labels) = mnist
+    for index in range(count):
+        Image.fromarray(images[index]).save(folder / f"digit{index}.png")
+    (folder / "notes.txt").write_text("not an image: left out of the folder's inputs")
+    (folder / "nested").mkdir()  # sub-folders are not read
+    return [int(label) for label in labels[:count]]
+
+
+def test_a_folder_and_files_give_one_json_line_each_with_refusals(tmp_path, mnist, cnn_dir, capfd):
+    labels = digits_folder(tmp_path / "photos", mnist)
+    blank = tmp_path / "blank.png"
+    Image.fromarray(np.zeros((64, 64), np.uint8)).save(blank)
+    (tmp_path / "empty").mkdir()
+    code, out, err = cli_main(capfd, "predict", tmp_path / "photos", blank, tmp_path / "empty", "--json")
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert code == 1 and err == ""
+    assert [line["image"] for line in lines] == [
+        *(str(tmp_path / "photos" / f"digit{i}.png") for i in range(4)),
+        str(blank),
+        str(tmp_path / "empty"),
+    ]
+    assert [line["digit"] for line in lines[:4]] == labels
+    assert all(line["label"] == str(line["digit"]) and len(line["probabilities"]) == 10 for line in lines[:4])
+    assert lines[4]["digit"] is None and lines[4]["reason"] == "The image is blank: there is no digit to read."
+    assert lines[5]["digit"] is None and "holds no PNG or JPEG image" in lines[5]["reason"]
+
+
+def test_several_images_read_one_line_each_and_exit_0_when_all_are_read(tmp_path, mnist, cnn_dir, capfd):
+    labels = digits_folder(tmp_path / "photos", mnist, count=3)
+    code, out, err = cli_main(capfd, "predict", tmp_path / "photos")
+    assert code == 0 and err == ""
+    lines = out.splitlines()
+    assert len(lines) == 3
+    for index, (line, label) in enumerate(zip(lines, labels)):
+        assert line.startswith(f"{tmp_path / 'photos' / f'digit{index}.png'}: {label}  (")
+
+
+def test_one_refused_image_with_json_is_a_json_line_not_an_error(tmp_path, cnn_dir, capfd):
+    blank = tmp_path / "blank.png"
+    Image.fromarray(np.full((64, 64), 255, np.uint8)).save(blank)
+    code, out, err = cli_main(capfd, "predict", blank, "--json")
+    assert code == 1 and err == ""
+    line = json.loads(out)
+    assert line["digit"] is None and line["reason"].startswith("The image is blank")
