@@ -8,7 +8,8 @@ Format (JSON, UTF-8), documented in the README:
       "manifest_sha256": "<64 hex>",         # sha256 of that model's manifest.json
       "examples": [{"label": 3, "image": [[28 numbers 0..1] x 28 rows]}, ...]
     }
-Each image is the 28x28 input the model saw (white ink on black, MNIST-preprocessed, 0..1).
+Each image is the 28x28 input the model saw (white ink on black, MNIST-preprocessed, 0..1); an image
+whose border is mostly light (median above 0.5: dark ink on light paper, the wrong polarity) is refused.
 Everything is checked before anything is used; any problem is refused in one sentence. Only the
 standard library and numpy here: the page's import path and the app never need TensorFlow for it.
 """
@@ -44,6 +45,12 @@ def examples_document(images: np.ndarray, labels, model: str, manifest_sha256: s
             for image, label in zip(np.asarray(images, dtype=np.float64), labels)
         ],
     }
+
+
+def border_median(image: np.ndarray) -> float:
+    """Median of a 28x28 image's outermost rows and columns (corners counted twice, as personal.js does):
+    0 for MNIST-preprocessed white-on-black digits, which sit in a 20x20 box."""
+    return float(np.median(np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])))
 
 
 def parse_examples(
@@ -103,6 +110,11 @@ def parse_examples(
                     raise PipelineError(f"{where}: the image holds {value}, outside 0..1.")
         images[index] = np.array(image, dtype=np.float32)
         labels[index] = label
+        if border_median(images[index]) > 0.5:
+            raise PipelineError(
+                f"{where}: the image is dark ink on a light background; examples are white ink on black "
+                "(0 = background), as the page and the app export them."
+            )
     if not images.reshape(len(images), -1).max(axis=1).all():
         blank = int(np.flatnonzero(images.reshape(len(images), -1).max(axis=1) == 0)[0]) + 1
         raise PipelineError(f"{name}, example {blank}: the image is blank.")

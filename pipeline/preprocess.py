@@ -37,7 +37,8 @@ def to_grayscale(image: np.ndarray) -> np.ndarray:
     """HxW, HxWx1, HxWx3 or HxWx4 numbers -> HxW float64 in 0..1.
 
     Integers are read as 8-bit (0..255) unless they exceed 255 (then 16-bit); floats must already
-    be 0..1. Transparent pixels are background: they take the colour opposite to the opaque ink.
+    be 0..1. Transparent pixels are background: they take the colour opposite to the ink, which is
+    the most opaque pixels (alpha above half the image's largest: ink drawn at 40 % opacity counts).
     """
     try:
         array = np.asarray(image)
@@ -75,7 +76,7 @@ def to_grayscale(image: np.ndarray) -> np.ndarray:
     else:
         gray = pixels[..., 0]
     if alpha is not None and alpha.min() < 1:
-        opaque = alpha > 0.5
+        opaque = alpha > 0.5 * alpha.max()
         ink_is_light = opaque.any() and gray[opaque].mean() > 0.5
         background = 0.0 if ink_is_light else 1.0
         gray = gray * alpha + background * (1 - alpha)

@@ -46,6 +46,7 @@ def drawings() -> dict[str, np.ndarray]:
         "wide zero": rgba(zero),
         "dark ink on light paper": rgba(seven, ink_colour=(20, 30, 200), paper=(250, 248, 240)),
         "transparent background": rgba(one, ink_colour=(0, 0, 0), paper=(0, 0, 0), alpha=one * 255),
+        "faint white ink (40 % opacity) on transparent": rgba(seven, alpha=seven * 102),
         "a single dot": rgba(stroke(28, 28, [(27, 1), (27, 1)], 0.4)),
         "blank": rgba(np.zeros((30, 30))),
     }

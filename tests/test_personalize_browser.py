@@ -150,6 +150,16 @@ def test_import_and_the_examples_file_checks(browser, server, models, exported_e
     page.wait_for_selector("[data-testid=personal-error]:not([hidden])")
     assert "from 0 to 9" in page.get_by_test_id("personal-error").text_content()
     assert count(page) == 0, "a bad file loses nothing and adds nothing"
+    inverted = json.loads(exported_examples.read_text())  # black on white: the wrong polarity
+    for example in inverted["examples"]:
+        example["image"] = [[round(1 - value, 6) for value in row] for row in example["image"]]
+    page.get_by_test_id("import-examples").set_input_files(
+        files=[{"name": "inverted.json", "mimeType": "application/json", "buffer": json.dumps(inverted).encode()}]
+    )
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=personal-error]').textContent.includes('light background')"
+    )
+    assert count(page) == 0
     page.get_by_test_id("import-examples").set_input_files(str(exported_examples))
     page.wait_for_function("() => parseInt(document.querySelector('[data-testid=examples]').textContent) === 30")
     assert read(page, STYLE, 7, 3004) == "7"

@@ -270,6 +270,16 @@ function exportExamples() {
 }
 
 // The checks of pipeline/examples_file.py: the whole file first, one sentence for the first problem.
+// Twin of examples_file.border_median: the median of the outermost rows and columns (corners twice),
+// 0 for white-on-black MNIST-style inputs; above 0.5 the image has the wrong polarity.
+function borderMedian(image) {
+  const last = SIZE - 1;
+  const ring = [...image[0], ...image[last], ...image.map((row) => row[0]), ...image.map((row) => row[last])]
+    .sort((a, b) => a - b);
+  const middle = ring.length / 2;   // an even count (4 x 28): the mean of the two middle values, as numpy
+  return (ring[middle - 1] + ring[middle]) / 2;
+}
+
 function parseExamples(text) {
   let doc;
   try {
@@ -304,6 +314,10 @@ function parseExamples(text) {
       throw new Error(`${where}: the image must hold numbers from 0 to 1.`);
     }
     if (!pixels.some((v) => v > 0)) throw new Error(`${where}: the image is blank.`);
+    if (borderMedian(image) > 0.5) {
+      throw new Error(`${where}: the image is dark ink on a light background; examples are white ink ` +
+                      'on black (0 = background), as the page exports them.');
+    }
     return { label, image: pixels };
   });
 }

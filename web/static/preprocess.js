@@ -21,7 +21,8 @@ export class BlankImageError extends Error {
 }
 
 // Twin of to_grayscale (8-bit RGBA case): luminance in 0..1; transparent pixels take the colour
-// opposite to the opaque ink. Returns a Float64Array (numpy works in float64 too).
+// opposite to the ink (the most opaque pixels: alpha above half the image's largest, so faint ink
+// drawn at 40 % opacity counts too). Returns a Float64Array (numpy works in float64 too).
 export function toGrayscale({ width, height, data }) {
   const count = width * height;
   if (!(width >= 1 && height >= 1) || data.length !== count * 4) {
@@ -29,17 +30,18 @@ export function toGrayscale({ width, height, data }) {
   }
   const gray = new Float64Array(count);
   const alpha = new Float64Array(count);
-  let minAlpha = 1;
+  let minAlpha = 1, maxAlpha = 0;
   for (let i = 0; i < count; i++) {
     const r = data[4 * i] / 255, g = data[4 * i + 1] / 255, b = data[4 * i + 2] / 255;
     gray[i] = 0.299 * r + 0.587 * g + 0.114 * b;
     alpha[i] = data[4 * i + 3] / 255;
     minAlpha = Math.min(minAlpha, alpha[i]);
+    maxAlpha = Math.max(maxAlpha, alpha[i]);
   }
   if (minAlpha < 1) {
     let opaque = 0, sum = 0;
     for (let i = 0; i < count; i++) {
-      if (alpha[i] > 0.5) { opaque++; sum += gray[i]; }
+      if (alpha[i] > 0.5 * maxAlpha) { opaque++; sum += gray[i]; }
     }
     const inkIsLight = opaque > 0 && sum / opaque > 0.5;
     const background = inkIsLight ? 0 : 1;
