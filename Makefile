@@ -33,7 +33,7 @@ browser:
 	@test -x /usr/bin/chromium || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
 
 # Signs each published folder when $$MNIST_SIGNING_KEY names a private key; else publishes unsigned
-# and says so (a fresh clone has no key; the README's security section tells how to make one).
+# and says so (a fresh clone has no key; docs/security.md tells how to make one).
 run: setup
 	$(PY) -m pipeline run
 

@@ -180,7 +180,13 @@ def personal_model(base, adapter: Adapter, name: str):
     return keras.Model(image, output, name=name.replace("-", "_"))
 
 
-def held_out_accuracy(features: np.ndarray, published: np.ndarray, labels: np.ndarray, replay: np.ndarray) -> dict:
+def held_out_accuracy(
+    features: np.ndarray,
+    published: np.ndarray,
+    labels: np.ndarray,
+    replay: np.ndarray,
+    constants: Method = Method(),
+) -> dict:
     """Leave-one-out: each example is predicted by the blend fitted on all the others (and their shifts).
 
     features: normalised features of shifted_copies(images) (shift-major), published: the published
@@ -192,8 +198,8 @@ def held_out_accuracy(features: np.ndarray, published: np.ndarray, labels: np.nd
     right = base_right = evaluated = 0
     for index in np.flatnonzero(counts[labels] >= 2):
         keep = np.setdiff1d(np.arange(count), [index])
-        rows = np.concatenate([keep + shift * count for shift in range(len(SHIFTS))])
-        adapter = fit_adapter(features[rows], labels[keep], replay)
+        rows = np.concatenate([keep + shift * count for shift in range(len(constants.shifts))])
+        adapter = fit_adapter(features[rows], labels[keep], replay, constants)
         probabilities = blend(features[index : index + 1], published[index : index + 1], adapter)
         right += int(probabilities.argmax() == labels[index])
         base_right += int(published[index].argmax() == labels[index])

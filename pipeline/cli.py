@@ -1,4 +1,4 @@
-"""`python -m pipeline <command>`: train, evaluate, export, run, predict, site.
+"""`python -m pipeline <command>`: train, evaluate, export, run, predict, site, personalize, bench.
 
 Heavy modules are imported inside each command, so `--help` and the LiteRT path of `predict` start
 fast. A PipelineError is printed as one sentence with a non-zero exit, never as a traceback. Output

@@ -1,6 +1,6 @@
 """The examples file: the digits a person taught, as the page exports them and `personalize` reads them.
 
-Format (JSON, UTF-8), documented in the README:
+Format (JSON, UTF-8), documented in docs/personalisation.md:
     {
       "format": "mnist-everywhere-examples",
       "version": 1,

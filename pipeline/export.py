@@ -23,9 +23,8 @@ from pipeline.data import MNIST_FILES, NPM_PACKAGE, load_mnist, scale_pixels
 from pipeline.errors import PipelineError
 from pipeline.evaluate import PLOTS, evaluate, mnist_test_set
 from pipeline.events import EventLog
-from pipeline.files import write_json_atomic
 from pipeline.formats import FORMATS, ExportSource, format_module, keras_format
-from pipeline.manifest import artifact_entry, build_manifest
+from pipeline.manifest import artifact_entry, build_manifest, write_manifest
 from pipeline.model_card import write_model_card
 from pipeline.models import INPUT_SHAPE, MODELS, Recipe, get_recipe, labels_text
 from pipeline.verify import format_table, verify_artifact
@@ -185,7 +184,7 @@ def write_folder(job: Job, build: Path, staging: Path, artifacts: list[dict], ex
         extra,
     )
     write_model_card(staging, manifest, job.evaluation)
-    write_json_atomic(staging / "manifest.json", manifest)
+    write_manifest(staging, manifest)
     return manifest
 
 

@@ -176,7 +176,90 @@ def adaptation_section(
     }
 
 
+def write_manifest(folder: Path, manifest: dict) -> Path:
+    """folder/manifest.json, written atomically (a reader never sees half a manifest)."""
+    from pipeline.files import write_json_atomic
+
+    write_json_atomic(folder / FILE_NAME, manifest)
+    return folder / FILE_NAME
+
+
+def index_document(models: list[str], default: str) -> dict:
+    """index.json: the published models' folder names and the default one (`default` if published,
+    else the first); read back by read_index."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "default": default if default in models else (models[0] if models else None),
+        "models": models,
+    }
+
+
 # -- validating and reading -------------------------------------------------------------------------
+
+
+ARTIFACT_KEYS = (
+    ("id", str),
+    ("format", str),
+    ("variant", str),
+    ("path", str),
+    ("bytes", int),
+    ("sha256", str),
+    ("files", list),
+    ("verification", dict),
+)
+KIT_KEYS = (("id", str), ("format", str), ("path", str), ("files", list))
+REPLAY_KEYS = (("path", str), ("shape", list), ("files", list))
+
+
+def artifact_problems(artifact, name: str, keys) -> list[str]:
+    """What is wrong with one artifact entry (or the replay record): its `keys` of the right types, every
+    file a {path, sha256} inside the folder, and the entry file (`path`) among the files checked."""
+    for key, expected in keys:
+        if not isinstance(artifact, dict) or not isinstance(artifact.get(key), expected):
+            return [f"{name} has no valid '{key}'"]
+    for file in artifact["files"]:
+        if not (
+            isinstance(file, dict)
+            and isinstance(file.get("path"), str)
+            and isinstance(file.get("sha256"), str)
+            and inside_folder(file["path"])
+        ):
+            return [f"{name} lists an invalid file entry"]
+    if artifact["path"] not in [file["path"] for file in artifact["files"]]:
+        # the entry file is opened by a runtime: it must be one of the checked files
+        return [f"{name}'s path {artifact['path']!r} is not among its listed files"]
+    return []
+
+
+def adaptation_problems(section, classes: int) -> list[str]:
+    """What is wrong with the `adaptation` section (the kit): its artifacts and replay as above, and a
+    replay shape [R, D] whose D plus the `classes` outputs is the kit's output width."""
+    if not isinstance(section, dict):
+        return ["'adaptation' is not an object"]
+    artifacts = section.get("artifacts")
+    if not isinstance(artifacts, list):
+        return ["'adaptation' has no list of artifacts"]
+    problems = [
+        p for i, a in enumerate(artifacts) for p in artifact_problems(a, f"adaptation artifact {i}", KIT_KEYS)
+    ]
+    problems += artifact_problems(section.get("replay"), "the adaptation replay", REPLAY_KEYS)
+    output = section.get("output")
+    if not (
+        isinstance(output, dict) and isinstance(output.get("name"), str) and isinstance(output.get("shape"), list)
+    ):
+        return [*problems, "'adaptation' has no valid 'output' (a name and a shape)"]
+    width = output["shape"][-1] if output["shape"] else None
+    replay_shape = section["replay"]["shape"] if not problems else None
+    if replay_shape is not None and not (
+        len(replay_shape) == 2
+        and all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in replay_shape)
+        and width == replay_shape[1] + classes
+    ):
+        problems.append(
+            f"the adaptation replay's shape {replay_shape} does not fit the kit's output width {width} "
+            f"({classes} probabilities after the features)"
+        )
+    return problems
 
 
 def manifest_problems(manifest) -> list[str]:
@@ -204,34 +287,7 @@ def manifest_problems(manifest) -> list[str]:
     if not (isinstance(shape, list) and shape and isinstance(shape[-1], int) and shape[-1] > 0):
         problems.append("'output' has no valid 'shape' (a list ending in the number of classes)")
     for index, artifact in enumerate(manifest.get("artifacts") or []):
-        for key, expected in (
-            ("id", str),
-            ("format", str),
-            ("variant", str),
-            ("path", str),
-            ("bytes", int),
-            ("sha256", str),
-            ("files", list),
-            ("verification", dict),
-        ):
-            if not isinstance(artifact, dict) or not isinstance(artifact.get(key), expected):
-                problems.append(f"artifact {index} has no valid '{key}'")
-                break
-        else:
-            for file in artifact["files"]:
-                if not (
-                    isinstance(file, dict)
-                    and isinstance(file.get("path"), str)
-                    and isinstance(file.get("sha256"), str)
-                    and inside_folder(file["path"])
-                ):
-                    problems.append(f"artifact {artifact['id']} lists an invalid file entry")
-                    break
-            else:  # the entry file is opened by the runtime: it must be one of the checked files
-                if artifact["path"] not in [file["path"] for file in artifact["files"]]:
-                    problems.append(
-                        f"artifact {artifact['id']}'s path {artifact['path']!r} is not among its listed files"
-                    )
+        problems += artifact_problems(artifact, f"artifact {index}", ARTIFACT_KEYS)
     return problems
 
 
@@ -307,7 +363,7 @@ def read_labels(model_dir: str | Path, manifest: dict) -> list[str]:
         labels = data.decode("utf-8").split()
     except UnicodeDecodeError as exc:
         raise PipelineError(f"{path} is damaged (not UTF-8 text); {FIX}.") from exc
-    if len(labels) != manifest["output"].get("shape", [None, 10])[-1]:
+    if len(labels) != manifest["output"]["shape"][-1]:
         raise PipelineError(
             f"{path} has {len(labels)} labels, the model has {manifest['output']['shape'][-1]} outputs; {FIX}."
         )
@@ -329,7 +385,13 @@ def read_method(section, where: str) -> Method:
             f"{where} records no usable adaptation method ({type(exc).__name__}: {exc}); export the model again."
         ) from None
     numbers = (method.temperature, method.gate_sharpness, method.gate_margin)
-    if not all(math.isfinite(n) for n in numbers) or method.temperature <= 0 or not method.shifts:
+    shifts_fit = all(abs(r) < 28 and abs(c) < 28 for r, c in method.shifts)  # a shift moves within 28x28
+    if (
+        not all(math.isfinite(n) for n in numbers)
+        or method.temperature <= 0
+        or not method.shifts
+        or not shifts_fit
+    ):
         raise PipelineError(
             f"{where} records an adaptation method out of range ({numbers}, "
             f"{len(method.shifts)} shifts); export the model again."
@@ -349,24 +411,21 @@ class KitFiles:
 
 
 def adaptation_kit_files(model_dir: str | Path, manifest: dict) -> KitFiles | None:
-    """The adaptation kit of a published model, every file checked against the manifest, or None if the
-    model has none (a personalised model, or one without the feature layer). PipelineError if the
-    manifest's `adaptation` section is malformed or a file is missing or damaged."""
+    """The adaptation kit of a published model (a manifest load_manifest has checked), its section
+    validated and every file checked against it, or None if the model has none (a personalised model,
+    or one without the feature layer). PipelineError if the section is malformed, a file is missing or
+    damaged, or the method unusable: teaching is then off, the model itself still loads."""
     adaptation = manifest.get("adaptation")
     if adaptation is None:
         return None
     where = str(Path(model_dir) / FILE_NAME)
-    try:
-        artifact = next((a for a in adaptation["artifacts"] if a["format"] == "tflite"), None)
-        if artifact is None:
-            return None
-        output_name, replay = adaptation["output"]["name"], adaptation["replay"]
-        rows, columns = (int(n) for n in replay["shape"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise PipelineError(
-            f"{where} has a malformed adaptation section ({type(exc).__name__}: {exc}); {FIX}."
-        ) from None
+    problems = adaptation_problems(adaptation, manifest["output"]["shape"][-1])
+    if problems:
+        raise PipelineError(f"{where} has an unusable adaptation section ({problems[0]}); {FIX}.")
+    artifact = next((a for a in adaptation["artifacts"] if a["format"] == "tflite"), None)
+    if artifact is None:
+        return None
+    rows, columns = adaptation["replay"]["shape"]
     method = read_method(adaptation.get("method"), where)
-    return KitFiles(
-        check_files(model_dir, artifact), output_name, check_files(model_dir, replay), (rows, columns), method
-    )
+    litert, replay = check_files(model_dir, artifact), check_files(model_dir, adaptation["replay"])
+    return KitFiles(litert, adaptation["output"]["name"], replay, (rows, columns), method)

@@ -24,6 +24,7 @@ from pipeline.blend import (
     shifted_copies,
 )
 from pipeline.errors import PipelineError
+from pipeline.manifest import FILE_NAME as MANIFEST
 from pipeline.manifest import load_manifest, method_record
 
 
@@ -56,7 +57,7 @@ def personalize(
         raise PipelineError(f"'{model_name}' is already personalised; teach the published base model.")
     base_dir = Path(out_dir) / model_name
     base_manifest = load_manifest(base_dir)
-    manifest_sha = sha256_file(base_dir / "manifest.json")
+    manifest_sha = sha256_file(base_dir / MANIFEST)
     images, labels, examples_sha = read_examples(examples_path, model_name, manifest_sha)
     base = keras_format.load(base_dir / "model.keras")
     name = model_name + SUFFIX

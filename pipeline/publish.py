@@ -135,22 +135,16 @@ def swap_in(staging: Path, target: Path) -> None:
 
 def update_index(out_dir: Path, default: str = "cnn") -> None:
     """index.json lists the published models, so pages and apps need no hard-coded names."""
+    from pipeline.manifest import FILE_NAME, INDEX, index_document
+
     models = sorted(
         p.name
         for p in Path(out_dir).iterdir()
-        if p.is_dir() and not p.name.startswith(".") and (p / "manifest.json").is_file()
+        if p.is_dir() and not p.name.startswith(".") and (p / FILE_NAME).is_file()
     )
     try:
-        write_json_atomic(
-            Path(out_dir) / "index.json",
-            {
-                "schema_version": 1,
-                "default": default if default in models else (models[0] if models else None),
-                "models": models,
-            },
-        )
+        write_json_atomic(Path(out_dir) / INDEX, index_document(models, default))
     except OSError as exc:
         raise PipelineError(
-            f"The models were published, but {Path(out_dir) / 'index.json'} could not "
-            f"be updated ({exc.strerror or exc})."
+            f"The models were published, but {Path(out_dir) / INDEX} could not be updated ({exc.strerror or exc})."
         ) from exc

@@ -16,8 +16,9 @@ from pipeline import signing
 from pipeline.blend import Method
 from pipeline.errors import PipelineError
 from pipeline.formats import format_module, serving_runtimes
+from pipeline.manifest import FILE_NAME as MANIFEST
 from pipeline.manifest import FIX, adaptation_kit_files, check_files, find_artifact, load_manifest, read_labels
-from pipeline.preprocess import preprocess
+from pipeline.preprocess import preprocess, read_image
 
 MODELS_ENV = "MNIST_MODELS_DIR"  # serve another export folder than the repository's
 
@@ -109,7 +110,10 @@ class Classifier:
         return self._module.predict(self._model, images.astype(np.float32))
 
     def classify(self, image) -> Prediction:
-        """Preprocess any digit image the MNIST way and predict it (BlankImageError if blank)."""
+        """Preprocess any digit image the MNIST way and predict it: an array (HxW, HxWx1/3/4), or a PNG or
+        JPEG as a path or bytes (pipeline.preprocess.read_image). BlankImageError if blank."""
+        if isinstance(image, str | Path | bytes):
+            image = read_image(image)
         seen = preprocess(image)
         probabilities = self.predict(seen[None])[0]
         digit = int(np.argmax(probabilities))
@@ -143,13 +147,14 @@ class AdaptationKit:
             raise PipelineError(
                 f"{kit.replay} holds {replay.size} numbers, the manifest says {kit.replay_shape}; {FIX}."
             )
-        return cls(
-            manifest["model"],
-            sha256_file(Path(model_dir) / "manifest.json"),
-            tflite.LiteRTModel(kit.litert, output=kit.output_name),
-            replay.reshape(kit.replay_shape),
-            kit.method,
-        )
+        try:
+            litert = tflite.LiteRTModel(kit.litert, output=kit.output_name)
+        except PipelineError:
+            raise
+        except Exception as exc:  # a file that matches its hash but will not load: say so plainly
+            raise PipelineError(f"{kit.litert} could not be loaded by LiteRT ({exc}); {FIX}.") from exc
+        manifest_sha256 = sha256_file(Path(model_dir) / MANIFEST)
+        return cls(manifest["model"], manifest_sha256, litert, replay.reshape(kit.replay_shape), kit.method)
 
     def features(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """float [N, 28, 28] in 0..1 -> (normalised features [N, D], published probabilities [N, classes])."""

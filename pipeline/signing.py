@@ -25,10 +25,7 @@ SIGNATURE = "model.sig"
 SIGNING_KEY_ENV = "MNIST_SIGNING_KEY"
 PUBLIC_KEY_ENV = "MNIST_PUBLIC_KEY"
 CURVES = ("secp256r1", "secp384r1", "secp521r1")  # what model_signing's elliptic-key signer takes
-NO_KEY = (
-    "unsigned: no signing key (give --signing-key KEY.pem or set "
-    f"${SIGNING_KEY_ENV}; see the README's security section)"
-)
+NO_KEY = f"unsigned: no signing key (give --signing-key KEY.pem or set ${SIGNING_KEY_ENV}; see docs/security.md)"
 
 
 def _key_file(path: str | Path | None, env: str) -> Path | None:

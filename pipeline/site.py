@@ -21,6 +21,7 @@ from pipeline import REPO_ROOT
 from pipeline.errors import PipelineError
 from pipeline.files import resolve_inside, sha256_file
 from pipeline.formats import browser_formats
+from pipeline.manifest import FILE_NAME as MANIFEST
 from pipeline.manifest import check_files, load_manifest, read_index, read_labels
 from pipeline.publish import swap_in
 
@@ -72,7 +73,7 @@ def copy_model(name: str, models_dir: Path, target: Path) -> int:
     if not artifacts:
         raise PipelineError(f"{folder / 'manifest.json'} lists no TF.js artifact: nothing for the page.")
     read_labels(folder, manifest)  # checked against the manifest's labels_sha256
-    relatives = ["manifest.json", manifest["labels"]]
+    relatives = [MANIFEST, manifest["labels"]]
     adaptation = manifest.get("adaptation") or {}  # what the page needs to teach it (adaptation.py)
     kit = [a for a in adaptation.get("artifacts", []) if a.get("format") == "tfjs"]
     for artifact in artifacts + kit + ([adaptation["replay"]] if kit and "replay" in adaptation else []):

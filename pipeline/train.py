@@ -68,7 +68,7 @@ def make_strategy(tf, name: str):
         if "TF_CONFIG" not in os.environ:
             raise PipelineError(
                 "--strategy multi-worker needs TF_CONFIG naming the cluster and this "
-                "worker's task; see the README's multi-host section."
+                "worker's task; see docs/training-on-gpus.md."
             )
         return tf.distribute.MultiWorkerMirroredStrategy()
     raise PipelineError(f"Unknown strategy '{name}'; choose one of: {', '.join(STRATEGIES)}.")

@@ -198,7 +198,7 @@ def run_first_export(out: Path, build: Path) -> None:
     # no key (a fresh clone): published all the same, unsigned, and the run says so in one line
     assert [line for line in result.stdout.splitlines() if "unsigned" in line] == [
         f"Published {out / 'article'} (11 artifacts), unsigned: no signing key (give --signing-key "
-        "KEY.pem or set $MNIST_SIGNING_KEY; see the README's security section)."
+        "KEY.pem or set $MNIST_SIGNING_KEY; see docs/security.md)."
     ]
     assert not (out / "article" / "model.sig").exists()
 

@@ -1,6 +1,8 @@
 """The shape of the package: no import circle inside `pipeline/`, and nothing in it imports the workshop
 (`tools/`). Read with the standard library's `ast`, lazy imports inside functions included: an import
-circle through a function body is still a circle a reader has to hold in their head."""
+circle through a function body is still a circle a reader has to hold in their head. Modules loaded by
+name at run time (the format registry's importlib.import_module) are not import statements and are not
+seen; a format module's import of its package is a package's own structure, not a circle."""
 
 from __future__ import annotations
 

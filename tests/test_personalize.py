@@ -298,3 +298,44 @@ def test_personalize_publishes_a_verified_personal_model(published, tmp_path):
         shown = cli("predict", tmp_path / "seven.png", "--model-dir", published / folder, "--json")
         assert shown.returncode == 0, shown.stderr
         assert (json.loads(shown.stdout)["digit"] == 7) is expected, shown.stdout
+
+
+def _kit_artifact(manifest):
+    return next(a for a in manifest["adaptation"]["artifacts"] if a["format"] == "tflite")
+
+
+DAMAGED_KITS = {
+    "a file entry that is a string": lambda m: _kit_artifact(m).update(files=["x"]),
+    "no file list": lambda m: _kit_artifact(m).pop("files"),
+    "replay files not a list": lambda m: m["adaptation"]["replay"].update(files=5),
+    "a negative replay shape": lambda m: m["adaptation"]["replay"].update(shape=[-300, -864]),
+    "a replay shape of the right size but the wrong width": lambda m: m["adaptation"]["replay"].update(
+        shape=[150, 1728]
+    ),
+    "an entry file not among the checked ones": lambda m: _kit_artifact(m).update(path="adaptation/replay.f32"),
+    "a replay outside the folder": lambda m: m["adaptation"]["replay"].update(
+        path="/etc/hostname", files=[{"path": "/etc/hostname", "sha256": "0" * 64}]
+    ),
+    "a kit outside the folder": lambda m: _kit_artifact(m).update(
+        path="../../etc/passwd", files=[{"path": "../../etc/passwd", "sha256": "0" * 64}]
+    ),
+    "no output name": lambda m: m["adaptation"]["output"].pop("name"),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGED_KITS))
+def test_a_damaged_adaptation_section_is_one_sentence_and_the_model_still_answers(cnn_dir, tmp_path, damage):
+    """Every damage to the kit's manifest section is refused by the manifest's checks in one sentence,
+    before any file is opened (nothing outside the folder is read); the model itself still answers."""
+    from pipeline.runtime import AdaptationKit, Classifier
+
+    folder = tmp_path / "cnn"
+    shutil.copytree(cnn_dir, folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    DAMAGED_KITS[damage](manifest)
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(PipelineError) as refusal:
+        AdaptationKit.load(folder)
+    message = str(refusal.value)
+    assert "\n" not in message and "has an unusable adaptation section" in message, message
+    assert Classifier(folder, "litert").predict(np.zeros((1, 28, 28), np.float32)).shape == (1, 10)

@@ -4,7 +4,7 @@ published model with the file the page exported, as `personalize` reads it.
 The style is the Eastern Arabic numerals of pipeline/style_set.py, which the published cnn misreads
 most of the time. The models folder is a copy of the published cnn with its adaptation kit (added here
 if the committed export predates it), so the committed exported_models/ is never written.
-Set TEACH_SCREENSHOT=docs/teach.png to refresh the README's picture of teaching.
+Set TEACH_SCREENSHOT=docs/teach.png to refresh docs/personalisation.md's picture of teaching.
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def test_teaching_the_page_three_examples_per_digit(browser, server, models, exp
     # loop, ٦ a 7-like hook)
     assert all(str(d) == a for d, a in standard_answers if d not in (0, 7)), standard_answers
 
-    if os.environ.get("TEACH_SCREENSHOT"):  # the README's picture: a taught style digit, read right
+    if os.environ.get("TEACH_SCREENSHOT"):  # docs/personalisation.md's picture: a taught style digit, read right
         read(page, STYLE, 5, 3006)
         page.screenshot(path=os.environ["TEACH_SCREENSHOT"], full_page=True)
 

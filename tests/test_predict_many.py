@@ -58,3 +58,15 @@ def test_one_refused_image_with_json_is_a_json_line_not_an_error(tmp_path, cnn_d
     assert code == 1 and err == ""
     line = json.loads(out)
     assert line["digit"] is None and line["reason"].startswith("The image is blank")
+
+
+def test_classify_takes_a_file_path_or_bytes_as_well_as_an_array(tmp_path, mnist, cnn_dir):
+    from pipeline.preprocess import read_image
+    from pipeline.runtime import Classifier
+
+    path = tmp_path / "seven.png"
+    Image.fromarray(mnist[1][0][0]).save(path)
+    classifier = Classifier(cnn_dir, "litert")
+    expected = classifier.classify(read_image(path)).probabilities
+    for given in (path, str(path), path.read_bytes()):
+        np.testing.assert_array_equal(classifier.classify(given).probabilities, expected)

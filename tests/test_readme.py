@@ -13,6 +13,7 @@ import argparse
 import ast
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -63,9 +64,24 @@ def anchors(path: Path) -> set[str]:
     return found
 
 
+def committed(relative: str) -> dict:
+    """A JSON file under exported_models/ as committed at HEAD: the README describes the committed
+    defaults, not what a local `make run` or `personalize` has since published. Outside git: the file."""
+    try:
+        text = subprocess.run(
+            ["git", "show", f"HEAD:exported_models/{relative}"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        text = (EXPORTED / relative).read_text()
+    return json.loads(text)
+
+
 def manifests() -> dict[str, dict]:
-    index = json.loads((EXPORTED / "index.json").read_text())
-    return {name: json.loads((EXPORTED / name / "manifest.json").read_text()) for name in index["models"]}
+    return {name: committed(f"{name}/manifest.json") for name in committed("index.json")["models"]}
 
 
 def page_id(path: Path) -> str:

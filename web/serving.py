@@ -19,6 +19,7 @@ from pipeline import signing
 from pipeline.errors import PipelineError
 from pipeline.files import resolve_inside
 from pipeline.formats import format_module
+from pipeline.manifest import FILE_NAME as MANIFEST
 from pipeline.manifest import FIX
 from pipeline.runtime import RUNTIMES, Classifier, Prediction
 
@@ -79,7 +80,7 @@ def fingerprint(model_dir: Path) -> tuple:
     """Changes when a model is republished or re-signed, so a cached Classifier is not served stale
     (and a changed signature is verified again)."""
     stats = []
-    for name in ("manifest.json", signing.SIGNATURE):
+    for name in (MANIFEST, signing.SIGNATURE):
         try:
             stat = (Path(model_dir) / name).stat()
             stats.append((stat.st_ino, stat.st_mtime_ns, stat.st_size))

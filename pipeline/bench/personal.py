@@ -8,7 +8,6 @@ with the mouse, so it needs the model's adaptation kit in the published manifest
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 
@@ -65,10 +64,11 @@ def teaching_step_in_chromium(models_dir: Path, steps: int = 20) -> dict | None:
     from playwright.sync_api import sync_playwright
 
     from pipeline.bench.browser import draw, launch, serve, wait_for_prediction, wait_for_status
+    from pipeline.manifest import load_manifest
     from pipeline.site import build_site
     from pipeline.style_set import strokes
 
-    manifest = json.loads((models_dir / "cnn" / "manifest.json").read_text())
+    manifest = load_manifest(models_dir / "cnn")
     if "adaptation" not in manifest:
         return None
     times = []

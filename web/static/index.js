@@ -101,7 +101,7 @@ try {
   throw error;
 }
 const pad = ui.createDrawingPad(canvas, onDrawingChange, drawing);
-ui.byTestId('clear').addEventListener('click', () => pad.clear());
+ui.onPress(ui.byTestId('clear'), () => pad.clear());
 
 // --- backend and model: every (re)load goes through here; a newer load wins over an older one ---
 

@@ -9,7 +9,7 @@
 // the probabilities shown last.
 
 import { loadModel, dispose } from './model.js';
-import { byTestId } from './ui.js';
+import { byTestId, onPress } from './ui.js';
 
 const tf = globalThis.tf;
 const DB_NAME = 'mnist-everywhere-personal';
@@ -35,7 +35,7 @@ function buildPanel(root) {
   const buttons = el('p', { class: 'teach-buttons' }, 'Not right? This is a … ');
   for (let digit = 0; digit < 10; digit += 1) {
     const button = el('button', { type: 'button', 'data-testid': `teach-${digit}` }, String(digit));
-    button.addEventListener('click', () => teach(digit));
+    onPress(button, () => teach(digit));   // tapped right after drawing, as Clear is
     buttons.append(button);
   }
   const forget = el('button', { type: 'button', 'data-testid': 'forget' }, 'Forget');

@@ -11,6 +11,23 @@ export async function loadDrawingSettings() {
   return { canvasSize, strokeWidth };
 }
 
+// Run `action` when `button` is pressed. A finger or pen acts when it lifts (pointerup), not on the
+// click that follows: right after a touch elsewhere (the stroke just drawn on the pad) Chromium's
+// double-tap detection sometimes withholds that click, and Clear then left the drawing on the pad.
+// The click of a tap already handled is skipped; a mouse and the keyboard act on click as usual.
+export function onPress(button, action) {
+  let handledAt = -Infinity;
+  button.addEventListener('pointerup', (event) => {
+    if (event.pointerType === 'mouse' || event.button !== 0) return;
+    handledAt = event.timeStamp;
+    action();
+  });
+  button.addEventListener('click', (event) => {
+    if (event.timeStamp - handledAt < 1000) return;   // the same tap's click, when it does come
+    action();
+  });
+}
+
 // A square canvas to draw on with mouse, finger or pen: white ink on black, `strokeWidth` canvas
 // pixels wide on a `canvasSize` square (drawing.json).
 // `onChange(strokeEnded)` is called after every change; the canvas's data-version counts changes
