@@ -24,7 +24,12 @@ SIZE = 28  # the model's input is SIZE x SIZE
 BOX = 20  # the digit is fitted in BOX x BOX
 INK_THRESHOLD = 0.1  # after normalisation, values below this are background
 EPSILON = 1e-9  # see centre_in_field
-MAX_PIXELS = 40_000_000  # larger images are refused before they are decoded
+MAX_PIXELS = 40_000_000  # larger images are refused before they are decoded (JPEGs: after a reduced decode)
+# A JPEG whose longer side is above JPEG_DECODE_SIDE decodes at 1/2, 1/4 or 1/8 scale (libjpeg's DCT
+# scaling, through Pillow's Image.draft), the smallest scale that keeps the longer side at least that:
+# a 48-megapixel phone photo (8000x6000) decodes as 2000x1500 instead of being refused, a 12-megapixel
+# one too. The digit is fitted into 20x20 pixels afterwards, so nothing it needs is lost.
+JPEG_DECODE_SIDE = 2000
 MAX_BYTES = 20 * 1024 * 1024
 ORIENTATION_TAG = 0x0112  # EXIF: how a camera held sideways stored the picture
 
@@ -177,6 +182,9 @@ def read_image(source: str | Path | bytes) -> np.ndarray:
         with image:
             if image.format not in ("PNG", "JPEG"):
                 raise PipelineError(f"{name} is a {image.format} file; use a PNG or JPEG.")
+            if image.format == "JPEG" and max(image.size) > JPEG_DECODE_SIDE:
+                factor = JPEG_DECODE_SIDE / max(image.size)
+                image.draft(image.mode, (math.ceil(image.width * factor), math.ceil(image.height * factor)))
             if image.width * image.height > MAX_PIXELS:
                 raise PipelineError(
                     f"{name} is {image.width}x{image.height} pixels, more than the "

@@ -115,7 +115,7 @@ def bad_upload(kind: str, folder: Path) -> tuple[Path, str]:
         return folder / "digit.gif", "is a GIF file; use a PNG or JPEG."
     if kind == "a folder":
         (folder / "dir.png").mkdir()
-        return folder / "dir.png", "is not a file; give a PNG or JPEG image."
+        return folder / "dir.png", "holds no PNG or JPEG image."  # a folder is read as its images
     if kind == "over the size limit":
         with open(folder / "huge.png", "wb") as handle:
             handle.truncate(MAX_BYTES + 1)

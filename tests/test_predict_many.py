@@ -70,3 +70,20 @@ def test_classify_takes_a_file_path_or_bytes_as_well_as_an_array(tmp_path, mnist
     expected = classifier.classify(read_image(path)).probabilities
     for given in (path, str(path), path.read_bytes()):
         np.testing.assert_array_equal(classifier.classify(given).probabilities, expected)
+
+
+def test_a_48_megapixel_phone_photo_is_read_at_a_reduced_scale(tmp_path, cnn_dir):
+    """8000x6000, as phones take them now: decoded at 1/4 scale (JPEG DCT scaling), not refused."""
+    from PIL import ImageDraw
+
+    from pipeline.preprocess import JPEG_DECODE_SIDE, MAX_PIXELS, read_image
+    from pipeline.runtime import Classifier
+
+    photo = Image.new("L", (8000, 6000), 225)  # light paper
+    ImageDraw.Draw(photo).line([(3000, 1500), (5000, 1500), (3600, 4500)], fill=40, width=160)  # a 7
+    path = tmp_path / "phone.jpg"
+    photo.save(path, quality=90)
+    assert 8000 * 6000 > MAX_PIXELS  # a PNG this size is still refused before decoding
+    decoded = read_image(path)
+    assert decoded.shape[:2] == (1500, 2000) and max(decoded.shape[:2]) >= JPEG_DECODE_SIDE
+    assert Classifier(cnn_dir, "litert").classify(decoded).digit == 7
