@@ -213,10 +213,13 @@ REPLAY_KEYS = (("path", str), ("shape", list), ("files", list))
 
 def artifact_problems(artifact, name: str, keys) -> list[str]:
     """What is wrong with one artifact entry (or the replay record): its `keys` of the right types, every
-    file a {path, sha256} inside the folder, and the entry file (`path`) among the files checked."""
+    file a {path, sha256} inside the folder, and the entry file (`path`) among the files checked. `name`
+    names it until its id is known ("artifact 5"); then the id does ("artifact tflite-float32")."""
     for key, expected in keys:
         if not isinstance(artifact, dict) or not isinstance(artifact.get(key), expected):
             return [f"{name} has no valid '{key}'"]
+    if isinstance(artifact.get("id"), str):
+        name = f"{name.rsplit(' ', 1)[0]} {artifact['id']}"
     for file in artifact["files"]:
         if not (
             isinstance(file, dict)
