@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { inflateSync } from 'node:zlib';
 
-import { BlankImageError, preprocess, preprocessOrNull } from '../web/static/preprocess.js';
+import { BlankImageError, NotOneDigitError, preprocess, preprocessOrNull } from '../web/static/preprocess.js';
 
 const cases = JSON.parse(readFileSync(new URL('./fixtures/preprocess-cases.json', import.meta.url)));
 const unpack = (text) => new Uint8Array(inflateSync(Buffer.from(text, 'base64')));
@@ -19,12 +19,17 @@ test('the fixture has drawings and a blank one', () => {
   assert.ok(cases.some((c) => c.float32_le === null));
 });
 
-for (const { name, width, height, rgba, float32_le: expected } of cases) {
+for (const { name, width, height, rgba, float32_le: expected, refusal } of cases) {
   test(`same values as pipeline/preprocess.py: ${name}`, () => {
     const imageData = { width, height, data: new Uint8ClampedArray(unpack(rgba)) };
-    if (expected === null) {
+    if (refusal === 'BlankImageError') {
       assert.throws(() => preprocess(imageData), BlankImageError);
       assert.equal(preprocessOrNull(imageData), null);
+      return;
+    }
+    if (refusal === 'NotOneDigitError') {   // refused in one sentence, not taken for an empty pad
+      assert.throws(() => preprocess(imageData), NotOneDigitError);
+      assert.throws(() => preprocessOrNull(imageData), /^NotOneDigitError: That is not one digit: /);
       return;
     }
     const bytes = unpack(expected);

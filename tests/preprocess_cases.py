@@ -47,6 +47,12 @@ def drawings() -> dict[str, np.ndarray]:
         "dark ink on light paper": rgba(seven, ink_colour=(20, 30, 200), paper=(250, 248, 240)),
         "transparent background": rgba(one, ink_colour=(0, 0, 0), paper=(0, 0, 0), alpha=one * 255),
         "faint white ink (40 % opacity) on transparent": rgba(seven, alpha=seven * 102),
+        "two ones side by side (not one digit)": rgba(np.hstack([one, one])),
+        "noisy blank paper (not one digit)": rgba(
+            np.clip(np.random.default_rng(0).normal(0.12, 0.05, (120, 120)), 0, 1),
+            ink_colour=(0, 0, 0),
+            paper=(230, 230, 230),
+        ),
         "a single dot": rgba(stroke(28, 28, [(27, 1), (27, 1)], 0.4)),
         "blank": rgba(np.zeros((30, 30))),
     }
@@ -62,14 +68,15 @@ def unpacked(text: str) -> bytes:
 
 
 def make_cases() -> list[dict]:
-    from pipeline.preprocess import BlankImageError, preprocess
+    from pipeline.preprocess import BlankImageError, NotOneDigitError, preprocess
 
     cases = []
     for name, image in drawings().items():
+        refusal = None
         try:
             expected = packed(preprocess(image).astype("<f4").tobytes())
-        except BlankImageError:
-            expected = None
+        except (BlankImageError, NotOneDigitError) as exc:
+            expected, refusal = None, type(exc).__name__
         cases.append(
             {
                 "name": name,
@@ -77,8 +84,9 @@ def make_cases() -> list[dict]:
                 "height": image.shape[0],
                 "rgba": packed(image.tobytes()),
                 "float32_le": expected,
+                "refusal": refusal,
             }
-        )  # None: the recipe finds no ink (BlankImageError)
+        )  # None: the recipe refuses it (refusal: BlankImageError or NotOneDigitError)
     return cases
 
 

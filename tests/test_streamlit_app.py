@@ -192,6 +192,16 @@ def test_bad_uploads_get_a_clear_error(monkeypatch, models_dir, content, message
     assert predictions(app) == []
 
 
+def test_an_upload_of_two_digits_gets_the_reason_not_a_digit(monkeypatch, models_dir):
+    app = start_app(monkeypatch, models_dir)
+    two_ones = (REPO_ROOT / "tests" / "fixtures" / "field-cases" / "min_multi_11.png").read_bytes()
+    app.file_uploader(key="upload").upload("eleven.png", two_ones, "image/png").run()
+    assert predictions(app) == []
+    assert [w.value for w in app.warning] == [
+        "That is not one digit: the image holds 2 marks side by side; give one digit at a time."
+    ]
+
+
 def test_upload_limit_is_the_pipelines(monkeypatch, models_dir):
     app = start_app(monkeypatch, models_dir)
     assert app.file_uploader(key="upload").proto.max_upload_size_mb * 2**20 == MAX_BYTES

@@ -27,7 +27,7 @@ from pipeline.bench.browser import (
     wait_for_prediction,
     wait_for_status,
 )
-from pipeline.preprocess import preprocess, read_image
+from pipeline.preprocess import NotOneDigitError, preprocess, read_image
 from pipeline.site import build_site, default_tfjs_artifact
 from tests.conftest import BROWSER_TESTS, models_dir_under_test
 
@@ -141,6 +141,25 @@ def test_blank_canvas_gives_no_prediction(open_page, server):
     assert wait_for_prediction(page) == ""
     assert page.get_by_test_id("hint").is_visible()
     assert page.evaluate("window.__lastInput") is None
+    check_clean(watch, server)
+
+
+def test_two_digits_are_refused_with_the_reason_and_python_agrees(open_page, server):
+    """Two ones side by side: no digit, the hint gives the reason; the same canvas in Python is refused
+    the same way (the twins of check_one_digit); Clear then a real digit reads again."""
+    page, watch = open_page()
+    wait_for_status(page, "ready")
+    page.get_by_test_id("clear").click()
+    draw(page, [[(80, 60), (80, 220)], [(200, 60), (200, 220)]])
+    assert wait_for_prediction(page) == ""
+    hint = page.get_by_test_id("hint")
+    assert hint.is_visible() and hint.text_content().startswith("That is not one digit: the image holds 2 marks")
+    png = page.get_by_test_id("canvas").evaluate("canvas => canvas.toDataURL('image/png')")
+    with pytest.raises(NotOneDigitError, match="2 marks side by side"):
+        preprocess(read_image(base64.b64decode(png.split(",", 1)[1])))
+    assert draw_and_predict(page, 7) == "7" and not hint.is_visible()
+    page.get_by_test_id("clear").click()
+    assert wait_for_prediction(page) == "" and hint.text_content().startswith("Draw a digit")
     check_clean(watch, server)
 
 

@@ -25,7 +25,7 @@ import streamlit as st  # noqa: E402
 
 from pipeline.errors import PipelineError  # noqa: E402
 from pipeline.manifest import FIX, load_manifest, read_index  # noqa: E402
-from pipeline.preprocess import MAX_BYTES, BlankImageError, read_image  # noqa: E402
+from pipeline.preprocess import MAX_BYTES, BlankImageError, NotOneDigitError, read_image  # noqa: E402
 from pipeline.runtime import Classifier, default_models_dir  # noqa: E402
 from pipeline.verify import human_bytes  # noqa: E402
 from web import personal as teaching  # noqa: E402
@@ -145,6 +145,9 @@ def show_prediction(classifier: Classifier, option: serving.RuntimeOption, image
         result = serving.classify(classifier, image)
     except BlankImageError:
         st.info(blank_hint)
+        return None
+    except NotOneDigitError as refusal:  # two digits side by side, or only specks: the reason, no digit
+        st.warning(str(refusal))
         return None
     prediction = result.prediction
     probabilities, note = teaching.adjust(kit, prediction.image, prediction.probabilities)

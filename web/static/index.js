@@ -7,7 +7,7 @@
 // offline (offline.js);
 // window.__lastInput holds the Float32Array(784) the model last saw (null when nothing is drawn).
 
-import { preprocessOrNull } from './preprocess.js';
+import { NotOneDigitError, preprocessOrNull } from './preprocess.js';
 import { BACKENDS, useBackend, loadCatalog, findEntry, loadModel, dispose, predict } from './model.js';
 import * as ui from './ui.js';
 import { watchOffline } from './offline.js';
@@ -21,6 +21,7 @@ const state = { backend: null, catalog: null, model: null, loading: 0, offlineWa
 const canvas = ui.byTestId('canvas');
 const prediction = ui.byTestId('prediction');
 const hint = ui.byTestId('hint');
+const DRAW_HINT = hint.textContent;   // shown again once a refusal's reason has gone
 const timing = ui.byTestId('timing');
 const inputCanvas = ui.byTestId('input-28');
 const modelSelect = ui.byTestId('model');
@@ -60,13 +61,20 @@ function onDrawingChange(strokeEnded) {
 async function predictOnce() {
   const version = canvas.dataset.version;
   const start = performance.now();
-  const input = pad.isEmpty() ? null : preprocessOrNull(pad.imageData());
+  let input = null, refusal = null;   // refusal: why the drawing is not one digit (two side by side, specks)
+  try {
+    input = pad.isEmpty() ? null : preprocessOrNull(pad.imageData());
+  } catch (error) {
+    if (!(error instanceof NotOneDigitError)) throw error;
+    refusal = error.message;
+  }
   const preprocessMs = performance.now() - start;
   window.__lastInput = input;
   ui.showInput(inputCanvas, input);
   const model = state.model;
   if (!input || !model) {
     prediction.textContent = '';
+    hint.textContent = refusal ?? DRAW_HINT;
     hint.hidden = Boolean(input);
     showBars(null);
     timing.textContent = '';

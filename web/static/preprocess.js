@@ -11,12 +11,24 @@ export const SIZE = 28;            // SIZE in preprocess.py: the model's input i
 export const BOX = 20;             // BOX: the digit is fitted in BOX x BOX
 export const INK_THRESHOLD = 0.1;  // INK_THRESHOLD: after normalisation, values below are background
 export const EPSILON = 1e-9;       // EPSILON: an exact half-pixel centre must not fall either way by float noise
+export const MIN_SHARE = 0.1;      // MIN_SHARE, DIGIT_GAP, SPECKS, SPECK_SHARE: check_one_digit's constants
+export const DIGIT_GAP = 0.25;
+export const SPECKS = 20;
+export const SPECK_SHARE = 0.3;
 
 // Raised (like BlankImageError in Python) when there is no ink: nothing to predict.
 export class BlankImageError extends Error {
   constructor() {
     super('The image is blank: there is no digit to read.');
     this.name = 'BlankImageError';
+  }
+}
+
+// Raised (like NotOneDigitError in Python) for two or more marks side by side, or only specks.
+export class NotOneDigitError extends Error {
+  constructor(message) {
+    super(message);
+    this.name = 'NotOneDigitError';
   }
 }
 
@@ -150,11 +162,65 @@ export function centreInField(digit, height, width) {
   return field;
 }
 
+// Twin of check_one_digit: throws NotOneDigitError unless the ink holds one digit. Components are
+// 8-connected (as scipy.ndimage.label with a 3x3 structure), labelled in raster order of their first
+// pixel; their masses and boxes are summed in raster order, as numpy's bincount does.
+export function checkOneDigit(ink, width, height) {
+  const labels = new Int32Array(width * height);
+  const stack = [];
+  let count = 0;
+  for (let start = 0; start < ink.length; start++) {
+    if (ink[start] <= 0 || labels[start]) continue;
+    labels[start] = ++count;
+    stack.push(start);
+    while (stack.length) {
+      const i = stack.pop(), y = Math.floor(i / width), x = i % width;
+      for (let dy = -1; dy <= 1; dy++) {
+        for (let dx = -1; dx <= 1; dx++) {
+          const ny = y + dy, nx = x + dx, j = ny * width + nx;
+          if (ny < 0 || ny >= height || nx < 0 || nx >= width || ink[j] <= 0 || labels[j]) continue;
+          labels[j] = count;
+          stack.push(j);
+        }
+      }
+    }
+  }
+  const mass = new Float64Array(count + 1);
+  const boxes = Array.from({ length: count + 1 }, () => [Infinity, -Infinity, Infinity, -Infinity]);
+  for (let i = 0; i < ink.length; i++) {
+    const label = labels[i];
+    if (!label) continue;
+    mass[label] += ink[i];
+    const box = boxes[label], y = Math.floor(i / width), x = i % width;
+    box[0] = Math.min(box[0], x); box[1] = Math.max(box[1], x + 1);
+    box[2] = Math.min(box[2], y); box[3] = Math.max(box[3], y + 1);
+  }
+  let total = 0, largest = 0;
+  for (let label = 1; label <= count; label++) { total += mass[label]; largest = Math.max(largest, mass[label]); }
+  const spans = [];
+  for (let label = 1; label <= count; label++) if (mass[label] >= MIN_SHARE * total) spans.push(boxes[label]);
+  if (spans.length === 0 || (count > SPECKS && largest < SPECK_SHARE * total)) {   // no stroke stands out
+    throw new NotOneDigitError('That is not one digit: the image holds only specks (blank or noisy paper).');
+  }
+  spans.sort((a, b) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2] || a[3] - b[3]);
+  const height_ = Math.max(...spans.map((s) => s[3])) - Math.min(...spans.map((s) => s[2]));
+  let groups = 1, right = spans[0][1];
+  for (const [left, stop] of spans.slice(1)) {
+    if (left - right > DIGIT_GAP * height_) groups++;
+    right = Math.max(right, stop);
+  }
+  if (groups > 1) {
+    throw new NotOneDigitError(`That is not one digit: the image holds ${groups} marks side by side; ` +
+                               'give one digit at a time.');
+  }
+}
+
 // Twin of preprocess: any drawing -> Float32Array(784) in 0..1, MNIST-style.
-// Throws BlankImageError on a blank drawing.
+// Throws BlankImageError on a blank drawing, NotOneDigitError when it is not one digit.
 export function preprocess(imageData) {
   const { width, height } = imageData;
   const ink = normalise(toGrayscale(imageData), width, height);
+  checkOneDigit(ink, width, height);
   // Crop to the ink: first and last rows and columns holding any.
   let top = height, bottom = -1, left = width, right = -1;
   for (let y = 0; y < height; y++) {
