@@ -211,15 +211,17 @@ KIT_KEYS = (("id", str), ("format", str), ("path", str), ("files", list))
 REPLAY_KEYS = (("path", str), ("shape", list), ("files", list))
 
 
-def artifact_problems(artifact, name: str, keys) -> list[str]:
+def artifact_problems(artifact, kind: str, index: int | None, keys) -> list[str]:
     """What is wrong with one artifact entry (or the replay record): its `keys` of the right types, every
-    file a {path, sha256} inside the folder, and the entry file (`path`) among the files checked. `name`
-    names it until its id is known ("artifact 5"); then the id does ("artifact tflite-float32")."""
+    file a {path, sha256} inside the folder, and the entry file (`path`) among the files checked. It is
+    named by `kind` and its `index` until its id is known ("artifact 5"), then by its id ("artifact
+    tflite-float32"); the replay record, which has neither, by `kind` alone."""
+    name = kind if index is None else f"{kind} {index}"
     for key, expected in keys:
         if not isinstance(artifact, dict) or not isinstance(artifact.get(key), expected):
             return [f"{name} has no valid '{key}'"]
     if isinstance(artifact.get("id"), str):
-        name = f"{name.rsplit(' ', 1)[0]} {artifact['id']}"
+        name = f"{kind} {artifact['id']}"
     for file in artifact["files"]:
         if not (
             isinstance(file, dict)
@@ -243,9 +245,9 @@ def adaptation_problems(section, classes: int) -> list[str]:
     if not isinstance(artifacts, list):
         return ["'adaptation' has no list of artifacts"]
     problems = [
-        p for i, a in enumerate(artifacts) for p in artifact_problems(a, f"adaptation artifact {i}", KIT_KEYS)
+        p for i, a in enumerate(artifacts) for p in artifact_problems(a, "adaptation artifact", i, KIT_KEYS)
     ]
-    problems += artifact_problems(section.get("replay"), "the adaptation replay", REPLAY_KEYS)
+    problems += artifact_problems(section.get("replay"), "the adaptation replay", None, REPLAY_KEYS)
     output = section.get("output")
     if not (
         isinstance(output, dict) and isinstance(output.get("name"), str) and isinstance(output.get("shape"), list)
@@ -290,7 +292,7 @@ def manifest_problems(manifest) -> list[str]:
     if not (isinstance(shape, list) and shape and isinstance(shape[-1], int) and shape[-1] > 0):
         problems.append("'output' has no valid 'shape' (a list ending in the number of classes)")
     for index, artifact in enumerate(manifest.get("artifacts") or []):
-        problems += artifact_problems(artifact, f"artifact {index}", ARTIFACT_KEYS)
+        problems += artifact_problems(artifact, "artifact", index, ARTIFACT_KEYS)
     return problems
 
 

@@ -261,6 +261,17 @@ def png_file(path: Path, array: np.ndarray, **save) -> Path:
     return path
 
 
+def cli(*args, timeout: float = 300) -> subprocess.CompletedProcess:
+    """`python -m pipeline ARGS` in a child process from the repository root, its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", *map(str, args)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def cli_main(capfd, *args) -> tuple[int, str, str]:
     """The CLI in this process (what `python -m pipeline` runs), with what it printed."""
     from pipeline import cli

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -14,7 +12,7 @@ import pytest
 from pipeline.errors import PipelineError
 from pipeline.examples_file import MAX_EXAMPLES, examples_document, parse_examples
 from pipeline.style_set import STYLES, strokes, style_set
-from tests.conftest import REPO_ROOT
+from tests.conftest import cli
 
 SHA = "a" * 64
 
@@ -226,16 +224,6 @@ def test_three_examples_per_digit_read_new_drawings_and_keep_mnist(adapted, mnis
     assert held_out["accuracy"] > held_out["published_accuracy"]
 
 
-def cli(*args, timeout=900):
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline", *map(str, args)],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
 @pytest.fixture
 def published(tmp_path, cnn_dir):
     """A models folder holding a copy of the published cnn (the committed one is never written)."""
@@ -248,12 +236,12 @@ def published(tmp_path, cnn_dir):
 def test_personalize_refuses_a_bad_file_and_publishes_nothing(published, tmp_path):
     bad = tmp_path / "examples.json"
     bad.write_text(json.dumps(document()))  # taught on another export: sha256 "aaaa…"
-    result = cli("personalize", "--examples", bad, "--out", published)
+    result = cli("personalize", "--examples", bad, "--out", published, timeout=900)
     assert result.returncode == 1
     assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
     assert "another export of 'cnn'" in result.stderr
     assert sorted(p.name for p in published.iterdir()) == ["cnn"]
-    missing = cli("personalize", "--examples", tmp_path / "nope.json", "--out", published)
+    missing = cli("personalize", "--examples", tmp_path / "nope.json", "--out", published, timeout=900)
     assert missing.returncode == 1 and "does not exist" in missing.stderr
 
 
@@ -268,7 +256,7 @@ def test_personalize_publishes_a_verified_personal_model(published, tmp_path):
     examples.write_text(
         json.dumps(examples_document(images, labels, "cnn", sha256_file(published / "cnn" / "manifest.json")))
     )
-    result = cli("personalize", "--examples", examples, "--out", published)
+    result = cli("personalize", "--examples", examples, "--out", published, timeout=900)
     assert result.returncode == 0, result.stderr
     manifest = json.loads((published / "cnn-personal" / "manifest.json").read_text())
     index = json.loads((published / "index.json").read_text())
@@ -295,7 +283,7 @@ def test_personalize_publishes_a_verified_personal_model(published, tmp_path):
 
     Image.fromarray(render(strokes("eastern-arabic", 7, seed=3001))).save(tmp_path / "seven.png")
     for folder, expected in (("cnn", False), ("cnn-personal", True)):
-        shown = cli("predict", tmp_path / "seven.png", "--model-dir", published / folder, "--json")
+        shown = cli("predict", tmp_path / "seven.png", "--model-dir", published / folder, "--json", timeout=900)
         assert shown.returncode == 0, shown.stderr
         assert (json.loads(shown.stdout)["digit"] == 7) is expected, shown.stdout
 
