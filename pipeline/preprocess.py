@@ -19,10 +19,21 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.errors import PipelineError
+from pipeline.ink import (  # noqa: F401 (the errors are part of this module's interface)
+    BlankImageError,
+    NotOneDigitError,
+    digit_mask,
+    ink_mask,
+    noise_level,
+    remove_background,
+    remove_lines,
+    shrink,
+    to_levels,
+)
+from pipeline.pen import normalise_pen
 
 SIZE = 28  # the model's input is SIZE x SIZE
 BOX = 20  # the digit is fitted in BOX x BOX
-INK_THRESHOLD = 0.1  # after normalisation, values below this are background
 EPSILON = 1e-9  # see centre_in_field
 MAX_PIXELS = 40_000_000  # larger images are refused before they are decoded (JPEGs: after a reduced decode)
 # A JPEG whose longer side is above JPEG_DECODE_SIDE decodes at 1/2, 1/4 or 1/8 scale (libjpeg's DCT
@@ -32,26 +43,6 @@ MAX_PIXELS = 40_000_000  # larger images are refused before they are decoded (JP
 JPEG_DECODE_SIDE = 2000
 MAX_BYTES = 20 * 1024 * 1024
 ORIENTATION_TAG = 0x0112  # EXIF: how a camera held sideways stored the picture
-
-
-# "Not one digit": the ink's 8-connected components. Those holding at least MIN_SHARE of the ink's mass
-# are what was drawn; grouped by their columns, groups further apart than DIGIT_GAP x the drawing's
-# height are separate digits or marks. More than SPECKS components, none holding SPECK_SHARE of the
-# mass, are noise, not strokes. Measured (pipeline/preprocess.py on the published cnn's inputs): the
-# MNIST test set 0 of 10,000 refused, 600 drawn digits of two styles 0, 500 pairs of MNIST digits 4 px
-# apart 500, 200 photos of blank paper with sensor noise 200.
-MIN_SHARE = 0.1
-DIGIT_GAP = 0.25
-SPECKS = 20
-SPECK_SHARE = 0.3
-
-
-class BlankImageError(PipelineError):
-    """The image has no ink: nothing to predict."""
-
-
-class NotOneDigitError(PipelineError):
-    """The image holds something other than one digit: several side by side, or only specks of noise."""
 
 
 def to_grayscale(image: np.ndarray) -> np.ndarray:
@@ -104,25 +95,6 @@ def to_grayscale(image: np.ndarray) -> np.ndarray:
     return gray
 
 
-def normalise(gray: np.ndarray) -> np.ndarray:
-    """White ink on black, background at 0, strongest ink at 1; BlankImageError if there is no ink.
-
-    The background is the median of the border: a light border means dark ink on light paper,
-    which is inverted.
-    """
-    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    if np.median(border) > 0.5:
-        gray = 1.0 - gray
-        border = 1.0 - border
-    background = float(np.median(border))
-    peak = float(gray.max())
-    if peak - background < INK_THRESHOLD:
-        raise BlankImageError("The image is blank: there is no digit to read.")
-    ink = np.clip((gray - background) / (peak - background), 0.0, 1.0)
-    ink[ink < INK_THRESHOLD] = 0.0
-    return ink
-
-
 def resample_weights(source: int, target: int) -> np.ndarray:
     """target x source matrix of area weights: output cell i averages the input it covers.
 
@@ -158,47 +130,31 @@ def centre_in_field(digit: np.ndarray) -> np.ndarray:
     return field
 
 
-def check_one_digit(ink: np.ndarray) -> None:
-    """Raise NotOneDigitError unless `ink` (HxW, 0..1, background 0: normalise's output) holds one digit:
-    two or more marks side by side ("11"), or only specks (blank or noisy paper). Constants above."""
-    from scipy import ndimage  # connected components; imported on first use
-
-    labels, count = ndimage.label(ink > 0, structure=np.ones((3, 3), bool))
-    mass = np.bincount(labels.ravel(), weights=ink.ravel(), minlength=count + 1)[1:]  # raster-order sums
-    total = float(mass.sum())
-    boxes = ndimage.find_objects(labels)
-    spans = sorted(
-        (box[1].start, box[1].stop, box[0].start, box[0].stop)
-        for box, share in zip(boxes, mass)
-        if box is not None and share >= MIN_SHARE * total
-    )
-    if not spans or (count > SPECKS and mass.max() < SPECK_SHARE * total):  # no stroke stands out
-        raise NotOneDigitError("That is not one digit: the image holds only specks (blank or noisy paper).")
-    height = max(span[3] for span in spans) - min(span[2] for span in spans)
-    groups, right = 1, spans[0][1]
-    for left, stop, _, _ in spans[1:]:
-        if left - right > DIGIT_GAP * height:
-            groups += 1
-        right = max(right, stop)
-    if groups > 1:
-        raise NotOneDigitError(
-            f"That is not one digit: the image holds {groups} marks side by side; give one digit at a time."
-        )
-
-
 def preprocess(image) -> np.ndarray:
-    """Any digit image (array of any size, either polarity) -> 28x28 float32 in 0..1, MNIST-style.
-    BlankImageError if there is no ink, NotOneDigitError if it is not one digit (check_one_digit)."""
-    ink = normalise(to_grayscale(image))
-    check_one_digit(ink)
-    rows = np.flatnonzero(ink.max(axis=1) > 0)
-    cols = np.flatnonzero(ink.max(axis=0) > 0)
-    crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    """Any digit image (array of any size, either polarity; a drawing or a photo of paper) -> 28x28
+    float32 in 0..1, MNIST-style. BlankImageError if there is no ink, NotOneDigitError if it is not one
+    digit (pipeline/ink.py finds the ink and the digit, pipeline/pen.py gives it MNIST's pen)."""
+    levels, _ = shrink(to_levels(to_grayscale(image)))
+    strength = remove_background(levels)
+    found, high = ink_mask(strength, noise_level(levels))
+    found = digit_mask(remove_lines(found))
+    mask = normalise_pen(found, BOX / max(crop_box(found).shape))
+    # the ink as drawn keeps its anti-aliased edges (full strength from Otsu's threshold up); what the
+    # pen added is full ink
+    shade = np.where(found, np.minimum(strength / high, 1.0), 1.0)
+    crop = crop_box(mask, np.where(mask, shade, 0.0))
     scale = BOX / max(crop.shape)
     height = max(1, min(BOX, math.floor(crop.shape[0] * scale + 0.5)))
     width = max(1, min(BOX, math.floor(crop.shape[1] * scale + 0.5)))
     digit = np.clip(resize_area(crop, height, width), 0.0, 1.0)
     return centre_in_field(digit).astype(np.float32)
+
+
+def crop_box(mask: np.ndarray, image: np.ndarray | None = None) -> np.ndarray:
+    """HxW bool with some True -> the smallest rectangle holding all of it (of `image`, if given)."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    return (mask if image is None else image)[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
 
 
 def read_image(source: str | Path | bytes) -> np.ndarray:

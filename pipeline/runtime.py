@@ -111,7 +111,8 @@ class Classifier:
 
     def classify(self, image) -> Prediction:
         """Preprocess any digit image the MNIST way and predict it: an array (HxW, HxWx1/3/4), or a PNG or
-        JPEG as a path or bytes (pipeline.preprocess.read_image). BlankImageError if blank."""
+        JPEG as a path or bytes (pipeline.preprocess.read_image); a drawing or a photo of paper.
+        BlankImageError if blank, NotOneDigitError if it is not one digit."""
         if isinstance(image, str | Path | bytes):
             image = read_image(image)
         seen = preprocess(image)

@@ -19,9 +19,18 @@ test('the fixture has drawings and a blank one', () => {
   assert.ok(cases.some((c) => c.float32_le === null));
 });
 
-for (const { name, width, height, rgba, float32_le: expected, refusal } of cases) {
+// A grey fixture (channels 1) as the RGBA a canvas would give.
+function toImageData({ width, height, channels, pixels }) {
+  const bytes = unpack(pixels);
+  if (channels === 4) return { width, height, data: new Uint8ClampedArray(bytes) };
+  const data = new Uint8ClampedArray(width * height * 4);
+  bytes.forEach((v, i) => data.set([v, v, v, 255], 4 * i));
+  return { width, height, data };
+}
+
+for (const { name, float32_le: expected, refusal, ...image } of cases) {
   test(`same values as pipeline/preprocess.py: ${name}`, () => {
-    const imageData = { width, height, data: new Uint8ClampedArray(unpack(rgba)) };
+    const imageData = toImageData(image);
     if (refusal === 'BlankImageError') {
       assert.throws(() => preprocess(imageData), BlankImageError);
       assert.equal(preprocessOrNull(imageData), null);

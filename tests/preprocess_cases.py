@@ -1,5 +1,6 @@
-"""Synthetic canvas drawings and what pipeline/preprocess.py makes of them, for the Node test of
-web/static/preprocess.js (tests/preprocess.test.mjs), which must give the same Float32 values.
+"""Synthetic canvas drawings, the field cases (photos of paper among them) and what
+pipeline/preprocess.py makes of them, for the Node test of web/static/preprocess.js
+(tests/preprocess.test.mjs), which must give the same Float32 values.
 
     python -m tests.preprocess_cases     # rewrites tests/fixtures/preprocess-cases.json
 
@@ -58,6 +59,19 @@ def drawings() -> dict[str, np.ndarray]:
     }
 
 
+def field_cases() -> dict[str, np.ndarray]:
+    """tests/fixtures/field-cases/*.png as the page would see them: greyscale files stay one channel
+    (the fixture stores them so, a quarter of the size), the rest RGBA."""
+    from PIL import Image
+
+    folder = Path(__file__).resolve().parent / "fixtures" / "field-cases"
+    images = {}
+    for path in sorted(folder.glob("*.png")):
+        with Image.open(path) as image:
+            images[f"field case {path.name}"] = np.asarray(image.convert("L" if image.mode == "L" else "RGBA"))
+    return images
+
+
 def packed(data: bytes) -> str:
     """zlib then base64: Node unpacks it with zlib.inflateSync, and the file stays small."""
     return base64.b64encode(zlib.compress(data, 9)).decode()
@@ -71,7 +85,7 @@ def make_cases() -> list[dict]:
     from pipeline.preprocess import BlankImageError, NotOneDigitError, preprocess
 
     cases = []
-    for name, image in drawings().items():
+    for name, image in {**drawings(), **field_cases()}.items():
         refusal = None
         try:
             expected = packed(preprocess(image).astype("<f4").tobytes())
@@ -82,7 +96,8 @@ def make_cases() -> list[dict]:
                 "name": name,
                 "width": image.shape[1],
                 "height": image.shape[0],
-                "rgba": packed(image.tobytes()),
+                "channels": 1 if image.ndim == 2 else 4,  # 1: grey, each level stands for R = G = B, A = 255
+                "pixels": packed(image.tobytes()),
                 "float32_le": expected,
                 "refusal": refusal,
             }

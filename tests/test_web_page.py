@@ -333,3 +333,47 @@ def test_screenshot_for_the_readme(open_page, server, tmp_path):
     image.save(target, optimize=True)
     assert target.stat().st_size < 200_000
     check_clean(watch, server)
+
+
+FIELD_CASES = Path(__file__).resolve().parent / "fixtures" / "field-cases"
+
+
+def read_photo(page, path: Path) -> tuple[str, str]:
+    """Pick `path` with the Photo button; wait until the page has read it -> (prediction, hint)."""
+    page.get_by_test_id("photo").set_input_files(str(path))
+    page.wait_for_function(
+        "name => document.querySelector('[data-testid=hint]').textContent.includes(name)"
+        " || document.querySelector('[data-testid=hint]').textContent.startsWith('That is not one digit')",
+        arg=path.name,
+    )
+    return page.get_by_test_id("prediction").text_content(), page.get_by_test_id("hint").text_content()
+
+
+def test_the_photo_button_reads_photos_of_paper_as_python_does(open_page, server, tmp_path):
+    """A phone photo (noise, uneven light, the desk, a thin pen): the page reads the same 28x28 as
+    pipeline/preprocess.py, value for value, and the digit; two digits are refused with the reason; a
+    file that is not an image gets one sentence; drawing takes the pad back."""
+    page, watch = open_page()
+    wait_for_status(page, "ready")
+    photo = page.get_by_test_id("photo")
+    assert photo.get_attribute("accept") == "image/*" and photo.get_attribute("capture") == "environment"
+    for name, digit in [
+        ("min_noise6_7_600.png", "7"),
+        ("min_desk_frame_3.png", "3"),
+        ("min_thinpen_7_600.png", "7"),
+    ]:
+        prediction, hint = read_photo(page, FIELD_CASES / name)
+        assert prediction == digit, name
+        assert hint.startswith(f"Read from {name}")
+        js_input = np.array(page.evaluate("Array.from(window.__lastInput)"), dtype=np.float32)
+        np.testing.assert_array_equal(js_input, preprocess(read_image(FIELD_CASES / name)).ravel(), err_msg=name)
+    prediction, hint = read_photo(page, FIELD_CASES / "min_multi_11.png")
+    assert prediction == "" and hint.startswith("That is not one digit: the image holds 2 marks")
+    not_an_image = tmp_path / "notes.png"
+    not_an_image.write_text("not a picture")
+    photo.set_input_files(str(not_an_image))
+    banner = page.get_by_test_id("error")
+    banner.wait_for(state="visible")
+    assert "notes.png is not an image this browser can read" in banner.text_content()
+    assert draw_and_predict(page, 4) == "4" and not page.get_by_test_id("hint").is_visible()
+    check_clean(watch, server)

@@ -3,20 +3,22 @@
 // URL parameters: ?backend=wasm|webgl|cpu (default wasm) and ?model=<model>-<variant>
 // (e.g. cnn-uint8, article-float32; a bare model name takes its first variant). Without ?model=,
 // the index's default model on the variant its manifest recommends.
-// Test hooks: data-testid canvas, clear, prediction, status, input-28, error, retry, model, backend,
-// offline (offline.js);
+// Test hooks: data-testid canvas, clear, photo, prediction, status, input-28, error, retry, model,
+// backend, offline (offline.js);
 // window.__lastInput holds the Float32Array(784) the model last saw (null when nothing is drawn).
 
 import { NotOneDigitError, preprocessOrNull } from './preprocess.js';
 import { BACKENDS, useBackend, loadCatalog, findEntry, loadModel, dispose, predict } from './model.js';
 import * as ui from './ui.js';
 import { watchOffline } from './offline.js';
+import { attachPhotoInput } from './photo.js';
 import * as personal from './personal.js';
 
 const THROTTLE_MS = 150;   // at most ~7 predictions a second while a stroke is in progress
 
 const params = new URLSearchParams(location.search);
-const state = { backend: null, catalog: null, model: null, loading: 0, offlineWatched: false };
+// photo: {imageData, name} of the picture being read, until the pad is drawn on or cleared
+const state = { backend: null, catalog: null, model: null, loading: 0, offlineWatched: false, photo: null };
 
 const canvas = ui.byTestId('canvas');
 const prediction = ui.byTestId('prediction');
@@ -54,6 +56,7 @@ async function updatePrediction() {
 }
 
 function onDrawingChange(strokeEnded) {
+  state.photo = null;   // the pad is being used again
   if (strokeEnded) updatePrediction();
   else if (!timer) timer = setTimeout(updatePrediction, THROTTLE_MS);
 }
@@ -63,7 +66,8 @@ async function predictOnce() {
   const start = performance.now();
   let input = null, refusal = null;   // refusal: why the drawing is not one digit (two side by side, specks)
   try {
-    input = pad.isEmpty() ? null : preprocessOrNull(pad.imageData());
+    const source = state.photo?.imageData ?? (pad.isEmpty() ? null : pad.imageData());
+    input = source && preprocessOrNull(source);
   } catch (error) {
     if (!(error instanceof NotOneDigitError)) throw error;
     refusal = error.message;
@@ -76,10 +80,12 @@ async function predictOnce() {
     prediction.textContent = '';
     hint.textContent = refusal ?? DRAW_HINT;
     hint.hidden = Boolean(input);
+    if (state.photo && !input && !refusal) hint.textContent = `${state.photo.name}: there is no digit to read.`;
     showBars(null);
     timing.textContent = '';
   } else {
-    hint.hidden = true;
+    hint.hidden = !state.photo;
+    if (state.photo) hint.textContent = `Read from ${state.photo.name}; draw or Clear to go back to the pad.`;
     try {
       const published = await predict(model, input);
       const { ms } = published;
@@ -110,6 +116,11 @@ try {
 }
 const pad = ui.createDrawingPad(canvas, onDrawingChange, drawing);
 ui.onPress(ui.byTestId('clear'), () => pad.clear());
+attachPhotoInput(ui.byTestId('photo'), (imageData, name) => {
+  pad.clear();   // the pad's old drawing is not what is being read
+  state.photo = { imageData, name };
+  updatePrediction();
+}, (message) => ui.showError(message));
 
 // --- backend and model: every (re)load goes through here; a newer load wins over an older one ---
 

@@ -1,0 +1,44 @@
+// The page's "Photo" button: a picture from the camera or the files, read with the same recipe as a
+// drawing (preprocess.js), offline like the rest of the page.
+//
+// The picture is decoded by the browser (createImageBitmap turns a phone photo upright from its EXIF
+// orientation) and drawn at most PHOTO_SIDE pixels a side, as pipeline/preprocess.py's read_image
+// decodes a large JPEG at a reduced scale: a 48-megapixel photo costs what a 3-megapixel one does.
+
+export const PHOTO_SIDE = 2000;   // JPEG_DECODE_SIDE in pipeline/preprocess.py
+
+// File -> ImageData-like {width, height, data}; throws an Error with one sentence if it is not an image.
+export async function readPhoto(file) {
+  let bitmap;
+  try {
+    bitmap = await createImageBitmap(file, { imageOrientation: 'from-image' });
+  } catch {
+    throw new Error(`${file.name || 'The picture'} is not an image this browser can read; use a PNG or JPEG.`);
+  }
+  try {
+    const scale = Math.min(1, PHOTO_SIDE / Math.max(bitmap.width, bitmap.height));
+    const width = Math.max(1, Math.round(bitmap.width * scale));
+    const height = Math.max(1, Math.round(bitmap.height * scale));
+    const canvas = new OffscreenCanvas(width, height);
+    const context = canvas.getContext('2d', { willReadFrequently: true });
+    context.drawImage(bitmap, 0, 0, width, height);
+    return context.getImageData(0, 0, width, height);
+  } finally {
+    bitmap.close();
+  }
+}
+
+// Wire the button (an <input type="file" accept="image/*" capture="environment">) to onPhoto(imageData,
+// name) and onError(message). The input is emptied after each pick, so the same file can be read again.
+export function attachPhotoInput(input, onPhoto, onError) {
+  input.addEventListener('change', async () => {
+    const [file] = input.files;
+    input.value = '';
+    if (!file) return;
+    try {
+      onPhoto(await readPhoto(file), file.name);
+    } catch (error) {
+      onError(error.message);
+    }
+  });
+}
