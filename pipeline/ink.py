@@ -1,25 +1,24 @@
-"""Find the ink: which pixels of a drawing or a photo of paper are the digit's strokes.
+"""Find the ink: which pixels of a drawing or a photo of paper are the digit's strokes (`find_digit`).
 
 A photo is not a drawing: the paper is lit unevenly (shadow, vignette), the sensor adds noise, ruled or
 squared lines cross the page and the desk shows around the sheet. The recipe is the classic document
 one, in whole numbers so that `web/static/ink.js` gives exactly the same mask:
 
-1. grey levels 0..255 (`to_levels`), shrunk by a whole factor to at most WORK_SIDE pixels a side by
-   block means (`shrink`): a 12-megapixel photo costs what a 400-pixel one does, and noise averages out;
+1. grey levels 0..255 (`to_levels`), shrunk by a whole factor to between WORK_SIDE and twice that a
+   side by block means (`shrink`): a 12-megapixel photo costs what a 700-pixel one does; a photo's
+   sensor noise is smoothed by a 3x3 mean (`noise_level`, `smooth`);
 2. ink made bright (dark ink on light paper, the majority, is inverted) and the paper's background
    estimated by a grey opening, a square BACKGROUND_WINDOW of the shorter side wide, wider than any
    stroke; subtracting it (the white top-hat) flattens uneven light (`remove_background`);
-3. hysteresis between a low threshold above the sensor noise (`noise_level`) and Otsu's threshold
-   (Otsu 1979, "A threshold selection method from gray-level histograms") (`ink_mask`);
-4. ruled and squared lines dropped: two or more horizontal or vertical runs of ink longer than
-   LINE_SPAN of the image (`remove_lines`); the desk around the sheet and page edges: components that
-   touch the border and span LINE_SPAN of it, when something else is left (`digit_mask`);
-5. components (8-connected): the digit is the ones holding MIN_SHARE of the ink and whatever lies
-   within their box; "not one digit" when those fall into several groups side by side or when only
-   specks are left (`digit_mask`).
+3. the desk around the sheet left out, then hysteresis from a floor above the noise to Otsu's threshold
+   among what stands out (Otsu 1979, "A threshold selection method from gray-level histograms"), kept
+   local so that faint ruled lines are not followed away from the ink (`ink_mask`);
+4. components (8-connected): the digit is the ones holding MIN_SHARE of the ink and whatever lies
+   within their box; "not one digit" when those fall into several groups side by side, when they are
+   scribbled or when only specks are left (`digit_mask`).
 
-Every constant here was chosen by measurement on the generated photo, drawing and not-a-digit sets
-of `pipeline bench` (pipeline/bench/reading.py), which prints the figures.
+Every constant was chosen by measurement on the generated photo, pad, low-resolution and not-a-digit
+sets (pipeline/bench/reading_sets.py); `pipeline bench --only reading` prints the figures.
 """
 
 from __future__ import annotations
@@ -28,20 +27,27 @@ import numpy as np
 
 from pipeline.errors import PipelineError
 
-WORK_SIDE = 512  # the longer side is shrunk by a whole factor to at most this many pixels
+WORK_SIDE = 512  # the longer side is shrunk by a whole factor to between this and twice this
 BACKGROUND_WINDOW = 0.25  # the opening's square, as a share of the shorter side (made odd, at least 3)
-NOISE_SIGMAS = 4.0  # ink is at least this many noise deviations above the paper
+NOISE_SIGMAS = 3.0  # ink stands at least this many of the paper's deviations above it
 LOW_FLOOR = 8  # grey levels (of 255): and at least this, on a clean drawing
-LINE_SPAN = 0.75  # a run of ink this share of the image's width (height) long is a ruled line, not a stroke
+NEAR = 2  # pixels: how far a faint pixel may be from strong ink and still count...
+NEAR_SMALL = 4  # ...in an image of at most SMALL_SIDE pixels a side (a thumbnail, a scan at MNIST's
+SMALL_SIDE = 64  # size), where a blurred stroke's edge is wider than 2 of its few pixels
+DESK_CORE = 3  # pixels: the desk is wider than twice this; ruled lines and most strokes are not
+DESK_FRINGE = 3  # pixels: the desk's faint edge left out with it
+FRAME_SPAN = 0.7  # a piece of ink touching the image's edge and this share of its width (height) long is a frame
 
 # "Not one digit" (constants measured, see pipeline bench): components holding at least MIN_SHARE of the
 # ink are what was drawn; grouped by their columns, groups further apart than DIGIT_GAP x the drawing's
 # height are separate digits or marks. More than SPECKS components, none holding SPECK_SHARE of the ink,
 # are noise, not strokes.
 MIN_SHARE = 0.1
-DIGIT_GAP = 0.25
+DIGIT_GAP = 0.03
 SPECKS = 20
 SPECK_SHARE = 0.3
+SCRIBBLE = 4.2  # see scribbled
+SMALLEST = 0.06  # a digit's box is at least this share of the image's shorter side (a pad's 40 px: 0.14)
 
 
 class BlankImageError(PipelineError):
@@ -49,7 +55,10 @@ class BlankImageError(PipelineError):
 
 
 class NotOneDigitError(PipelineError):
-    """The image holds something other than one digit: several side by side, or only specks of noise."""
+    """The image holds something other than one digit: several side by side, a scribble, only specks."""
+
+
+SPECKS_ONLY = "That is not one digit: the image holds only specks (blank or noisy paper)."
 
 
 def to_levels(gray: np.ndarray) -> np.ndarray:
@@ -58,12 +67,13 @@ def to_levels(gray: np.ndarray) -> np.ndarray:
 
 
 def shrink(levels: np.ndarray) -> tuple[np.ndarray, int]:
-    """Block means over factor x factor pixels, the smallest whole factor that brings the longer side to
-    at most WORK_SIDE; rows and columns left over at the bottom and right are dropped.
+    """Block means over factor x factor pixels, the largest whole factor that keeps the longer side at
+    least WORK_SIDE (so below 2 x WORK_SIDE: a thin pen keeps its contrast); rows and columns left over
+    at the bottom and right are dropped.
 
     Returns (levels HxW int64 0..255, factor). The means are rounded half up in whole numbers.
     """
-    factor = -(-max(levels.shape) // WORK_SIDE)
+    factor = max(1, max(levels.shape) // WORK_SIDE)
     if factor == 1:
         return levels, 1
     height, width = levels.shape[0] // factor, levels.shape[1] // factor
@@ -75,8 +85,10 @@ def shrink(levels: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def window_size(shape: tuple[int, int]) -> int:
-    """The background opening's square side in pixels: odd, at least 3."""
-    side = int(min(shape) * BACKGROUND_WINDOW)
+    """The background opening's square side in pixels: odd, at least 3; in a small image (at most
+    SMALL_SIDE a side: a thumbnail, a scan at MNIST's size) the whole image, as a thick stroke there
+    is wider than a quarter of it, and the light cannot change much across so few pixels."""
+    side = max(shape) if max(shape) <= SMALL_SIDE else int(min(shape) * BACKGROUND_WINDOW)
     return max(3, side | 1)
 
 
@@ -119,91 +131,117 @@ def otsu_threshold(values: np.ndarray) -> int:
 def noise_level(levels: np.ndarray) -> float:
     """The sensor noise's standard deviation in grey levels, from the median absolute difference of
     horizontal neighbours (for Gaussian noise of deviation s it is 0.6745 x sqrt(2) x s; strokes and
-    uneven light are too few or too smooth to move it). 0.0 for a clean drawing."""
+    uneven light are too few or too smooth to move it). 0.0 for a clean drawing: then it is not
+    smoothed."""
     if levels.shape[1] < 2:
         return 0.0
     differences = np.sort(np.abs(np.diff(levels, axis=1)).ravel())
     return float(differences[len(differences) // 2]) / 0.9539
 
 
-def ink_mask(strength: np.ndarray, noise: float) -> tuple[np.ndarray, float]:
-    """HxW ink strength (remove_background's) -> HxW bool, by hysteresis (Canny 1986): the connected
-    pieces (8-neighbours) of strength >= low that hold a pixel >= high, where low = max(NOISE_SIGMAS x
-    noise, LOW_FLOOR) and high = max(Otsu's threshold, low). A thin or faint stroke keeps its faint
-    pixels as long as it is joined to strong ones; noise rarely reaches low. BlankImageError when
-    nothing reaches high. Returns (mask, high)."""
-    from scipy import ndimage
+def smooth(levels: np.ndarray) -> np.ndarray:
+    """3x3 box mean (edges repeated), rounded half up in whole numbers: sensor noise down by 3."""
+    padded = np.pad(levels, 1, mode="edge")
+    height, width = levels.shape
+    total = np.zeros(levels.shape, np.int64)
+    for dy in range(3):
+        for dx in range(3):
+            total += padded[dy : dy + height, dx : dx + width]
+    return (total * 2 + 9) // 18
 
-    low = max(NOISE_SIGMAS * noise, LOW_FLOOR)
-    high = max(otsu_threshold(strength), low)
-    candidates = strength >= low
-    labels, count = ndimage.label(candidates, structure=np.ones((3, 3), bool))
-    strong = np.zeros(count + 1, bool)
-    strong[labels[strength >= high]] = True
-    strong[0] = False
-    if not strong.any():
+
+def ink_mask(strength: np.ndarray) -> np.ndarray:
+    """HxW ink strength (remove_background's) -> HxW bool: hysteresis (Canny 1986) kept local.
+
+    The mask is the pixels of strength >= low within NEAR (NEAR_SMALL in a small image) pixels of a
+    strong one (>= high). Low is max(the paper's median strength + NOISE_SIGMAS x its spread,
+    LOW_FLOOR): the opening settles on the noise's troughs, so in a photo the paper's strength is not
+    0; the spread is 1.4826 x the median absolute deviation, the standard deviation of Gaussian noise,
+    whatever its grain. High is Otsu's threshold among the pixels above low (what stands out from the
+    paper splits into the ink and the fainter ruled lines, squares and shadows), at least low. A
+    stroke's faint edge is kept; a faint line running away from the ink is not. The desk around the
+    sheet (desk_pixels) is left out first: its strength is not the ink's. BlankImageError when nothing
+    reaches low.
+    """
+    from pipeline.pen import squared_distances
+
+    middle = float(np.median(strength))
+    spread = 1.4826 * float(np.median(np.abs(strength - middle)))
+    low = max(middle + NOISE_SIGMAS * spread, LOW_FLOOR)
+    desk = desk_pixels(strength, low, upper_threshold(strength, low))
+    if desk.any():
+        strength = np.where(desk, 0, strength)
+    strong = strength >= upper_threshold(strength, low)
+    near = NEAR_SMALL if max(strength.shape) <= SMALL_SIDE else NEAR
+    return (strength >= low) & (squared_distances(strong) <= near * near)
+
+
+def upper_threshold(strength: np.ndarray, low: float) -> float:
+    """Otsu's threshold among the pixels at or above low, at least low. BlankImageError if none are."""
+    above = strength[strength >= low]
+    if above.size == 0:
         raise BlankImageError("The image is blank: there is no digit to read.")
-    return strong[labels], high
+    return max(otsu_threshold(above), low)
 
 
-def long_runs(mask: np.ndarray, length: int) -> np.ndarray:
-    """HxW bool -> the pixels of `mask` in a horizontal run of at least `length` pixels."""
-    runs = np.zeros(mask.shape, bool)
-    padded = np.zeros((mask.shape[0], mask.shape[1] + 2), np.int8)
-    padded[:, 1:-1] = mask
-    steps = np.diff(padded, axis=1)
-    for row, start in zip(*np.nonzero(steps == 1)):
-        stop = start + int(np.argmax(steps[row, start:] == -1))
-        if stop - start >= length:
-            runs[row, start:stop] = True
-    return runs
-
-
-def remove_lines(mask: np.ndarray) -> np.ndarray:
-    """Drop ruled and squared paper's lines: runs of ink longer than LINE_SPAN of the width (rows) or
-    the height (columns), when there are at least two of them apart (paper is ruled with several lines;
-    a single long run is more likely a stroke: the bar of a tightly cropped 7, the stem of a 1)."""
-    height, width = mask.shape
-    rows = long_runs(mask, max(2, int(np.ceil(LINE_SPAN * width))))
-    cols = long_runs(mask.T, max(2, int(np.ceil(LINE_SPAN * height)))).T
-    lines = np.zeros(mask.shape, bool)
-    if separate_lines(rows.any(axis=1)) >= 2:
-        lines |= rows
-    if separate_lines(cols.any(axis=0)) >= 2:
-        lines |= cols
-    return mask & ~lines
-
-
-def separate_lines(present: np.ndarray) -> int:
-    """1-D bool -> how many blocks of consecutive True it holds."""
-    return int(present[0]) + int(np.count_nonzero(present[1:] & ~present[:-1])) if len(present) else 0
-
-
-def digit_mask(mask: np.ndarray) -> np.ndarray:
-    """HxW bool ink -> HxW bool, the one digit's pixels. NotOneDigitError for several marks side by side
-    or only specks; BlankImageError when nothing is left. Areas are whole pixel counts."""
+def components(mask: np.ndarray) -> tuple[np.ndarray, int, list[tuple[slice, slice]], np.ndarray]:
+    """HxW bool -> (labels HxW int, count, each one's (rows, cols) box, whether each is a frame), for
+    the 8-connected pieces numbered 1..count. A frame touches the image's edge and spans FRAME_SPAN of
+    its width or height: the desk around the sheet, a page's edge."""
     from scipy import ndimage
 
     labels, count = ndimage.label(mask, structure=np.ones((3, 3), bool))
+    boxes = ndimage.find_objects(labels)
+    height, width = mask.shape
+    frame = np.array(
+        [
+            (rows.start == 0 or cols.start == 0 or rows.stop == height or cols.stop == width)
+            and (cols.stop - cols.start >= FRAME_SPAN * width or rows.stop - rows.start >= FRAME_SPAN * height)
+            for rows, cols in boxes
+        ],
+        bool,
+    )
+    return labels, count, boxes, frame
+
+
+def desk_pixels(strength: np.ndarray, low: float, high: float) -> np.ndarray:
+    """HxW bool: the desk around the sheet or a page's dark edge, with its fringe.
+
+    The desk is wide and strong: the frames (components) among the cores of the strong pixels (>= high,
+    more than DESK_CORE pixels from any other), grown back by DESK_CORE + DESK_FRINGE over what is
+    above low. Cores leave out the thin ruled lines that may join the desk to the digit. Nothing is
+    left out when that would leave nothing: a tightly cropped 1 that spans the image stays."""
+    from pipeline.pen import squared_distances
+
+    core = squared_distances(strength < high) > DESK_CORE * DESK_CORE
+    labels, _, _, frame = components(core)
+    if not frame.any():
+        return np.zeros(strength.shape, bool)
+    reach = DESK_CORE + DESK_FRINGE
+    desk = (strength >= low) & (squared_distances(np.concatenate([[False], frame])[labels]) <= reach * reach)
+    return desk if ((strength >= low) & ~desk).any() else np.zeros(strength.shape, bool)
+
+
+def digit_mask(mask: np.ndarray) -> np.ndarray:
+    """HxW bool ink -> HxW bool, the one digit's pixels; areas are whole pixel counts.
+
+    Frames are dropped (unless they are all there is). The digit is the components holding MIN_SHARE
+    of the ink and whatever lies within their box. NotOneDigitError when only specks are left (more
+    than SPECKS pieces, none with SPECK_SHARE of the ink, or all within SMALLEST of the image), when
+    the strokes fall into groups side by side (a gap wider than DIGIT_GAP x their height between their
+    columns) or when they are scribbled; BlankImageError when nothing is left.
+    """
+    labels, count, boxes, frame = components(mask)
     if count == 0:
         raise BlankImageError("The image is blank: there is no digit to read.")
     areas = np.bincount(labels.ravel(), minlength=count + 1)[1:]
-    boxes = ndimage.find_objects(labels)
-    height, width = mask.shape
-    frame = np.zeros(count, bool)  # the desk around the sheet, a page edge: dropped if anything else is there
-    for index, (rows, cols) in enumerate(boxes):
-        touches = rows.start == 0 or cols.start == 0 or rows.stop == height or cols.stop == width
-        spans = cols.stop - cols.start >= LINE_SPAN * width or rows.stop - rows.start >= LINE_SPAN * height
-        frame[index] = touches and spans
     keep = ~frame if not frame.all() else np.ones(count, bool)
     total = int(areas[keep].sum())
-    if total == 0:
-        raise BlankImageError("The image is blank: there is no digit to read.")
     if count > SPECKS and int(areas[keep].max()) < SPECK_SHARE * total:
-        raise NotOneDigitError("That is not one digit: the image holds only specks (blank or noisy paper).")
+        raise NotOneDigitError(SPECKS_ONLY)
     strokes = [i for i in range(count) if keep[i] and areas[i] >= MIN_SHARE * total]
     if not strokes:  # many pieces, none standing out
-        raise NotOneDigitError("That is not one digit: the image holds only specks (blank or noisy paper).")
+        raise NotOneDigitError(SPECKS_ONLY)
     spans = sorted((boxes[i][1].start, boxes[i][1].stop, boxes[i][0].start, boxes[i][0].stop) for i in strokes)
     top, bottom = min(s[2] for s in spans), max(s[3] for s in spans)
     groups, right = 1, spans[0][1]
@@ -215,14 +253,35 @@ def digit_mask(mask: np.ndarray) -> np.ndarray:
         raise NotOneDigitError(
             f"That is not one digit: the image holds {groups} marks side by side; give one digit at a time."
         )
-    left, right = spans[0][0], max(s[1] for s in spans)
+    left = spans[0][0]
     inside = [
-        i + 1
-        for i in range(count)
-        if keep[i]
-        and boxes[i][0].start >= top
-        and boxes[i][0].stop <= bottom
-        and boxes[i][1].start >= left
-        and boxes[i][1].stop <= right
+        index + 1
+        for index, (rows, cols) in enumerate(boxes)
+        if keep[index] and rows.start >= top and rows.stop <= bottom and cols.start >= left and cols.stop <= right
     ]
-    return np.isin(labels, inside)
+    if max(bottom - top, right - left) < SMALLEST * min(mask.shape):  # a speck or two on blank paper
+        raise NotOneDigitError(SPECKS_ONLY)
+    digit = np.isin(labels, inside)
+    if scribbled(digit, max(bottom - top, right - left)):
+        raise NotOneDigitError("That is not one digit: it has more strokes than a digit has (a scribble?).")
+    return digit
+
+
+def scribbled(digit: np.ndarray, side: int) -> bool:
+    """True when the strokes' length (area / stroke_width) exceeds SCRIBBLE x the longer side of their
+    box: a digit's measure up to about 3.6 (95th percentile of the photo set), a zig-zag's mostly more."""
+    from pipeline.pen import stroke_width
+
+    return int(digit.sum()) / stroke_width(digit) > SCRIBBLE * side
+
+
+def find_digit(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """HxW float 0..1 (preprocess.to_grayscale's) -> (digit, shade) at the working resolution (shrink's):
+    the digit's pixels (bool) and the ink's strength scaled so its strongest pixel in the digit is 1
+    (float64). BlankImageError, NotOneDigitError as above."""
+    levels, _ = shrink(to_levels(gray))
+    if noise_level(levels) > 0:  # a photo's sensor noise; a drawing's clean edges are left sharp
+        levels = smooth(levels)
+    strength = remove_background(levels)
+    digit = digit_mask(ink_mask(strength))
+    return digit, strength / strength[digit].max()

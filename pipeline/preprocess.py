@@ -1,12 +1,14 @@
 """MNIST's own preprocessing, so a drawing or a photo looks like the digits the model learned from.
 
-The recipe (LeCun et al.): white ink on black; crop to the ink; scale the crop to fit a 20x20 box,
-keeping its aspect ratio, with anti-aliasing; paste it into a 28x28 field so that its centre of mass
-sits at the centre; values 0..1.
+The ink is found first (pipeline/ink.py: paper, light, noise and desk left out; "not one digit"
+refused) and given MNIST's pen width (pipeline/pen.py). Then MNIST's recipe (LeCun et al.): white ink
+on black; crop to the ink; scale the crop to fit a 20x20 box, keeping its aspect ratio, with
+anti-aliasing; paste it into a 28x28 field so that its centre of mass sits at the centre; values 0..1.
 
-`web/static/preprocess.js` implements the same steps in the same order with the same constants, and a
-test holds the two to the same output: change one, change the other. Only numpy here (and Pillow to
-decode files), so the LiteRT path of the apps never imports TensorFlow.
+`web/static/preprocess.js` (with ink.js and pen.js) implements the same steps in the same order with
+the same constants, and a test holds the two to the same output: change one, change the other. Only
+numpy and SciPy here (and Pillow to decode files), so the LiteRT path of the apps never imports
+TensorFlow.
 """
 
 from __future__ import annotations
@@ -19,17 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.errors import PipelineError
-from pipeline.ink import (  # noqa: F401 (the errors are part of this module's interface)
-    BlankImageError,
-    NotOneDigitError,
-    digit_mask,
-    ink_mask,
-    noise_level,
-    remove_background,
-    remove_lines,
-    shrink,
-    to_levels,
-)
+from pipeline.ink import BlankImageError, NotOneDigitError, find_digit  # noqa: F401 (errors: re-exported)
 from pipeline.pen import normalise_pen
 
 SIZE = 28  # the model's input is SIZE x SIZE
@@ -134,15 +126,10 @@ def preprocess(image) -> np.ndarray:
     """Any digit image (array of any size, either polarity; a drawing or a photo of paper) -> 28x28
     float32 in 0..1, MNIST-style. BlankImageError if there is no ink, NotOneDigitError if it is not one
     digit (pipeline/ink.py finds the ink and the digit, pipeline/pen.py gives it MNIST's pen)."""
-    levels, _ = shrink(to_levels(to_grayscale(image)))
-    strength = remove_background(levels)
-    found, high = ink_mask(strength, noise_level(levels))
-    found = digit_mask(remove_lines(found))
+    found, shade = find_digit(to_grayscale(image))
     mask = normalise_pen(found, BOX / max(crop_box(found).shape))
-    # the ink as drawn keeps its anti-aliased edges (full strength from Otsu's threshold up); what the
-    # pen added is full ink
-    shade = np.where(found, np.minimum(strength / high, 1.0), 1.0)
-    crop = crop_box(mask, np.where(mask, shade, 0.0))
+    # the ink as found keeps its shades (anti-aliased edges); what the pen added is full ink
+    crop = crop_box(mask, np.where(mask, np.where(found, shade, 1.0), 0.0))
     scale = BOX / max(crop.shape)
     height = max(1, min(BOX, math.floor(crop.shape[0] * scale + 0.5)))
     width = max(1, min(BOX, math.floor(crop.shape[1] * scale + 0.5)))

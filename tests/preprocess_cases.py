@@ -72,6 +72,22 @@ def field_cases() -> dict[str, np.ndarray]:
     return images
 
 
+def generated_photos() -> dict[str, np.ndarray]:
+    """A few of pipeline/bench/reading_sets.py's photos and not-a-digit images, small and grey (R = G =
+    B), so the fixture stays small: one of each condition at least."""
+    from PIL import Image
+
+    from pipeline.bench.reading_sets import not_a_digit_set, photo_set
+
+    samples = photo_set(count=8, seed=5, side=200) + not_a_digit_set(count=10, seed=5, side=200)[::2]
+    return {
+        f"generated {sample.kind} ({'not one digit' if sample.label is None else sample.label})": np.asarray(
+            Image.fromarray(sample.image).convert("L")
+        )
+        for sample in samples
+    }
+
+
 def packed(data: bytes) -> str:
     """zlib then base64: Node unpacks it with zlib.inflateSync, and the file stays small."""
     return base64.b64encode(zlib.compress(data, 9)).decode()
@@ -85,7 +101,7 @@ def make_cases() -> list[dict]:
     from pipeline.preprocess import BlankImageError, NotOneDigitError, preprocess
 
     cases = []
-    for name, image in {**drawings(), **field_cases()}.items():
+    for name, image in {**drawings(), **field_cases(), **generated_photos()}.items():
         refusal = None
         try:
             expected = packed(preprocess(image).astype("<f4").tobytes())

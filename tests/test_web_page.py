@@ -365,6 +365,7 @@ def test_the_photo_button_reads_photos_of_paper_as_python_does(open_page, server
         prediction, hint = read_photo(page, FIELD_CASES / name)
         assert prediction == digit, name
         assert hint.startswith(f"Read from {name}")
+        assert page.get_by_test_id("photo-preview").is_visible()
         js_input = np.array(page.evaluate("Array.from(window.__lastInput)"), dtype=np.float32)
         np.testing.assert_array_equal(js_input, preprocess(read_image(FIELD_CASES / name)).ravel(), err_msg=name)
     prediction, hint = read_photo(page, FIELD_CASES / "min_multi_11.png")
@@ -376,4 +377,32 @@ def test_the_photo_button_reads_photos_of_paper_as_python_does(open_page, server
     banner.wait_for(state="visible")
     assert "notes.png is not an image this browser can read" in banner.text_content()
     assert draw_and_predict(page, 4) == "4" and not page.get_by_test_id("hint").is_visible()
+    assert not page.get_by_test_id("photo-preview").is_visible()
+    check_clean(watch, server)
+
+
+def test_screenshot_of_a_photo_for_the_readme(open_page, server, tmp_path):
+    """A generated phone photo (ruled paper, the desk, uneven light, noise, JPEG) read by the Photo
+    button, as Python reads it. Writes docs/photo.png when WEB_PHOTO_SCREENSHOT names it."""
+    from PIL import Image
+
+    from pipeline.bench.reading_sets import photo_set
+
+    sample = next(s for s in photo_set(count=40, seed=0) if {"lines", "desk", "jpeg"} <= set(s.kind.split("+")))
+    path = tmp_path / "phone-photo.jpg"
+    Image.fromarray(sample.image).save(path, quality=90)
+    page, watch = open_page()
+    wait_for_status(page, "ready")
+    prediction, hint = read_photo(page, path)
+    from pipeline.runtime import Classifier
+
+    default = json.loads((MODELS_DIR / "index.json").read_text())["default"]
+    assert prediction == str(sample.label) == str(Classifier(MODELS_DIR / default, "litert").classify(path).digit)
+    time.sleep(0.2)  # let the bars' paint settle
+    target = Path(os.environ.get("WEB_PHOTO_SCREENSHOT") or tmp_path / "photo.png")
+    png = page.screenshot(clip={"x": 0, "y": 0, "width": 1000, "height": 640})
+    image = Image.open(io.BytesIO(png)).convert("RGB").quantize(colors=64)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    image.save(target, optimize=True)
+    assert target.stat().st_size < 200_000
     check_clean(watch, server)

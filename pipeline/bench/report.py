@@ -378,6 +378,39 @@ def gpu_section(figures: dict) -> str:
     )
 
 
+def reading_section(figures: dict) -> str:
+    recipes = [name for name in ("before", "today") if name in next(iter(figures["sets"].values()))]
+    header = ["set", "images"] + [f"right, recipe {name}" for name in recipes]
+    header += [f"real digits refused, {name}" for name in recipes]
+    rows = []
+    for set_name, by_recipe in figures["sets"].items():
+        refused = [by_recipe[name]["digits_refused"] for name in recipes]
+        rows.append(
+            [set_name, by_recipe["today"]["count"]]
+            + [f"{by_recipe[name]['right']:.4f}" for name in recipes]
+            + ["" if value is None else f"{value:.4f}" for value in refused]
+        )
+    mnist = figures["mnist"]
+    rows.append(
+        ["MNIST test", mnist["today"]["count"]]
+        + [f"{mnist[name]['right']:.4f}" for name in recipes]
+        + [f"{mnist[name]['refused']:.4f}" for name in recipes]
+    )
+    baseline = figures["baseline"]
+    before = f" and the recipe before it (pipeline/preprocess.py at {baseline})" if baseline else ""
+    page, timing = figures["page_photos"], figures["twelve_megapixels"]
+    return (
+        f"Generated sets (pipeline/bench/reading_sets.py) read by today's recipe{before}, with the "
+        f'published `{figures["model"]}` on LiteRT. "Right" for the not-one-digit set means refused.\n\n'
+        + table(header, rows)
+        + f"\n\nThe page's Photo recipe (photo.js, preprocess.js, TF.js) on the first {page['count']} photos "
+        f"in Chromium: **{page['right']:.4f}** right, the same answer as Python for "
+        f"**{page['same_as_python']:.4f}**. "
+        f"Reading one 12-megapixel JPEG (decode + preprocess): **{timing['python_seconds']:.2f} s** in Python, "
+        f"**{timing['chromium_seconds']:.2f} s** in Chromium."
+    )
+
+
 def write(figures: dict) -> str:
     updated = (
         f" (sections {', '.join(figures['updated'])} on that date with `--merge`; the others "
@@ -395,6 +428,8 @@ def write(figures: dict) -> str:
         sections.append("## Training\n\n" + training_section(figures["training"]))
     if figures.get("inference"):
         sections.append("## Inference\n\n" + inference_section(figures["inference"]))
+    if figures.get("reading"):
+        sections.append("## Reading photos, pens and sizes\n\n" + reading_section(figures["reading"]))
     if figures.get("signing"):
         sections.append("## Signing\n\n" + signing_section(figures["signing"]))
     if figures.get("browser"):

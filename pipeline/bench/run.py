@@ -24,6 +24,7 @@ SECTIONS = (
     "sizes",
     "end-to-end",
     "personal",
+    "reading",
 )
 LOAD_SESSIONS = (10, 20)
 LOAD_DIGITS_EACH = 5
@@ -133,6 +134,11 @@ def main(args) -> int:
             "teaching_step": personal.teaching_step_in_chromium(models_dir),
             "app_teaching_step": personal.teaching_step_in_app(models_dir),
         }
+    if "reading" in chosen:
+        from pipeline.bench import reading
+
+        print("Reading: photos, not one digit, pad sizes, low resolution, MNIST; before and today", flush=True)
+        figures["reading"] = reading.side_by_side(models_dir)
     if GPU_FIGURES.is_file():
         figures["gpu"] = json.loads(GPU_FIGURES.read_text())
 

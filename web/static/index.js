@@ -3,7 +3,7 @@
 // URL parameters: ?backend=wasm|webgl|cpu (default wasm) and ?model=<model>-<variant>
 // (e.g. cnn-uint8, article-float32; a bare model name takes its first variant). Without ?model=,
 // the index's default model on the variant its manifest recommends.
-// Test hooks: data-testid canvas, clear, photo, prediction, status, input-28, error, retry, model,
+// Test hooks: data-testid canvas, clear, photo, photo-preview, prediction, status, input-28, error, retry, model,
 // backend, offline (offline.js);
 // window.__lastInput holds the Float32Array(784) the model last saw (null when nothing is drawn).
 
@@ -11,7 +11,7 @@ import { NotOneDigitError, preprocessOrNull } from './preprocess.js';
 import { BACKENDS, useBackend, loadCatalog, findEntry, loadModel, dispose, predict } from './model.js';
 import * as ui from './ui.js';
 import { watchOffline } from './offline.js';
-import { attachPhotoInput } from './photo.js';
+import { attachPhotoInput, showPhoto } from './photo.js';
 import * as personal from './personal.js';
 
 const THROTTLE_MS = 150;   // at most ~7 predictions a second while a stroke is in progress
@@ -25,6 +25,7 @@ const prediction = ui.byTestId('prediction');
 const hint = ui.byTestId('hint');
 const DRAW_HINT = hint.textContent;   // shown again once a refusal's reason has gone
 const timing = ui.byTestId('timing');
+const photoPreview = ui.byTestId('photo-preview');
 const inputCanvas = ui.byTestId('input-28');
 const modelSelect = ui.byTestId('model');
 const backendSelect = ui.byTestId('backend');
@@ -57,6 +58,7 @@ async function updatePrediction() {
 
 function onDrawingChange(strokeEnded) {
   state.photo = null;   // the pad is being used again
+  photoPreview.hidden = true;
   if (strokeEnded) updatePrediction();
   else if (!timer) timer = setTimeout(updatePrediction, THROTTLE_MS);
 }
@@ -119,6 +121,7 @@ ui.onPress(ui.byTestId('clear'), () => pad.clear());
 attachPhotoInput(ui.byTestId('photo'), (imageData, name) => {
   pad.clear();   // the pad's old drawing is not what is being read
   state.photo = { imageData, name };
+  showPhoto(photoPreview, imageData);
   updatePrediction();
 }, (message) => ui.showError(message));
 

@@ -4,17 +4,27 @@
 // elsewhere, so that tests/preprocess.test.mjs can hold the two to exactly the same mask. Images are
 // row-major typed arrays with their width and height; masks are Uint8Array of 0/1.
 
+import { beyondDisc, strokeWidth, withinDisc } from './pen.js';
+
 export const WORK_SIDE = 512;           // WORK_SIDE
 export const BACKGROUND_WINDOW = 0.25;  // BACKGROUND_WINDOW
-export const NOISE_SIGMAS = 4.0;        // NOISE_SIGMAS
+export const NOISE_SIGMAS = 3.0;        // NOISE_SIGMAS
 export const LOW_FLOOR = 8;             // LOW_FLOOR
-export const LINE_SPAN = 0.75;          // LINE_SPAN
-export const MIN_SHARE = 0.1;           // MIN_SHARE, DIGIT_GAP, SPECKS, SPECK_SHARE
-export const DIGIT_GAP = 0.25;
+export const NEAR = 2;                  // NEAR, NEAR_SMALL, SMALL_SIDE
+export const NEAR_SMALL = 4;
+export const SMALL_SIDE = 64;
+export const DESK_CORE = 3;             // DESK_CORE
+export const DESK_FRINGE = 3;           // DESK_FRINGE
+export const FRAME_SPAN = 0.7;          // FRAME_SPAN
+export const MIN_SHARE = 0.1;           // MIN_SHARE, DIGIT_GAP, SPECKS, SPECK_SHARE, SCRIBBLE, SMALLEST
+export const DIGIT_GAP = 0.03;
 export const SPECKS = 20;
 export const SPECK_SHARE = 0.3;
+export const SCRIBBLE = 4.2;
+export const SMALLEST = 0.06;
 
 const BLANK = 'The image is blank: there is no digit to read.';
+const SPECKS_ONLY = 'That is not one digit: the image holds only specks (blank or noisy paper).';
 
 // Raised (like BlankImageError in Python) when there is no ink: nothing to predict.
 export class BlankImageError extends Error {
@@ -34,13 +44,15 @@ export class NotOneDigitError extends Error {
 
 // Twin of to_levels: float 0..1 -> grey levels 0..255, rounded half up.
 export function toLevels(gray) {
-  return Int32Array.from(gray, (v) => Math.floor(v * 255 + 0.5));
+  const levels = new Int32Array(gray.length);
+  for (let i = 0; i < gray.length; i++) levels[i] = Math.floor(gray[i] * 255 + 0.5);
+  return levels;
 }
 
-// Twin of shrink: block means over the smallest whole factor that brings the longer side to at most
+// Twin of shrink: block means over the largest whole factor that keeps the longer side at least
 // WORK_SIDE; returns {levels, width, height, factor}.
 export function shrink(levels, width, height) {
-  const factor = Math.ceil(Math.max(width, height) / WORK_SIDE);
+  const factor = Math.max(1, Math.floor(Math.max(width, height) / WORK_SIDE));
   const outWidth = Math.floor(width / factor), outHeight = Math.floor(height / factor);
   if (factor === 1 || outWidth === 0 || outHeight === 0) return { levels, width, height, factor: 1 };
   const area = factor * factor;
@@ -58,35 +70,48 @@ export function shrink(levels, width, height) {
   return { levels: out, width: outWidth, height: outHeight, factor };
 }
 
-// Twin of window_size: odd, at least 3.
+// Twin of window_size: odd, at least 3; the whole of a small image.
 export function windowSize(width, height) {
-  return Math.max(3, Math.trunc(Math.min(width, height) * BACKGROUND_WINDOW) | 1);
+  const side = Math.max(width, height) <= SMALL_SIDE ? Math.max(width, height)
+    : Math.trunc(Math.min(width, height) * BACKGROUND_WINDOW);
+  return Math.max(3, side | 1);
 }
 
-function medianOf(values) {
-  const sorted = Float64Array.from(values).sort();
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+// np.median of whole numbers in 0..top, by counting: the middle value, or the mean of the two middle ones.
+function medianOf(values, top = 255) {
+  const counts = new Float64Array(top + 1);
+  for (let i = 0; i < values.length; i++) counts[values[i]]++;
+  const nth = (k) => {   // the k-th smallest (0-based)
+    let seen = 0;
+    for (let v = 0; v <= top; v++) { seen += counts[v]; if (seen > k) return v; }
+    return top;
+  };
+  const middle = values.length >> 1;
+  return values.length % 2 ? nth(middle) : (nth(middle - 1) + nth(middle)) / 2;
 }
 
-// Min or max over a window of `size` (odd) centred on each pixel, along rows (step 1) or columns
-// (step width), the window cut at the image's edge (what scipy's mode="nearest" gives a min or max).
-function slidingExtreme(values, width, height, size, alongRows, pick) {
+// Min (pickMax false) or max over a window of `size` (odd) centred on each pixel, along rows or
+// columns, the window cut at the image's edge (what scipy's mode="nearest" gives a min or max): a
+// sliding-window deque of positions, O(1) a pixel.
+function slidingExtreme(values, width, height, size, alongRows, pickMax) {
   const out = new Int32Array(values.length);
   const half = size >> 1;
   const lines = alongRows ? height : width, length = alongRows ? width : height;
-  const index = alongRows ? (line, i) => line * width + i : (line, i) => i * width + line;
-  const queue = new Int32Array(length);  // positions whose values are monotonic: a sliding-window deque
+  const step = alongRows ? 1 : width;
+  const queue = new Int32Array(length);
   for (let line = 0; line < lines; line++) {
+    const base = alongRows ? line * width : line;
     let head = 0, tail = 0, next = 0;
     for (let i = 0; i < length; i++) {
-      for (; next <= Math.min(i + half, length - 1); next++) {
-        const v = values[index(line, next)];
-        while (tail > head && pick(v, values[index(line, queue[tail - 1])])) tail--;
+      const last = Math.min(i + half, length - 1);
+      for (; next <= last; next++) {
+        const v = values[base + next * step];
+        while (tail > head && (pickMax ? v >= values[base + queue[tail - 1] * step]
+                                       : v <= values[base + queue[tail - 1] * step])) tail--;
         queue[tail++] = next;
       }
       while (queue[head] < i - half) head++;
-      out[index(line, i)] = values[index(line, queue[head])];
+      out[base + i * step] = values[base + queue[head] * step];
     }
   }
   return out;
@@ -96,11 +121,10 @@ function slidingExtreme(values, width, height, size, alongRows, pick) {
 export function removeBackground(levels, width, height) {
   const bright = medianOf(levels) > 127.5 ? levels.map((v) => 255 - v) : levels;
   const size = windowSize(width, height);
-  const lower = (a, b) => a <= b, higher = (a, b) => a >= b;
-  let background = slidingExtreme(bright, width, height, size, true, lower);
-  background = slidingExtreme(background, width, height, size, false, lower);
-  background = slidingExtreme(background, width, height, size, true, higher);
-  background = slidingExtreme(background, width, height, size, false, higher);
+  let background = slidingExtreme(bright, width, height, size, true, false);
+  background = slidingExtreme(background, width, height, size, false, false);
+  background = slidingExtreme(background, width, height, size, true, true);
+  background = slidingExtreme(background, width, height, size, false, true);
   return bright.map((v, i) => v - background[i]);
 }
 
@@ -114,6 +138,20 @@ export function noiseLevel(levels, width, height) {
   }
   differences.sort();
   return differences[differences.length >> 1] / 0.9539;
+}
+
+// Twin of smooth: 3x3 box mean, edges repeated, rounded half up.
+export function smooth(levels, width, height) {
+  const out = new Int32Array(levels.length);
+  const at = (x, y) => levels[Math.min(Math.max(y, 0), height - 1) * width + Math.min(Math.max(x, 0), width - 1)];
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      let total = 0;
+      for (let dy = -1; dy <= 1; dy++) for (let dx = -1; dx <= 1; dx++) total += at(x + dx, y + dy);
+      out[y * width + x] = Math.floor((total * 2 + 9) / 18);
+    }
+  }
+  return out;
 }
 
 // Twin of otsu_threshold.
@@ -160,77 +198,81 @@ export function label(mask, width, height) {
   return { labels, count };
 }
 
-// Twin of ink_mask: hysteresis between low and high; returns {mask, high}.
-export function inkMask(strength, width, height, noise) {
-  const low = Math.max(NOISE_SIGMAS * noise, LOW_FLOOR);
-  const high = Math.max(otsuThreshold(strength), low);
-  const { labels, count } = label(strength.map((v) => (v >= low ? 1 : 0)), width, height);
-  const strong = new Uint8Array(count + 1);
-  strength.forEach((v, i) => { if (v >= high) strong[labels[i]] = 1; });
-  strong[0] = 0;
-  if (!strong.includes(1)) throw new BlankImageError();
-  return { mask: Uint8Array.from(labels, (l) => strong[l]), high };
+// Twin of upper_threshold: Otsu's threshold among the values at or above low, at least low.
+function upperThreshold(strength, low) {
+  const above = strength.filter((v) => v >= low);
+  if (above.length === 0) throw new BlankImageError();
+  return Math.max(otsuThreshold(above), low);
 }
 
-// Pixels of mask in a run of at least `length` along rows (alongRows) or columns.
-function longRuns(mask, width, height, length, alongRows) {
-  const runs = new Uint8Array(mask.length);
-  const lines = alongRows ? height : width, size = alongRows ? width : height;
-  const index = alongRows ? (line, i) => line * width + i : (line, i) => i * width + line;
-  for (let line = 0; line < lines; line++) {
-    let start = 0;
-    for (let i = 0; i <= size; i++) {
-      if (i < size && mask[index(line, i)]) continue;
-      if (i - start >= length) for (let j = start; j < i; j++) runs[index(line, j)] = 1;
-      start = i + 1;
-    }
-  }
-  return runs;
-}
-
-// Twin of separate_lines: how many blocks of consecutive lines (rows or columns) hold a long run.
-function separateLines(runs, width, height, alongRows) {
-  let blocks = 0, previous = false;
-  for (let line = 0; line < (alongRows ? height : width); line++) {
-    let present = false;
-    for (let i = 0; i < (alongRows ? width : height) && !present; i++) {
-      present = runs[alongRows ? line * width + i : i * width + line] === 1;
-    }
-    if (present && !previous) blocks++;
-    previous = present;
-  }
-  return blocks;
-}
-
-// Twin of remove_lines: long runs go when there are two or more lines of them.
-export function removeLines(mask, width, height) {
-  const rows = longRuns(mask, width, height, Math.max(2, Math.ceil(LINE_SPAN * width)), true);
-  const cols = longRuns(mask, width, height, Math.max(2, Math.ceil(LINE_SPAN * height)), false);
-  const dropRows = separateLines(rows, width, height, true) >= 2;
-  const dropCols = separateLines(cols, width, height, false) >= 2;
-  return mask.map((v, i) => (v && !(dropRows && rows[i]) && !(dropCols && cols[i]) ? 1 : 0));
-}
-
-// Twin of digit_mask: the one digit's pixels; throws NotOneDigitError or BlankImageError.
-export function digitMask(mask, width, height) {
+// Twin of components: {labels, count, boxes ([left, right, top, bottom) per label, 1..count), frame
+// (per label: touches the image's edge and spans FRAME_SPAN of it), areas (per label)}.
+export function components(mask, width, height) {
   const { labels, count } = label(mask, width, height);
-  if (count === 0) throw new BlankImageError();
   const areas = new Float64Array(count + 1);
   const boxes = Array.from({ length: count + 1 }, () => [Infinity, -Infinity, Infinity, -Infinity]);
   for (let i = 0; i < labels.length; i++) {
     const l = labels[i];
     if (!l) continue;
     areas[l]++;
-    const box = boxes[l], y = Math.floor(i / width), x = i % width;  // [left, right, top, bottom), like slices
+    const box = boxes[l], y = Math.floor(i / width), x = i % width;
     box[0] = Math.min(box[0], x); box[1] = Math.max(box[1], x + 1);
     box[2] = Math.min(box[2], y); box[3] = Math.max(box[3], y + 1);
   }
-  const frame = new Uint8Array(count + 1);  // the desk around the sheet, a page edge: dropped if anything else is there
+  const frame = new Uint8Array(count + 1);
   for (let l = 1; l <= count; l++) {
     const [left, right, top, bottom] = boxes[l];
     const touches = top === 0 || left === 0 || bottom === height || right === width;
-    frame[l] = touches && (right - left >= LINE_SPAN * width || bottom - top >= LINE_SPAN * height) ? 1 : 0;
+    frame[l] = touches && (right - left >= FRAME_SPAN * width || bottom - top >= FRAME_SPAN * height) ? 1 : 0;
   }
+  return { labels, count, boxes, frame, areas };
+}
+
+// Twin of desk_pixels: the wide, strong frames grown back over what is above low, unless that is all.
+function deskPixels(strength, width, height, low, high) {
+  const strong = new Uint8Array(strength.length);
+  for (let i = 0; i < strength.length; i++) strong[i] = strength[i] >= high ? 1 : 0;
+  const core = beyondDisc(strong, width, height, DESK_CORE * DESK_CORE);
+  const { labels, frame } = components(core, width, height);
+  if (!frame.includes(1, 1)) return null;
+  const reach = DESK_CORE + DESK_FRINGE;
+  const frames = new Uint8Array(strength.length);
+  for (let i = 0; i < strength.length; i++) frames[i] = frame[labels[i]] && labels[i] ? 1 : 0;
+  const nearFrame = withinDisc(frames, width, height, reach * reach);
+  const desk = new Uint8Array(strength.length);
+  let elsewhere = false;
+  for (let i = 0; i < strength.length; i++) {
+    if (strength[i] < low) continue;
+    desk[i] = nearFrame[i];
+    elsewhere ||= !desk[i];
+  }
+  return elsewhere ? desk : null;
+}
+
+// Twin of ink_mask: local hysteresis, the desk left out first.
+export function inkMask(strength, width, height) {
+  const middle = medianOf(strength);
+  // the median absolute deviation, by counting the doubled deviations (whole numbers: middle may be a half)
+  const deviations = new Int32Array(strength.length);
+  for (let i = 0; i < strength.length; i++) deviations[i] = Math.abs(2 * strength[i] - 2 * middle);
+  const spread = 1.4826 * (medianOf(deviations, 511) / 2);
+  const low = Math.max(middle + NOISE_SIGMAS * spread, LOW_FLOOR);
+  const desk = deskPixels(strength, width, height, low, upperThreshold(strength, low));
+  if (desk) strength = strength.map((v, i) => (desk[i] ? 0 : v));
+  const high = upperThreshold(strength, low);
+  const strong = new Uint8Array(strength.length);
+  for (let i = 0; i < strength.length; i++) strong[i] = strength[i] >= high ? 1 : 0;
+  const near = Math.max(width, height) <= SMALL_SIDE ? NEAR_SMALL : NEAR;
+  const nearStrong = withinDisc(strong, width, height, near * near);
+  const mask = new Uint8Array(strength.length);
+  for (let i = 0; i < strength.length; i++) mask[i] = strength[i] >= low && nearStrong[i] ? 1 : 0;
+  return mask;
+}
+
+// Twin of digit_mask: the one digit's pixels; throws NotOneDigitError or BlankImageError.
+export function digitMask(mask, width, height) {
+  const { labels, count, boxes, frame, areas } = components(mask, width, height);
+  if (count === 0) throw new BlankImageError();
   const allFrame = frame.subarray(1).every((f) => f === 1);
   const keep = new Uint8Array(count + 1);
   let total = 0, largest = 0;
@@ -238,15 +280,10 @@ export function digitMask(mask, width, height) {
     keep[l] = allFrame || !frame[l] ? 1 : 0;
     if (keep[l]) { total += areas[l]; largest = Math.max(largest, areas[l]); }
   }
-  if (total === 0) throw new BlankImageError();
-  if (count > SPECKS && largest < SPECK_SHARE * total) {
-    throw new NotOneDigitError('That is not one digit: the image holds only specks (blank or noisy paper).');
-  }
+  if (count > SPECKS && largest < SPECK_SHARE * total) throw new NotOneDigitError(SPECKS_ONLY);
   const spans = [];
   for (let l = 1; l <= count; l++) if (keep[l] && areas[l] >= MIN_SHARE * total) spans.push(boxes[l]);
-  if (spans.length === 0) {   // many pieces, none standing out
-    throw new NotOneDigitError('That is not one digit: the image holds only specks (blank or noisy paper).');
-  }
+  if (spans.length === 0) throw new NotOneDigitError(SPECKS_ONLY);   // many pieces, none standing out
   spans.sort((a, b) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2] || a[3] - b[3]);
   const top = Math.min(...spans.map((s) => s[2])), bottom = Math.max(...spans.map((s) => s[3]));
   let groups = 1, right = spans[0][1];
@@ -259,10 +296,38 @@ export function digitMask(mask, width, height) {
                                'give one digit at a time.');
   }
   const left = spans[0][0];
+  const side = Math.max(bottom - top, right - left);
+  if (side < SMALLEST * Math.min(width, height)) throw new NotOneDigitError(SPECKS_ONLY);
   const inside = new Uint8Array(count + 1);
   for (let l = 1; l <= count; l++) {
     const box = boxes[l];
     inside[l] = keep[l] && box[2] >= top && box[3] <= bottom && box[0] >= left && box[1] <= right ? 1 : 0;
   }
-  return Uint8Array.from(labels, (l) => inside[l]);
+  const digit = new Uint8Array(labels.length);
+  for (let i = 0; i < labels.length; i++) digit[i] = inside[labels[i]];
+  if (scribbled(digit, width, height, side)) {
+    throw new NotOneDigitError('That is not one digit: it has more strokes than a digit has (a scribble?).');
+  }
+  return digit;
+}
+
+// Twin of scribbled.
+function scribbled(digit, width, height, side) {
+  let area = 0;
+  for (const v of digit) area += v;
+  return area / strokeWidth(digit, width, height) > SCRIBBLE * side;
+}
+
+// Twin of find_digit: gray (Float64Array, toGrayscale's) -> {digit (Uint8Array), shade (Float64Array),
+// width, height} at the working resolution.
+export function findDigit(gray, imageWidth, imageHeight) {
+  let { levels, width, height } = shrink(toLevels(gray), imageWidth, imageHeight);
+  if (noiseLevel(levels, width, height) > 0) levels = smooth(levels, width, height);
+  const strength = removeBackground(levels, width, height);
+  const digit = digitMask(inkMask(strength, width, height), width, height);
+  let strongest = -Infinity;
+  digit.forEach((d, i) => { if (d) strongest = Math.max(strongest, strength[i]); });
+  const shade = new Float64Array(strength.length);
+  for (let i = 0; i < strength.length; i++) shade[i] = strength[i] / strongest;
+  return { digit, shade, width, height };
 }

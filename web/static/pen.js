@@ -1,20 +1,22 @@
 // Any size, any pen: the JS twin of pipeline/pen.py (what it does and why is written there).
 
 export const TARGET_WIDTH = 2.0;  // TARGET_WIDTH
-export const TOLERANCE = 1.3;     // TOLERANCE
+export const TOLERANCE = 1.3;        // TOLERANCE
+export const THICK_TOLERANCE = 2.0;  // THICK_TOLERANCE
 
 // Twin of stroke_width: 2 x area / (pixel edges between ink and paper, the image's edge included).
 export function strokeWidth(mask, width, height) {
   let area = 0, edges = 0;
-  const at = (x, y) => (x >= 0 && x < width && y >= 0 && y < height ? mask[y * width + x] : 0);
-  for (let y = 0; y <= height; y++) {
-    for (let x = 0; x <= width; x++) {
-      const here = at(x, y);
-      if (x < width && y < height) area += here;
-      if (x < width && here !== at(x, y - 1)) edges++;   // the edge above (x, y)
-      if (y < height && here !== at(x - 1, y)) edges++;  // the edge left of (x, y)
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const here = mask[y * width + x] ? 1 : 0;
+      area += here;
+      if (here !== (y > 0 && mask[(y - 1) * width + x] ? 1 : 0)) edges++;   // the edge above
+      if (here !== (x > 0 && mask[y * width + x - 1] ? 1 : 0)) edges++;     // the edge to the left
     }
+    if (mask[y * width + width - 1]) edges++;                               // the right edge of the row
   }
+  for (let x = 0; x < width; x++) if (mask[(height - 1) * width + x]) edges++;  // the bottom edge
   return edges ? (2.0 * area) / edges : 0.0;
 }
 
@@ -23,10 +25,10 @@ export function strokeWidth(mask, width, height) {
 function distanceLine(f, n, d, v, z) {
   let k = 0;
   v[0] = 0; z[0] = -Infinity; z[1] = Infinity;
-  const meet = (q, p) => ((f[q] + q * q) - (f[p] + p * p)) / (2 * q - 2 * p);  // where two parabolas cross
   for (let q = 1; q < n; q++) {
-    let s = meet(q, v[k]);
-    while (s <= z[k]) s = meet(q, v[--k]);
+    // where the parabola from q crosses the one from v[k]
+    let p = v[k], s = ((f[q] + q * q) - (f[p] + p * p)) / (2 * q - 2 * p);
+    while (s <= z[k]) { p = v[--k]; s = ((f[q] + q * q) - (f[p] + p * p)) / (2 * q - 2 * p); }
     k++; v[k] = q; z[k] = s; z[k + 1] = Infinity;
   }
   k = 0;
@@ -39,7 +41,8 @@ function distanceLine(f, n, d, v, z) {
 // Twin of squared_distances: each pixel's squared Euclidean distance to the nearest set pixel of mask.
 export function squaredDistances(mask, width, height) {
   const FAR = 1e20;
-  const out = Float64Array.from(mask, (m) => (m ? 0 : FAR));
+  const out = new Float64Array(mask.length);
+  for (let i = 0; i < mask.length; i++) out[i] = mask[i] ? 0 : FAR;
   const n = Math.max(width, height);
   const f = new Float64Array(n), d = new Float64Array(n), v = new Int32Array(n), z = new Float64Array(n + 1);
   for (let x = 0; x < width; x++) {
@@ -55,30 +58,90 @@ export function squaredDistances(mask, width, height) {
   return out;
 }
 
+// The offsets (dx, dy) of a disc of squared radius r2, flat: [dx0, dy0, dx1, dy1, ...].
+function discOffsets(r2) {
+  const reach = Math.floor(Math.sqrt(r2)), offsets = [];
+  for (let dy = -reach; dy <= reach; dy++) {
+    for (let dx = -reach; dx <= reach; dx++) if (dx * dx + dy * dy <= r2) offsets.push(dx, dy);
+  }
+  return Int32Array.from(offsets);
+}
+
+// squaredDistances(mask) <= r2: a disc stamped around each set pixel. The same answer, faster for
+// the small radii and sparse masks ink.js asks for.
+export function withinDisc(mask, width, height, r2) {
+  const offsets = discOffsets(r2);
+  const out = new Uint8Array(mask.length);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      if (!mask[y * width + x]) continue;
+      for (let k = 0; k < offsets.length; k += 2) {
+        const nx = x + offsets[k], ny = y + offsets[k + 1];
+        if (nx >= 0 && nx < width && ny >= 0 && ny < height) out[ny * width + nx] = 1;
+      }
+    }
+  }
+  return out;
+}
+
+// squaredDistances(not mask) > r2: the set pixels with no unset pixel of the image within the disc.
+export function beyondDisc(mask, width, height, r2) {
+  const offsets = discOffsets(r2);
+  const out = new Uint8Array(mask.length);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      if (!mask[y * width + x]) continue;
+      let inside = 1;
+      for (let k = 0; k < offsets.length && inside; k += 2) {
+        const nx = x + offsets[k], ny = y + offsets[k + 1];
+        if (nx >= 0 && nx < width && ny >= 0 && ny < height && !mask[ny * width + nx]) inside = 0;
+      }
+      out[y * width + x] = inside;
+    }
+  }
+  return out;
+}
+
 // Twin of normalise_pen: dilate or erode mask so its strokes are TARGET_WIDTH wide once scaled by boxScale.
 export function normalisePen(mask, width, height, boxScale) {
   const strokes = strokeWidth(mask, width, height);
   const wanted = TARGET_WIDTH / boxScale;
-  if (strokes === 0.0 || (wanted / TOLERANCE <= strokes && strokes <= wanted * TOLERANCE)) return mask;
+  if (strokes === 0.0 || (wanted / TOLERANCE <= strokes && strokes <= wanted * THICK_TOLERANCE)) return mask;
   const radius = (wanted - strokes) / 2;
-  if (radius > 0) {
-    const distances = squaredDistances(mask, width, height);
-    return Uint8Array.from(distances, (d) => (d <= radius * radius ? 1 : 0));
-  }
-  // distances to the paper, the image's edge counting as paper: a 1-pixel frame of paper around it
-  const paddedWidth = width + 2, padded = new Uint8Array(paddedWidth * (height + 2)).fill(1);
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) padded[(y + 1) * paddedWidth + x + 1] = mask[y * width + x] ? 0 : 1;
-  }
-  const distances = squaredDistances(padded, paddedWidth, height + 2);
-  const thinned = new Uint8Array(width * height);
-  let any = false;
+  // Work on the mask's box, a margin around it: pixels further away are neither reached nor needed.
+  let top = height, bottom = -1, left = width, right = -1;
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
+      if (mask[y * width + x]) { top = Math.min(top, y); bottom = Math.max(bottom, y); left = Math.min(left, x); right = Math.max(right, x); }
+    }
+  }
+  const margin = Math.ceil(Math.max(radius, 0)) + 1;
+  top = Math.max(0, top - margin); left = Math.max(0, left - margin);
+  bottom = Math.min(height - 1, bottom + margin); right = Math.min(width - 1, right + margin);
+  const boxWidth = right - left + 1, boxHeight = bottom - top + 1;
+  const out = new Uint8Array(mask.length);
+  if (radius > 0) {
+    const box = new Uint8Array(boxWidth * boxHeight);
+    for (let y = 0; y < boxHeight; y++) for (let x = 0; x < boxWidth; x++) box[y * boxWidth + x] = mask[(top + y) * width + left + x];
+    const distances = squaredDistances(box, boxWidth, boxHeight);
+    for (let y = 0; y < boxHeight; y++) {
+      for (let x = 0; x < boxWidth; x++) out[(top + y) * width + left + x] = distances[y * boxWidth + x] <= radius * radius ? 1 : 0;
+    }
+    return out;
+  }
+  // distances to the paper, the image's edge counting as paper: a 1-pixel frame of paper around the box
+  const paddedWidth = boxWidth + 2, padded = new Uint8Array(paddedWidth * (boxHeight + 2)).fill(1);
+  for (let y = 0; y < boxHeight; y++) {
+    for (let x = 0; x < boxWidth; x++) padded[(y + 1) * paddedWidth + x + 1] = mask[(top + y) * width + left + x] ? 0 : 1;
+  }
+  const distances = squaredDistances(padded, paddedWidth, boxHeight + 2);
+  let any = false;
+  for (let y = 0; y < boxHeight; y++) {
+    for (let x = 0; x < boxWidth; x++) {
       const keep = distances[(y + 1) * paddedWidth + x + 1] > radius * radius;
-      thinned[y * width + x] = keep ? 1 : 0;
+      out[(top + y) * width + left + x] = keep ? 1 : 0;
       any ||= keep;
     }
   }
-  return any ? thinned : mask;
+  return any ? out : mask;
 }

@@ -28,6 +28,17 @@ export async function readPhoto(file) {
   }
 }
 
+// Show imageData scaled into `canvas` (at most `side` pixels a side), so the user sees what was read.
+export function showPhoto(canvas, imageData, side = 160) {
+  const scale = Math.min(1, side / Math.max(imageData.width, imageData.height));
+  canvas.width = Math.max(1, Math.round(imageData.width * scale));
+  canvas.height = Math.max(1, Math.round(imageData.height * scale));
+  const full = new OffscreenCanvas(imageData.width, imageData.height);
+  full.getContext('2d').putImageData(imageData, 0, 0);
+  canvas.getContext('2d').drawImage(full, 0, 0, canvas.width, canvas.height);
+  canvas.hidden = false;
+}
+
 // Wire the button (an <input type="file" accept="image/*" capture="environment">) to onPhoto(imageData,
 // name) and onError(message). The input is emptied after each pick, so the same file can be read again.
 export function attachPhotoInput(input, onPhoto, onError) {

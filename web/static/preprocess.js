@@ -1,4 +1,5 @@
-// MNIST's own preprocessing for a canvas drawing: the JS twin of pipeline/preprocess.py.
+// MNIST's own preprocessing for a drawing or a photo: the JS twin of pipeline/preprocess.py (the ink
+// found by ink.js, its pen set by pen.js).
 //
 // Same steps, same order, same constants as the Python file; tests/preprocess.test.mjs (Node) and
 // tests/test_web_page.py (Chromium) hold the two to exactly the same output. Change one, change the
@@ -7,9 +8,7 @@
 // Input: an ImageData-like {width, height, data: Uint8ClampedArray RGBA}, the 8-bit RGBA branch of
 // the Python to_grayscale. Output: Float32Array(28 * 28), row-major, 0..1, white ink on black.
 
-import {
-  BlankImageError, NotOneDigitError, digitMask, inkMask, noiseLevel, removeBackground, removeLines, shrink, toLevels,
-} from './ink.js';
+import { BlankImageError, NotOneDigitError, findDigit } from './ink.js';
 import { normalisePen } from './pen.js';
 
 export const SIZE = 28;            // SIZE in preprocess.py: the model's input is SIZE x SIZE
@@ -129,20 +128,16 @@ function cropBox(mask, width, height) {
 // Twin of preprocess: any drawing or photo -> Float32Array(784) in 0..1, MNIST-style.
 // Throws BlankImageError when there is no ink, NotOneDigitError when it is not one digit.
 export function preprocess(imageData) {
-  const { levels, width, height } = shrink(toLevels(toGrayscale(imageData)), imageData.width, imageData.height);
-  const strength = removeBackground(levels, width, height);
-  const { mask: inked, high } = inkMask(strength, width, height, noiseLevel(levels, width, height));
-  const found = digitMask(removeLines(inked, width, height), width, height);
+  const { digit: found, shade, width, height } = findDigit(toGrayscale(imageData), imageData.width, imageData.height);
   const first = cropBox(found, width, height);
   const mask = normalisePen(found, width, height, BOX / Math.max(first.height, first.width));
-  // the ink as drawn keeps its anti-aliased edges (full strength from Otsu's threshold up); what the
-  // pen added is full ink
+  // the ink as found keeps its shades (anti-aliased edges); what the pen added is full ink
   const box = cropBox(mask, width, height);
   const crop = new Float64Array(box.height * box.width);
   for (let y = 0; y < box.height; y++) {
     for (let x = 0; x < box.width; x++) {
       const i = (box.top + y) * width + box.left + x;
-      crop[y * box.width + x] = !mask[i] ? 0 : found[i] ? Math.min(strength[i] / high, 1.0) : 1.0;
+      crop[y * box.width + x] = !mask[i] ? 0 : found[i] ? shade[i] : 1.0;
     }
   }
   const scale = BOX / Math.max(box.height, box.width);
