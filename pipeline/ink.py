@@ -4,9 +4,9 @@ A photo is not a drawing: the paper is lit unevenly (shadow, vignette), the sens
 squared lines cross the page and the desk shows around the sheet. The recipe is the classic document
 one, in whole numbers so that `web/static/ink.js` gives exactly the same mask:
 
-1. grey levels 0..255 (`to_levels`), shrunk by a whole factor to between WORK_SIDE and twice that a
-   side by block means (`shrink`): a 12-megapixel photo costs what a 700-pixel one does; a photo's
-   sensor noise is smoothed by a 3x3 mean (`noise_level`, `smooth`);
+1. grey levels 0..255 (`to_levels`), a large image shrunk by a whole factor to between WORK_SIDE and
+   twice that a side by block means (`shrink`): a 12-megapixel photo costs what a 700-pixel one does; a photo's
+   sensor noise is smoothed by a 3x3 mean (`noisy`, `smooth`);
 2. ink made bright (dark ink on light paper, the majority, is inverted) and the paper's background
    estimated by a grey opening, a square BACKGROUND_WINDOW of the shorter side wide, wider than any
    stroke; subtracting it (the white top-hat) flattens uneven light (`remove_background`);
@@ -36,7 +36,8 @@ NEAR_SMALL = 4  # ...in an image of at most SMALL_SIDE pixels a side (a thumbnai
 SMALL_SIDE = 64  # size), where a blurred stroke's edge is wider than 2 of its few pixels
 DESK_CORE = 3  # pixels: the desk is wider than twice this; ruled lines and most strokes are not
 DESK_FRINGE = 3  # pixels: the desk's faint edge left out with it
-FRAME_SPAN = 0.7  # a piece of ink touching the image's edge and this share of its width (height) long is a frame
+FRAME_SPAN = 0.7  # a piece of ink touching the image's edge, this share of its width (height) long...
+FRAME_DEPTH = 0.15  # ...and reaching no further in than this share of its shorter side is a frame
 
 # "Not one digit" (constants measured, see pipeline bench): components holding at least MIN_SHARE of the
 # ink are what was drawn; grouped by their columns, groups further apart than DIGIT_GAP x the drawing's
@@ -66,28 +67,28 @@ def to_levels(gray: np.ndarray) -> np.ndarray:
     return np.floor(gray * 255 + 0.5).astype(np.int64)
 
 
-def shrink(levels: np.ndarray) -> tuple[np.ndarray, int]:
+def shrink(levels: np.ndarray) -> np.ndarray:
     """Block means over factor x factor pixels, the largest whole factor that keeps the longer side at
     least WORK_SIDE (so below 2 x WORK_SIDE: a thin pen keeps its contrast); rows and columns left over
     at the bottom and right are dropped.
 
-    Returns (levels HxW int64 0..255, factor). The means are rounded half up in whole numbers.
+    Returns levels HxW int64 0..255, the means rounded half up in whole numbers.
     """
     factor = max(1, max(levels.shape) // WORK_SIDE)
     if factor == 1:
-        return levels, 1
+        return levels
     height, width = levels.shape[0] // factor, levels.shape[1] // factor
     if height == 0 or width == 0:  # a sliver: keep it whole
-        return levels, 1
+        return levels
     blocks = levels[: height * factor, : width * factor].reshape(height, factor, width, factor)
     area = factor * factor
-    return (blocks.sum(axis=(1, 3)) * 2 + area) // (2 * area), factor
+    return (blocks.sum(axis=(1, 3)) * 2 + area) // (2 * area)
 
 
 def window_size(shape: tuple[int, int]) -> int:
-    """The background opening's square side in pixels: odd, at least 3; in a small image (at most
-    SMALL_SIDE a side: a thumbnail, a scan at MNIST's size) the whole image, as a thick stroke there
-    is wider than a quarter of it, and the light cannot change much across so few pixels."""
+    """The background opening's square side in pixels: odd, at least 3; as wide as a small image (at
+    most SMALL_SIDE a side: a thumbnail, a scan at MNIST's size), where a thick stroke can be wider than
+    a quarter of it and the light cannot change much across so few pixels."""
     side = max(shape) if max(shape) <= SMALL_SIDE else int(min(shape) * BACKGROUND_WINDOW)
     return max(3, side | 1)
 
@@ -95,16 +96,24 @@ def window_size(shape: tuple[int, int]) -> int:
 def remove_background(levels: np.ndarray) -> np.ndarray:
     """HxW levels 0..255 of either polarity -> HxW int64 ink strength 0..255 over a flat background at 0.
 
-    Dark ink on light paper (the median above the middle grey) is inverted. The background is the grey
+    Dark ink (dark_ink) is inverted. The background is the grey
     opening (a min then a max filter over a square window_size wide): it keeps what is wider than the
     window (paper, light falling off, the desk) and removes the strokes; the top-hat is what is left.
     """
     from scipy import ndimage
 
-    bright = 255 - levels if np.median(levels) > 127.5 else levels
+    bright = 255 - levels if dark_ink(levels) else levels
     size = window_size(bright.shape)
     background = ndimage.maximum_filter(ndimage.minimum_filter(bright, size, mode="nearest"), size, mode="nearest")
     return bright - background
+
+
+def dark_ink(levels: np.ndarray) -> bool:
+    """True when the ink is darker than the paper: the darkest level lies further below the median
+    (the paper, whatever its brightness: an underexposed photo's paper can be darker than mid-grey)
+    than the brightest lies above it."""
+    middle = float(np.median(levels))
+    return middle - float(levels.min()) > float(levels.max()) - middle
 
 
 def otsu_threshold(values: np.ndarray) -> int:
@@ -128,15 +137,14 @@ def otsu_threshold(values: np.ndarray) -> int:
     return best
 
 
-def noise_level(levels: np.ndarray) -> float:
-    """The sensor noise's standard deviation in grey levels, from the median absolute difference of
-    horizontal neighbours (for Gaussian noise of deviation s it is 0.6745 x sqrt(2) x s; strokes and
-    uneven light are too few or too smooth to move it). 0.0 for a clean drawing: then it is not
-    smoothed."""
-    if levels.shape[1] < 2:
-        return 0.0
+def noisy(levels: np.ndarray) -> bool:
+    """True for a photo's sensor noise, to be smoothed: most horizontal neighbours differ (the median
+    absolute difference is not 0) in an image larger than SMALL_SIDE. A drawing's flat background and
+    a small image's few pixels are left sharp."""
+    if levels.shape[1] < 2 or max(levels.shape) <= SMALL_SIDE:
+        return False
     differences = np.sort(np.abs(np.diff(levels, axis=1)).ravel())
-    return float(differences[len(differences) // 2]) / 0.9539
+    return bool(differences[len(differences) // 2] > 0)
 
 
 def smooth(levels: np.ndarray) -> np.ndarray:
@@ -155,18 +163,21 @@ def ink_mask(strength: np.ndarray) -> np.ndarray:
 
     The mask is the pixels of strength >= low within NEAR (NEAR_SMALL in a small image) pixels of a
     strong one (>= high). Low is max(the paper's median strength + NOISE_SIGMAS x its spread,
-    LOW_FLOOR): the opening settles on the noise's troughs, so in a photo the paper's strength is not
-    0; the spread is 1.4826 x the median absolute deviation, the standard deviation of Gaussian noise,
-    whatever its grain. High is Otsu's threshold among the pixels above low (what stands out from the
-    paper splits into the ink and the fainter ruled lines, squares and shadows), at least low. A
-    stroke's faint edge is kept; a faint line running away from the ink is not. The desk around the
-    sheet (desk_pixels) is left out first: its strength is not the ink's. BlankImageError when nothing
-    reaches low.
+    LOW_FLOOR), the paper being the pixels below Otsu's threshold (a tight crop can be half ink): the
+    opening settles on the noise's troughs, so in a photo the paper's strength is not 0; the spread is
+    1.4826 x the median absolute deviation, the standard deviation of Gaussian noise, whatever its
+    grain. High is Otsu's threshold among the pixels above low (what stands out from the paper splits
+    into the ink and the fainter ruled lines, squares and shadows), at least low. A stroke's faint edge
+    is kept; a faint line running away from the ink is not (nor a stroke much fainter than the rest of
+    the digit). The desk around the sheet (desk_pixels) is left out first: its strength is not the
+    ink's. BlankImageError when nothing reaches low.
     """
     from pipeline.pen import squared_distances
 
-    middle = float(np.median(strength))
-    spread = 1.4826 * float(np.median(np.abs(strength - middle)))
+    paper = strength[strength < otsu_threshold(strength)]  # Otsu's lower class: the paper
+    paper = paper if paper.size else strength.ravel()
+    middle = float(np.median(paper))
+    spread = 1.4826 * float(np.median(np.abs(paper - middle)))
     low = max(middle + NOISE_SIGMAS * spread, LOW_FLOOR)
     desk = desk_pixels(strength, low, upper_threshold(strength, low))
     if desk.any():
@@ -186,18 +197,24 @@ def upper_threshold(strength: np.ndarray, low: float) -> float:
 
 def components(mask: np.ndarray) -> tuple[np.ndarray, int, list[tuple[slice, slice]], np.ndarray]:
     """HxW bool -> (labels HxW int, count, each one's (rows, cols) box, whether each is a frame), for
-    the 8-connected pieces numbered 1..count. A frame touches the image's edge and spans FRAME_SPAN of
-    its width or height: the desk around the sheet, a page's edge."""
+    the 8-connected pieces numbered 1..count. A frame touches the image's edge, spans FRAME_SPAN of its
+    width or height and reaches no further in than FRAME_DEPTH of it: the desk around the sheet, a
+    page's edge (a tightly cropped digit's strokes reach the image's middle)."""
     from scipy import ndimage
 
     labels, count = ndimage.label(mask, structure=np.ones((3, 3), bool))
     boxes = ndimage.find_objects(labels)
     height, width = mask.shape
+    rows, cols = np.indices(mask.shape)
+    inward = np.minimum(np.minimum(rows, height - 1 - rows), np.minimum(cols, width - 1 - cols))
+    depth = np.zeros(count + 1, np.int64)  # how far in from the image's edge each piece reaches
+    np.maximum.at(depth, labels.ravel(), inward.ravel())
     frame = np.array(
         [
             (rows.start == 0 or cols.start == 0 or rows.stop == height or cols.stop == width)
             and (cols.stop - cols.start >= FRAME_SPAN * width or rows.stop - rows.start >= FRAME_SPAN * height)
-            for rows, cols in boxes
+            and depth[index] <= FRAME_DEPTH * min(height, width)
+            for index, (rows, cols) in enumerate(boxes, start=1)
         ],
         bool,
     )
@@ -210,7 +227,8 @@ def desk_pixels(strength: np.ndarray, low: float, high: float) -> np.ndarray:
     The desk is wide and strong: the frames (components) among the cores of the strong pixels (>= high,
     more than DESK_CORE pixels from any other), grown back by DESK_CORE + DESK_FRINGE over what is
     above low. Cores leave out the thin ruled lines that may join the desk to the digit. Nothing is
-    left out when that would leave nothing: a tightly cropped 1 that spans the image stays."""
+    left out unless a digit-sized mark (above low) remains: a tightly cropped thick digit that
+    touches the edges is not a desk."""
     from pipeline.pen import squared_distances
 
     core = squared_distances(strength < high) > DESK_CORE * DESK_CORE
@@ -219,7 +237,15 @@ def desk_pixels(strength: np.ndarray, low: float, high: float) -> np.ndarray:
         return np.zeros(strength.shape, bool)
     reach = DESK_CORE + DESK_FRINGE
     desk = (strength >= low) & (squared_distances(np.concatenate([[False], frame])[labels]) <= reach * reach)
-    return desk if ((strength >= low) & ~desk).any() else np.zeros(strength.shape, bool)
+    return desk if digit_sized((strength >= low) & ~desk) else np.zeros(strength.shape, bool)
+
+
+def digit_sized(mask: np.ndarray) -> bool:
+    """True when `mask`'s pixels span a box at least SMALLEST of the image's shorter side."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        return False
+    return max(rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1) >= SMALLEST * min(mask.shape)
 
 
 def digit_mask(mask: np.ndarray) -> np.ndarray:
@@ -235,7 +261,8 @@ def digit_mask(mask: np.ndarray) -> np.ndarray:
     if count == 0:
         raise BlankImageError("The image is blank: there is no digit to read.")
     areas = np.bincount(labels.ravel(), minlength=count + 1)[1:]
-    keep = ~frame if not frame.all() else np.ones(count, bool)
+    rest = np.concatenate([[False], ~frame])[labels]
+    keep = ~frame if digit_sized(rest) else np.ones(count, bool)  # a tight crop's 1 and a speck: keep both
     total = int(areas[keep].sum())
     if count > SPECKS and int(areas[keep].max()) < SPECK_SHARE * total:
         raise NotOneDigitError(SPECKS_ONLY)
@@ -279,8 +306,8 @@ def find_digit(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """HxW float 0..1 (preprocess.to_grayscale's) -> (digit, shade) at the working resolution (shrink's):
     the digit's pixels (bool) and the ink's strength scaled so its strongest pixel in the digit is 1
     (float64). BlankImageError, NotOneDigitError as above."""
-    levels, _ = shrink(to_levels(gray))
-    if noise_level(levels) > 0:  # a photo's sensor noise; a drawing's clean edges are left sharp
+    levels = shrink(to_levels(gray))
+    if noisy(levels):
         levels = smooth(levels)
     strength = remove_background(levels)
     digit = digit_mask(ink_mask(strength))

@@ -323,16 +323,20 @@ def test_screenshot_for_the_readme(open_page, server, tmp_path):
     page, watch = open_page()
     wait_for_status(page, "ready")
     assert draw_and_predict(page, 3) == "3"
-    time.sleep(0.2)  # let the bars' paint settle
-    target = Path(os.environ.get("WEB_SCREENSHOT") or tmp_path / "page.png")
-    png = page.screenshot(clip={"x": 0, "y": 0, "width": 1000, "height": 640})
+    save_screenshot(page, Path(os.environ.get("WEB_SCREENSHOT") or tmp_path / "page.png"))
+    check_clean(watch, server)
+
+
+def save_screenshot(page, target: Path) -> None:
+    """The page's top 1000x640 as a 64-colour PNG (small enough for the repo) at `target`."""
     from PIL import Image
 
+    time.sleep(0.2)  # let the bars' paint settle
+    png = page.screenshot(clip={"x": 0, "y": 0, "width": 1000, "height": 640})
     image = Image.open(io.BytesIO(png)).convert("RGB").quantize(colors=64)
     target.parent.mkdir(parents=True, exist_ok=True)
     image.save(target, optimize=True)
     assert target.stat().st_size < 200_000
-    check_clean(watch, server)
 
 
 FIELD_CASES = Path(__file__).resolve().parent / "fixtures" / "field-cases"
@@ -398,11 +402,5 @@ def test_screenshot_of_a_photo_for_the_readme(open_page, server, tmp_path):
 
     default = json.loads((MODELS_DIR / "index.json").read_text())["default"]
     assert prediction == str(sample.label) == str(Classifier(MODELS_DIR / default, "litert").classify(path).digit)
-    time.sleep(0.2)  # let the bars' paint settle
-    target = Path(os.environ.get("WEB_PHOTO_SCREENSHOT") or tmp_path / "photo.png")
-    png = page.screenshot(clip={"x": 0, "y": 0, "width": 1000, "height": 640})
-    image = Image.open(io.BytesIO(png)).convert("RGB").quantize(colors=64)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    image.save(target, optimize=True)
-    assert target.stat().st_size < 200_000
+    save_screenshot(page, Path(os.environ.get("WEB_PHOTO_SCREENSHOT") or tmp_path / "photo.png"))
     check_clean(watch, server)

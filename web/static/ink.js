@@ -16,6 +16,7 @@ export const SMALL_SIDE = 64;
 export const DESK_CORE = 3;             // DESK_CORE
 export const DESK_FRINGE = 3;           // DESK_FRINGE
 export const FRAME_SPAN = 0.7;          // FRAME_SPAN
+export const FRAME_DEPTH = 0.15;        // FRAME_DEPTH
 export const MIN_SHARE = 0.1;           // MIN_SHARE, DIGIT_GAP, SPECKS, SPECK_SHARE, SCRIBBLE, SMALLEST
 export const DIGIT_GAP = 0.03;
 export const SPECKS = 20;
@@ -50,11 +51,11 @@ export function toLevels(gray) {
 }
 
 // Twin of shrink: block means over the largest whole factor that keeps the longer side at least
-// WORK_SIDE; returns {levels, width, height, factor}.
+// WORK_SIDE; returns {levels, width, height}.
 export function shrink(levels, width, height) {
   const factor = Math.max(1, Math.floor(Math.max(width, height) / WORK_SIDE));
   const outWidth = Math.floor(width / factor), outHeight = Math.floor(height / factor);
-  if (factor === 1 || outWidth === 0 || outHeight === 0) return { levels, width, height, factor: 1 };
+  if (factor === 1 || outWidth === 0 || outHeight === 0) return { levels, width, height };
   const area = factor * factor;
   const out = new Int32Array(outWidth * outHeight);
   for (let y = 0; y < outHeight; y++) {
@@ -67,7 +68,7 @@ export function shrink(levels, width, height) {
       out[y * outWidth + x] = Math.floor((sum * 2 + area) / (2 * area));
     }
   }
-  return { levels: out, width: outWidth, height: outHeight, factor };
+  return { levels: out, width: outWidth, height: outHeight };
 }
 
 // Twin of window_size: odd, at least 3; the whole of a small image.
@@ -117,9 +118,20 @@ function slidingExtreme(values, width, height, size, alongRows, pickMax) {
   return out;
 }
 
+// Twin of dark_ink: the darkest level further below the median than the brightest lies above it.
+function darkInk(levels) {
+  const middle = medianOf(levels);
+  let lowest = 255, highest = 0;
+  for (let i = 0; i < levels.length; i++) {
+    lowest = Math.min(lowest, levels[i]);
+    highest = Math.max(highest, levels[i]);
+  }
+  return middle - lowest > highest - middle;
+}
+
 // Twin of remove_background: ink made bright, minus the grey opening over windowSize.
 export function removeBackground(levels, width, height) {
-  const bright = medianOf(levels) > 127.5 ? levels.map((v) => 255 - v) : levels;
+  const bright = darkInk(levels) ? levels.map((v) => 255 - v) : levels;
   const size = windowSize(width, height);
   let background = slidingExtreme(bright, width, height, size, true, false);
   background = slidingExtreme(background, width, height, size, false, false);
@@ -128,16 +140,16 @@ export function removeBackground(levels, width, height) {
   return bright.map((v, i) => v - background[i]);
 }
 
-// Twin of noise_level.
-export function noiseLevel(levels, width, height) {
-  if (width < 2) return 0;
+// Twin of noisy: most horizontal neighbours differ, in an image larger than SMALL_SIDE.
+export function noisy(levels, width, height) {
+  if (width < 2 || Math.max(width, height) <= SMALL_SIDE) return false;
   const differences = new Int32Array((width - 1) * height);
   let k = 0;
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width - 1; x++) differences[k++] = Math.abs(levels[y * width + x + 1] - levels[y * width + x]);
   }
   differences.sort();
-  return differences[differences.length >> 1] / 0.9539;
+  return differences[differences.length >> 1] > 0;
 }
 
 // Twin of smooth: 3x3 box mean, edges repeated, rounded half up.
@@ -219,13 +231,31 @@ export function components(mask, width, height) {
     box[0] = Math.min(box[0], x); box[1] = Math.max(box[1], x + 1);
     box[2] = Math.min(box[2], y); box[3] = Math.max(box[3], y + 1);
   }
+  const depth = new Float64Array(count + 1);   // how far in from the image's edge each piece reaches
+  for (let i = 0; i < labels.length; i++) {
+    if (!labels[i]) continue;
+    const y = Math.floor(i / width), x = i % width;
+    depth[labels[i]] = Math.max(depth[labels[i]], Math.min(y, height - 1 - y, x, width - 1 - x));
+  }
   const frame = new Uint8Array(count + 1);
   for (let l = 1; l <= count; l++) {
     const [left, right, top, bottom] = boxes[l];
     const touches = top === 0 || left === 0 || bottom === height || right === width;
-    frame[l] = touches && (right - left >= FRAME_SPAN * width || bottom - top >= FRAME_SPAN * height) ? 1 : 0;
+    const spans = right - left >= FRAME_SPAN * width || bottom - top >= FRAME_SPAN * height;
+    frame[l] = touches && spans && depth[l] <= FRAME_DEPTH * Math.min(width, height) ? 1 : 0;
   }
   return { labels, count, boxes, frame, areas };
+}
+
+// Twin of digit_sized: the set pixels span a box at least SMALLEST of the image's shorter side.
+function digitSized(mask, width, height) {
+  let top = height, bottom = -1, left = width, right = -1;
+  for (let i = 0; i < mask.length; i++) {
+    if (!mask[i]) continue;
+    const y = Math.floor(i / width), x = i % width;
+    top = Math.min(top, y); bottom = Math.max(bottom, y); left = Math.min(left, x); right = Math.max(right, x);
+  }
+  return bottom >= 0 && Math.max(bottom - top + 1, right - left + 1) >= SMALLEST * Math.min(width, height);
 }
 
 // Twin of desk_pixels: the wide, strong frames grown back over what is above low, unless that is all.
@@ -239,22 +269,23 @@ function deskPixels(strength, width, height, low, high) {
   const frames = new Uint8Array(strength.length);
   for (let i = 0; i < strength.length; i++) frames[i] = frame[labels[i]] && labels[i] ? 1 : 0;
   const nearFrame = withinDisc(frames, width, height, reach * reach);
-  const desk = new Uint8Array(strength.length);
-  let elsewhere = false;
+  const desk = new Uint8Array(strength.length), rest = new Uint8Array(strength.length);
   for (let i = 0; i < strength.length; i++) {
-    if (strength[i] < low) continue;
-    desk[i] = nearFrame[i];
-    elsewhere ||= !desk[i];
+    desk[i] = strength[i] >= low && nearFrame[i] ? 1 : 0;
+    rest[i] = strength[i] >= low && !desk[i] ? 1 : 0;
   }
-  return elsewhere ? desk : null;
+  return digitSized(rest, width, height) ? desk : null;
 }
 
 // Twin of ink_mask: local hysteresis, the desk left out first.
 export function inkMask(strength, width, height) {
-  const middle = medianOf(strength);
+  const split = otsuThreshold(strength);
+  let paper = strength.filter((v) => v < split);   // Otsu's lower class: the paper
+  if (paper.length === 0) paper = strength;
+  const middle = medianOf(paper);
   // the median absolute deviation, by counting the doubled deviations (whole numbers: middle may be a half)
-  const deviations = new Int32Array(strength.length);
-  for (let i = 0; i < strength.length; i++) deviations[i] = Math.abs(2 * strength[i] - 2 * middle);
+  const deviations = new Int32Array(paper.length);
+  for (let i = 0; i < paper.length; i++) deviations[i] = Math.abs(2 * paper[i] - 2 * middle);
   const spread = 1.4826 * (medianOf(deviations, 511) / 2);
   const low = Math.max(middle + NOISE_SIGMAS * spread, LOW_FLOOR);
   const desk = deskPixels(strength, width, height, low, upperThreshold(strength, low));
@@ -273,11 +304,13 @@ export function inkMask(strength, width, height) {
 export function digitMask(mask, width, height) {
   const { labels, count, boxes, frame, areas } = components(mask, width, height);
   if (count === 0) throw new BlankImageError();
-  const allFrame = frame.subarray(1).every((f) => f === 1);
+  const rest = new Uint8Array(labels.length);
+  for (let i = 0; i < labels.length; i++) rest[i] = labels[i] && !frame[labels[i]] ? 1 : 0;
+  const dropFrames = digitSized(rest, width, height);   // a tight crop's 1 and a speck: keep both
   const keep = new Uint8Array(count + 1);
   let total = 0, largest = 0;
   for (let l = 1; l <= count; l++) {
-    keep[l] = allFrame || !frame[l] ? 1 : 0;
+    keep[l] = !dropFrames || !frame[l] ? 1 : 0;
     if (keep[l]) { total += areas[l]; largest = Math.max(largest, areas[l]); }
   }
   if (count > SPECKS && largest < SPECK_SHARE * total) throw new NotOneDigitError(SPECKS_ONLY);
@@ -322,7 +355,7 @@ function scribbled(digit, width, height, side) {
 // width, height} at the working resolution.
 export function findDigit(gray, imageWidth, imageHeight) {
   let { levels, width, height } = shrink(toLevels(gray), imageWidth, imageHeight);
-  if (noiseLevel(levels, width, height) > 0) levels = smooth(levels, width, height);
+  if (noisy(levels, width, height)) levels = smooth(levels, width, height);
   const strength = removeBackground(levels, width, height);
   const digit = digitMask(inkMask(strength, width, height), width, height);
   let strongest = -Infinity;
