@@ -1,8 +1,7 @@
 // Any size, any pen: the JS twin of pipeline/pen.py (what it does and why is written there).
 
 export const TARGET_WIDTH = 2.0;  // TARGET_WIDTH
-export const TOLERANCE = 1.3;        // TOLERANCE
-export const THICK_TOLERANCE = 2.0;  // THICK_TOLERANCE
+export const TOLERANCE = 1.3;  // TOLERANCE
 
 // Twin of stroke_width: 2 x area / (pixel edges between ink and paper, the image's edge included).
 export function strokeWidth(mask, width, height) {
@@ -102,46 +101,35 @@ export function beyondDisc(mask, width, height, r2) {
   return out;
 }
 
-// Twin of normalise_pen: dilate or erode mask so its strokes are TARGET_WIDTH wide once scaled by boxScale.
+// Twin of normalise_pen: strokes thinner than TARGET_WIDTH / TOLERANCE (once scaled by boxScale)
+// grow by a disc to TARGET_WIDTH; thicker ones stay as drawn.
 export function normalisePen(mask, width, height, boxScale) {
   const strokes = strokeWidth(mask, width, height);
   const wanted = TARGET_WIDTH / boxScale;
-  if (strokes === 0.0 || (wanted / TOLERANCE <= strokes && strokes <= wanted * THICK_TOLERANCE)) return mask;
+  if (strokes === 0.0 || strokes >= wanted / TOLERANCE) return mask;
   const radius = (wanted - strokes) / 2;
-  // Work on the mask's box, a margin around it: pixels further away are neither reached nor needed.
+  // Work on the mask's box and a margin around it: pixels further away are not reached.
   let top = height, bottom = -1, left = width, right = -1;
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
-      if (mask[y * width + x]) { top = Math.min(top, y); bottom = Math.max(bottom, y); left = Math.min(left, x); right = Math.max(right, x); }
+      if (!mask[y * width + x]) continue;
+      top = Math.min(top, y); bottom = Math.max(bottom, y); left = Math.min(left, x); right = Math.max(right, x);
     }
   }
-  const margin = Math.ceil(Math.max(radius, 0)) + 1;
+  const margin = Math.ceil(radius) + 1;
   top = Math.max(0, top - margin); left = Math.max(0, left - margin);
   bottom = Math.min(height - 1, bottom + margin); right = Math.min(width - 1, right + margin);
   const boxWidth = right - left + 1, boxHeight = bottom - top + 1;
-  const out = new Uint8Array(mask.length);
-  if (radius > 0) {
-    const box = new Uint8Array(boxWidth * boxHeight);
-    for (let y = 0; y < boxHeight; y++) for (let x = 0; x < boxWidth; x++) box[y * boxWidth + x] = mask[(top + y) * width + left + x];
-    const distances = squaredDistances(box, boxWidth, boxHeight);
-    for (let y = 0; y < boxHeight; y++) {
-      for (let x = 0; x < boxWidth; x++) out[(top + y) * width + left + x] = distances[y * boxWidth + x] <= radius * radius ? 1 : 0;
-    }
-    return out;
-  }
-  // distances to the paper, the image's edge counting as paper: a 1-pixel frame of paper around the box
-  const paddedWidth = boxWidth + 2, padded = new Uint8Array(paddedWidth * (boxHeight + 2)).fill(1);
+  const box = new Uint8Array(boxWidth * boxHeight);
   for (let y = 0; y < boxHeight; y++) {
-    for (let x = 0; x < boxWidth; x++) padded[(y + 1) * paddedWidth + x + 1] = mask[(top + y) * width + left + x] ? 0 : 1;
+    for (let x = 0; x < boxWidth; x++) box[y * boxWidth + x] = mask[(top + y) * width + left + x];
   }
-  const distances = squaredDistances(padded, paddedWidth, boxHeight + 2);
-  let any = false;
+  const distances = squaredDistances(box, boxWidth, boxHeight);
+  const out = new Uint8Array(mask.length);
   for (let y = 0; y < boxHeight; y++) {
     for (let x = 0; x < boxWidth; x++) {
-      const keep = distances[(y + 1) * paddedWidth + x + 1] > radius * radius;
-      out[(top + y) * width + left + x] = keep ? 1 : 0;
-      any ||= keep;
+      out[(top + y) * width + left + x] = distances[y * boxWidth + x] <= radius * radius ? 1 : 0;
     }
   }
-  return any ? out : mask;
+  return out;
 }
