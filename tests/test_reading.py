@@ -59,7 +59,7 @@ def test_what_is_not_one_digit_is_refused(read):
 
 
 def test_pad_drawings_of_every_size_are_read(read):
-    """40 px to the full pad with the pad's pen (measured on 200: 0.945; the misses are the smallest)."""
+    """40 px to the full pad with the pad's pen (measured on 200: 0.920; the misses are the smallest)."""
     right, refused, wrong = shares(reading_sets.size_sweep_set(count=60, seed=13), read)
     assert right >= 0.9, wrong
     assert refused <= 0.03, wrong
