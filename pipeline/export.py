@@ -113,7 +113,7 @@ def export(
     staging = publish.staging_dir(out_dir, model_name)
     saved_tempdir = start_scratch(staging)
     try:
-        artifacts = export_and_verify(job.source, staging, job.reference, verbose, events)
+        artifacts, _ = export_and_verify(job.source, staging, job.reference, verbose, events)
         manifest = write_folder(job, Path(build_dir) / model_name, staging, artifacts, extra, verbose)
         end_scratch(staging, saved_tempdir)  # not part of the export
         if signing_key is not None:  # last: the signature covers every file, the manifest too
@@ -188,25 +188,103 @@ def write_folder(job: Job, build: Path, staging: Path, artifacts: list[dict], ex
     return manifest
 
 
+CONVERTED = ("tfjs", "tflite", "onnx")  # converted from the SavedModel: a model may use an op they lack
+
+
+@dataclass
+class Rules:
+    """How export_and_verify treats a format that fails. The digit models are strict: anything that
+    fails fails the export. A model of one's own (own_model.py) is lenient where the issue says so: a
+    converted format that cannot convert or run the model is left out with the reason, a reduced-precision
+    variant that misses its tolerance is dropped with the reason; a float32 artifact that disagrees
+    still fails the export."""
+
+    formats: tuple[str, ...] = tuple(FORMATS)
+    lenient: bool = False
+    data_name: str = "the MNIST test set"
+
+
+def left_out_entry(format_name: str, variant: str | None, stage: str, reason: str) -> dict:
+    """The manifest's record of an artifact not published: `stage` is "convert" (the converter
+    refused), "run" (its runtime could not run it) or "tolerance" (it disagreed with Keras)."""
+    return {
+        "id": format_name if variant is None else f"{format_name}-{variant}",
+        "format": format_name,
+        **({"variant": variant} if variant is not None else {}),
+        "stage": stage,
+        "reason": reason,
+    }
+
+
+def one_sentence(exc: BaseException) -> str:
+    """An exception's first line, at most 240 characters: the converter's reason, for the table."""
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return f"{type(exc).__name__}: {text[:240]}"
+
+
+def remove_artifact(entry: Path, whole_folder: bool) -> None:
+    shutil.rmtree(entry.parent, ignore_errors=True) if whole_folder else entry.unlink(missing_ok=True)
+
+
 def export_and_verify(
-    source: ExportSource, staging: Path, reference: Reference, verbose: bool, events: EventLog
-) -> list[dict]:
-    """Every variant of every format in FORMATS written into `staging`, each scored in its own runtime.
-    Returns the manifest's artifact entries; PipelineError (with the table) if any breaks a tolerance."""
-    artifacts, rows = [], []
-    for format_name in FORMATS:
+    source: ExportSource,
+    staging: Path,
+    reference: Reference,
+    verbose: bool,
+    events: EventLog,
+    rules: Rules | None = None,
+) -> tuple[list[dict], list[dict]]:
+    """Every variant of every format in `rules.formats` written into `staging`, each scored in its own
+    runtime. Returns (the manifest's artifact entries, left_out_entry()s); PipelineError (with the
+    table) if an artifact breaks a tolerance the rules do not forgive."""
+    rules = rules or Rules()
+    artifacts, rows, left_out = [], [], []
+    for format_name in rules.formats:
         module = format_module(format_name)
+        forgiving = rules.lenient and format_name in CONVERTED
         for variant in module.VARIANTS:
             artifact_id = format_name if len(module.VARIANTS) == 1 else f"{format_name}-{variant}"
             started = time.perf_counter()
-            entry = module.export(source, variant, staging)
-            exported = time.perf_counter() - started
+            entry = None
+            try:
+                entry = module.export(source, variant, staging)
+                exported = time.perf_counter() - started
+                stage = "run"
+                figures = verify_artifact(
+                    module,
+                    entry,
+                    variant,
+                    reference.images,
+                    reference.labels,
+                    reference.outputs,
+                    reference.accuracy,
+                )
+            except Exception as exc:
+                if not forgiving:
+                    raise
+                whole_format = variant == module.VARIANTS[0]  # the rest convert from it, or share its op
+                stage = "convert" if entry is None else stage
+                if entry is not None:
+                    remove_artifact(entry, module.MULTI_FILE)
+                left_out.append(
+                    left_out_entry(format_name, None if whole_format else variant, stage, one_sentence(exc))
+                )
+                if verbose:
+                    print(f"  {artifact_id:<16} left out ({stage}): {left_out[-1]['reason']}", flush=True)
+                if whole_format:
+                    break
+                continue
+            figures["export_seconds"] = round(exported, 2)
+            if not figures["passed"] and rules.lenient and variant != "float32":
+                remove_artifact(entry, module.MULTI_FILE)  # never published: dropped with its reason
+                reason = "; ".join(figures["failures"])
+                left_out.append(left_out_entry(format_name, variant, "tolerance", reason))
+                rows.append((artifact_id, 0, figures))
+                if verbose:
+                    print(f"  {artifact_id:<16} dropped: {reason}", flush=True)
+                continue
             if format_name not in source.exported:  # later formats convert from this one
                 source = replace(source, exported={**source.exported, format_name: entry})
-            figures = verify_artifact(
-                module, entry, variant, reference.images, reference.labels, reference.outputs, reference.accuracy
-            )
-            figures["export_seconds"] = round(exported, 2)
             artifact = artifact_entry(
                 staging, artifact_id, format_name, entry, module.MULTI_FILE, figures, variant
             )
@@ -221,14 +299,15 @@ def export_and_verify(
                     f"{'ok' if figures['passed'] else 'FAIL'}",
                     flush=True,
                 )
-    table = format_table(source.model_name, rows)
-    passed = all(figures["passed"] for _, _, figures in rows)
+    table = format_table(source.model_name, rows, rules.data_name, left_out)
+    dropped = {entry["id"] for entry in left_out}
+    passed = all(figures["passed"] for artifact_id, _, figures in rows if artifact_id not in dropped)
     events.emit("verified", model=source.model_name, passed=passed)
     if not passed:
         raise PipelineError(f"verification failed, nothing was published:\n{table}")
     if verbose:
         print(table)
-    return artifacts
+    return artifacts, left_out
 
 
 def copy_build_files(build: Path, staging: Path) -> dict:

@@ -41,6 +41,11 @@ MNIST_INPUT = {
 # -- building ---------------------------------------------------------------------------------------
 
 
+def parse_labels(text: str) -> list[str]:
+    """labels.txt's labels: one a line, blank lines ignored (a class name is one word)."""
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
 def describe_files(root: Path, paths: list[Path]) -> dict:
     """{"files": [{path (relative to root, posix), bytes, sha256}], "bytes": their sum}, sorted by path."""
     files = [
@@ -97,6 +102,7 @@ def build_manifest(
     artifacts: list[dict],
     adaptation: dict | None = None,
     extra: dict | None = None,
+    input_record: dict | None = None,
 ) -> dict:
     """The manifest of a published model folder (schema SCHEMA_VERSION).
 
@@ -104,20 +110,22 @@ def build_manifest(
     label per line, as many as the model's outputs); training: history.json without its history;
     evaluation: evaluation.json (accuracy, loss, images); data: the data set's source and checksums;
     plots: {key: path inside the folder}; artifacts: artifact_entry()s; adaptation: adaptation_section();
-    extra: more top-level keys (a personalised model's `personalisation`).
+    extra: more top-level keys (a personalised model's `personalisation`); input_record: the `input` of a
+    model of one's own (own_model.input_record), default MNIST_INPUT with `input_shape`.
     """
-    labels = labels_path.read_text().split()
+    labels = parse_labels(labels_path.read_text())
+    mnist_input = {
+        "name": MNIST_INPUT["name"],
+        "shape": [None, *input_shape],
+        **{k: v for k, v in MNIST_INPUT.items() if k != "name"},
+    }
     return {
         "schema_version": SCHEMA_VERSION,
         "model": model_name,
         "description": description,
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "git_commit": git_commit(),
-        "input": {
-            "name": MNIST_INPUT["name"],
-            "shape": [None, *input_shape],
-            **{k: v for k, v in MNIST_INPUT.items() if k != "name"},
-        },
+        "input": input_record or mnist_input,
         "output": {"name": "probabilities", "shape": [None, len(labels)], "dtype": "float32"},
         "labels": labels_path.name,
         "labels_sha256": sha256_file(labels_path),
@@ -291,9 +299,35 @@ def manifest_problems(manifest) -> list[str]:
     shape = manifest["output"].get("shape") if isinstance(manifest.get("output"), dict) else None
     if not (isinstance(shape, list) and shape and isinstance(shape[-1], int) and shape[-1] > 0):
         problems.append("'output' has no valid 'shape' (a list ending in the number of classes)")
+    if isinstance(manifest.get("input"), dict) and not uses_mnist_recipe(manifest):
+        problems += input_problems(manifest["input"])
     for index, artifact in enumerate(manifest.get("artifacts") or []):
         problems += artifact_problems(artifact, "artifact", index, ARTIFACT_KEYS)
     return problems
+
+
+def uses_mnist_recipe(manifest: dict) -> bool:
+    """Whether consumers prepare images the MNIST way (the digit models) or by the recorded resize and
+    scaling (a model of one's own: `input.recipe` "resize", pipeline/own_model.py)."""
+    return manifest["input"].get("recipe", "mnist") == "mnist"
+
+
+def input_problems(record: dict) -> list[str]:
+    """What is wrong with a "resize" recipe's `input`: the image size and channels, and the range."""
+    image, value_range = record.get("image"), record.get("range")
+    sizes = [image.get(k) for k in ("height", "width", "channels")] if isinstance(image, dict) else []
+    if not (len(sizes) == 3 and all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in sizes)):
+        return ["'input' has no valid 'image' (height, width, channels)"]
+    if sizes[2] not in (1, 3):
+        return [f"'input' has {sizes[2]} channels, expected 1 or 3"]
+    numbers = value_range if isinstance(value_range, list) else []
+    if not (
+        len(numbers) == 2
+        and all(isinstance(n, int | float) and not isinstance(n, bool) and math.isfinite(n) for n in numbers)
+        and numbers[0] < numbers[1]
+    ):
+        return ["'input' has no valid 'range' ([low, high])"]
+    return []
 
 
 def load_manifest(model_dir: str | Path) -> dict:
@@ -365,7 +399,7 @@ def read_labels(model_dir: str | Path, manifest: dict) -> list[str]:
     if sha256_bytes(data) != manifest["labels_sha256"]:  # a flipped byte would mislabel answers
         raise PipelineError(f"{path} is damaged: its sha256 does not match the manifest; {FIX}.")
     try:
-        labels = data.decode("utf-8").split()
+        labels = parse_labels(data.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise PipelineError(f"{path} is damaged (not UTF-8 text); {FIX}.") from exc
     if len(labels) != manifest["output"]["shape"][-1]:

@@ -99,3 +99,72 @@ agrees on ≥ {FLOAT16_MIN_AGREEMENT:.1%} of images; every reduced-precision for
 
 {INTENDED_USE}"""
     (folder / "MODEL_CARD.md").write_text(text)
+
+
+def confusion_table(matrix: list[list[int]], labels: list[str]) -> str:
+    """The confusion matrix as a Markdown table: rows the true class, columns the predicted one."""
+    lines = ["| true \\ predicted | " + " | ".join(labels) + " |", "|---|" + "---:|" * len(labels)]
+    lines += [f"| {label} | " + " | ".join(str(n) for n in row) + " |" for label, row in zip(labels, matrix)]
+    return "\n".join(lines)
+
+
+def write_own_model_card(folder: Path, manifest: dict, evaluation: dict) -> None:
+    """MODEL_CARD.md of a model of one's own (pipeline/own_model.py): its input contract, the per-class
+    figures and confusion matrix on the held-out images, every artifact's verification and what was
+    left out, with the reason."""
+    from pipeline.manifest import parse_labels
+
+    names = parse_labels((folder / manifest["labels"]).read_text())
+    record, data, source = manifest["input"], manifest["data"], manifest["source_model"]
+    class_rows = "\n".join(
+        f"| {name} | {f['precision']:.4f} | {f['recall']:.4f} | {f['support']} |"
+        for name, f in zip(names, evaluation["per_class"].values())
+    )
+    left_out = "\n".join(
+        f"- `{entry['id']}` ({entry['stage']}): {entry['reason']}" for entry in manifest.get("left_out", [])
+    )
+    text = f"""# Model card: `{manifest["model"]}`
+
+{manifest["description"]}
+
+Exported by `python -m pipeline export --keras-model` on {manifest["created"]} (commit
+`{manifest["git_commit"]}`) from `{source["file"]}` (sha256 `{source["sha256"][:12]}…`), whose output is
+{source["output"]}{" (a Softmax was appended: every artifact serves probabilities)" if source["output"] == "logits" else ""}.
+`manifest.json` beside this file holds every figure below in machine-readable form.
+
+## Input and output
+- Input `image`: float32 `{record["shape"]}`, values {record["range"][0]:g}..{record["range"][1]:g}
+  ({record["range_source"]}); prepare an image: {record["preprocessing"]}.
+- Output `probabilities`: float32 `[batch, {len(names)}]` over the labels in `labels.txt`.
+
+## Data
+{data["kind"]} `{data["path"]}` ({data["images"]} images, sha256 `{data["sha256"][:12]}…`), split once
+(seed {data["verification"]["seed"]}): {data["calibration"]["images"]} images calibrate the int8 variants and
+are not scored; {data["verification"]["images"]} verify every artifact.
+
+## Evaluation ({evaluation["images"]} held-out images)
+Accuracy **{evaluation["accuracy"]:.4f}**, loss {evaluation["loss"]:.4f}, {evaluation["errors"]} errors.
+
+| class | precision | recall | images |
+|---|---:|---:|---:|
+{class_rows}
+
+Confusion matrix:
+
+{confusion_table(evaluation["confusion_matrix"], names)}
+
+## Every exported format, verified in its own runtime
+Tolerances: float32 formats agree on every image within {FLOAT32_MAX_DIFF:.0e}; float16 agrees on
+≥ {FLOAT16_MIN_AGREEMENT:.1%} of images; every reduced-precision format loses at most
+{MAX_ACCURACY_LOSS * 100:.1f} points of accuracy.
+
+{artifact_table(manifest)}
+
+Not published:
+{left_out or "- nothing: every format converted, ran and met its tolerance."}
+
+## Limits
+The figures are on the held-out part of the data given; they say how faithfully each file reproduces the
+Keras model there, not how well the model does on images unlike them.
+"""
+    (folder / "MODEL_CARD.md").write_text(text)

@@ -43,14 +43,16 @@ def training_curves(history: dict, path: Path, title: str) -> None:
     plt.close(figure)
 
 
-def confusion_matrix(matrix: np.ndarray, path: Path, title: str) -> None:
+def confusion_matrix(matrix: np.ndarray, path: Path, title: str, labels: list[str] | None = None) -> None:
+    """matrix[true, predicted] counts as a heat map; `labels` name the classes (default: their index)."""
     plt = _pyplot()
     matrix = np.asarray(matrix)
-    figure, axis = plt.subplots(figsize=(5.6, 5))
+    classes = len(matrix)
+    figure, axis = plt.subplots(figsize=(max(5.6, 0.45 * classes + 1.5), max(5, 0.45 * classes + 1)))
     # log scale so the few errors show beside the thousand correct answers on the diagonal
     image = axis.imshow(np.log1p(matrix), cmap="Blues")
-    for true in range(10):
-        for guess in range(10):
+    for true in range(classes):
+        for guess in range(classes):
             if matrix[true, guess]:
                 light = np.log1p(matrix[true, guess]) > np.log1p(matrix.max()) / 2
                 axis.text(
@@ -62,7 +64,10 @@ def confusion_matrix(matrix: np.ndarray, path: Path, title: str) -> None:
                     fontsize=7,
                     color="white" if light else "black",
                 )
-    axis.set(xticks=range(10), yticks=range(10), xlabel="predicted", ylabel="true", title=title)
+    axis.set(xticks=range(classes), yticks=range(classes), xlabel="predicted", ylabel="true", title=title)
+    if labels is not None:
+        axis.set_xticklabels(labels, rotation=45, ha="right")
+        axis.set_yticklabels(labels)
     figure.colorbar(image, ax=axis, label="log(1 + count)")
     figure.tight_layout()
     figure.savefig(path, dpi=100)

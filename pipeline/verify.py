@@ -59,12 +59,18 @@ def verify_artifact(
     return figures
 
 
-def format_table(model_name: str, rows: list[tuple[str, int, dict]]) -> str:
-    """rows: (artifact id, bytes, verification figures)."""
+def format_table(
+    model_name: str,
+    rows: list[tuple[str, int, dict]],
+    data_name: str = "the MNIST test set",
+    left_out: list[dict] | None = None,
+) -> str:
+    """rows: (artifact id, bytes, verification figures); left_out: export.left_out_entry()s, one line
+    each under the table (a variant dropped for its tolerance is also a row, marked FAIL)."""
     header = (
         f"{'artifact':<16} {'size':>10} {'accuracy':>9} {'agreement':>10} {'max diff':>9} {'ms/img':>7}  result"
     )
-    lines = [f"Verification of '{model_name}' on the MNIST test set:", header, "-" * len(header)]
+    lines = [f"Verification of '{model_name}' on {data_name}:", header, "-" * len(header)]
     for artifact_id, size, figures in rows:
         result = "ok" if figures["passed"] else "FAIL: " + "; ".join(figures["failures"])
         lines.append(
@@ -72,6 +78,8 @@ def format_table(model_name: str, rows: list[tuple[str, int, dict]]) -> str:
             f"{figures['agreement']:>10.4f} {figures['max_abs_diff']:>9.2e} "
             f"{figures['latency_ms_batch1']:>7.3f}  {result}"
         )
+    for entry in left_out or []:
+        lines.append(f"{entry['id']:<16} not published ({entry['stage']}): {entry['reason']}")
     return "\n".join(lines)
 
 

@@ -47,7 +47,7 @@ class FormatModule(Protocol):
         """Open the artifact in its own runtime."""
 
     def predict(self, loaded: Any, images: np.ndarray) -> np.ndarray:
-        """float32 [N, 28, 28] -> [N, 10] probabilities."""
+        """float32 [N, *input_shape] (MNIST's models: [N, 28, 28]) -> [N, classes] probabilities."""
 
     def latency_ms(self, loaded: Any, image: np.ndarray) -> float:
         """Median time of one batch-1 prediction."""
@@ -64,8 +64,11 @@ class ExportSource:
     model_name: str
     keras_path: Path  # the trained .keras file
     description: str = ""  # what the model is, for formats that carry a description (TFLite)
-    calibration_images: np.ndarray | None = None  # float32 [N, 28, 28] training images, for int8
+    calibration_images: np.ndarray | None = None  # float32 [N, *input_shape] training images, for int8
     exported: dict[str, Path] = field(default_factory=dict)  # format -> entry file of its first variant
+    input_shape: tuple[int, ...] = (28, 28)  # one input as the model takes it, without the batch axis
+    labels: tuple[str, ...] = tuple(str(digit) for digit in range(10))  # output i is labels[i]
+    contract: dict | None = None  # the manifest's `input` for a model of one's own; None: MNIST's
 
     @property
     def saved_model_dir(self) -> Path:

@@ -63,7 +63,7 @@ def compiled_call(model):
             tf = import_tensorflow()
             _compiled[model] = tf.function(
                 lambda images: model(images, training=False),
-                input_signature=[tf.TensorSpec([None, 28, 28], tf.float32)],
+                input_signature=[tf.TensorSpec([None, *model.inputs[0].shape[1:]], tf.float32)],
                 reduce_retracing=True,
             )
         return _compiled[model]

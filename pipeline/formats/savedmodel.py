@@ -1,4 +1,5 @@
-"""TensorFlow SavedModel with a named serving signature: image [N,28,28] -> probabilities [N,10].
+"""TensorFlow SavedModel with a named serving signature: image [N, *input_shape] -> probabilities
+[N, classes] (MNIST's models: [N, 28, 28] -> [N, 10]).
 
 TensorFlow Serving, TF.js's converter and TFLite's converter all start from it.
 """
@@ -35,7 +36,7 @@ def export(source, variant: str, out_dir: Path) -> Path:
     archive.add_endpoint(
         name=SIGNATURE,
         fn=lambda image: {OUTPUT_NAME: model(image, training=False)},
-        input_signature=[tf.TensorSpec([None, 28, 28], tf.float32, name=INPUT_NAME)],
+        input_signature=[tf.TensorSpec([None, *source.input_shape], tf.float32, name=INPUT_NAME)],
     )
     archive.write_out(str(target), verbose=False)
     return target / "saved_model.pb"

@@ -85,6 +85,7 @@ def run_node(model_json: Path, images: np.ndarray, latency_repeats: int = 0) -> 
                 str(len(images)),
                 str(outputs),
                 str(latency_repeats),
+                ",".join(str(n) for n in images.shape[1:]),
             ],
             capture_output=True,
             text=True,

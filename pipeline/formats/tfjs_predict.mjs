@@ -1,6 +1,7 @@
 // Run a TF.js graph model in Node on raw float32 images, for the pipeline's verification step.
-// usage: node tfjs_predict.mjs MODEL_JSON IMAGES_F32 COUNT OUT_F32 [LATENCY_REPEATS]
-// Writes the probabilities (float32 little-endian, COUNT x 10) to OUT_F32 and prints one JSON line;
+// usage: node tfjs_predict.mjs MODEL_JSON IMAGES_F32 COUNT OUT_F32 [LATENCY_REPEATS] [SHAPE]
+// SHAPE: one input's shape, comma-separated (default 28,28: the digit models; e.g. 32,32,3 or 784).
+// Writes the probabilities (float32 little-endian, COUNT x classes) to OUT_F32 and prints one JSON line;
 // with LATENCY_REPEATS > 0 it also times batch-1 predictions and one batch of all COUNT images.
 import { readFile, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
@@ -8,9 +9,11 @@ import path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 
-const [modelJson, imagesPath, countText, outPath, repeatsText = "0"] = process.argv.slice(2);
+const [modelJson, imagesPath, countText, outPath, repeatsText = "0", shapeText = "28,28"] = process.argv.slice(2);
 const count = Number(countText);
 const repeats = Number(repeatsText);
+const shape = shapeText.split(",").map(Number);
+const size = shape.reduce((a, b) => a * b, 1);
 
 // The browser fetches over HTTP; in Node the model's files are read from disk.
 function fileHandler(modelPath) {
@@ -49,14 +52,14 @@ await tf.ready();
 const model = await tf.loadGraphModel(fileHandler(modelJson));
 const raw = await readFile(imagesPath);
 const images = new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4);
-if (images.length !== count * 28 * 28) throw new Error(`expected ${count} images of 28x28`);
+if (images.length !== count * size) throw new Error(`expected ${count} inputs of shape [${shape}]`);
 
 const batchSize = 1000;
 const outputs = [];
 for (let start = 0; start < count; start += batchSize) {
   const end = Math.min(count, start + batchSize);
   const probabilities = tf.tidy(() =>
-    model.predict(tf.tensor3d(images.subarray(start * 784, end * 784), [end - start, 28, 28])));
+    model.predict(tf.tensor(images.subarray(start * size, end * size), [end - start, ...shape])));
   outputs.push(await probabilities.data());
   probabilities.dispose();
 }
@@ -68,8 +71,8 @@ await writeFile(outPath, Buffer.from(joined.buffer));
 // Timing, when asked: batch-1 latency percentiles, and throughput on all the images at once.
 let timing = {};
 if (repeats > 0) {
-  const one = tf.tensor3d(images.subarray(0, 784), [1, 28, 28]);
-  const all = tf.tensor3d(images, [count, 28, 28]);
+  const one = tf.tensor(images.subarray(0, size), [1, ...shape]);
+  const all = tf.tensor(images, [count, ...shape]);
   const time = (input) => {
     const started = performance.now();
     const result = model.predict(input);

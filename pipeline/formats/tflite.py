@@ -51,16 +51,21 @@ def export(source, variant: str, out_dir: Path) -> Path:
     with silenced(1, 2):  # the converter's C++ notices
         flatbuffer = converter.convert()
     from pipeline.formats import tflite_metadata
-    from pipeline.models import labels_text
     from pipeline.provenance import git_commit
 
+    contract = (
+        tflite_metadata.Contract()
+        if source.contract is None
+        else tflite_metadata.contract_for(source.contract, len(source.labels))
+    )
     target.write_bytes(
         tflite_metadata.embed(
             flatbuffer,
             name=f"{source.model_name}-{variant}",
-            labels=labels_text(),
+            labels="".join(f"{label}\n" for label in source.labels),
             description=f"{source.description} TFLite {variant} variant: {VARIANT_NOTES[variant]}",
             version=f"git {git_commit()}",
+            contract=contract,
         )
     )
     return target

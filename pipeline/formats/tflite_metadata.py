@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from dataclasses import dataclass
 
 METADATA_FIELD_NAME = "TFLITE_METADATA"
 TFLITE_FILE_IDENTIFIER = b"TFL3"
@@ -25,6 +26,40 @@ INPUT_CONTRACT = (
     "(anti-aliased), paste it into 28x28 with its centre of mass at the centre."
 )
 OUTPUT_CONTRACT = "float32 [batch, 10]: the probability of each label in labels.txt, in order."
+
+
+@dataclass(frozen=True)
+class Contract:
+    """What the metadata says about the tensors: MNIST's digit models by default; a model of one's
+    own gets its own (contract_for)."""
+
+    input_text: str = INPUT_CONTRACT
+    output_text: str = OUTPUT_CONTRACT
+    input_range: tuple[float, float] = (0.0, 1.0)  # the image tensor's values
+    pixel_mean: float = 0.0  # input = (pixel - pixel_mean) / pixel_std, TFLite's NormalizationOptions
+    pixel_std: float = 255.0
+    grayscale: bool = True
+
+
+def contract_for(record: dict, classes: int) -> Contract:
+    """The metadata of a model of one's own from its manifest `input` record (pipeline/own_model.py):
+    its shape, range and resize in words, and the NormalizationOptions that take 0..255 pixels to
+    its range."""
+    low, high = record["range"]
+    shape = ", ".join(str(n) for n in record["shape"][1:])
+    image = record["image"]
+    return Contract(
+        input_text=(
+            f"float32 [batch, {shape}], values {low:g}..{high:g} (pixels 0..255 scaled linearly). "
+            f"Prepare an image: {image['channels']} channel(s), resized to {image['height']}x{image['width']} "
+            f"({record['resize']})."
+        ),
+        output_text=f"float32 [batch, {classes}]: the probability of each label in labels.txt, in order.",
+        input_range=(float(low), float(high)),
+        pixel_mean=-low * 255.0 / (high - low),
+        pixel_std=255.0 / (high - low),
+        grayscale=image["channels"] == 1,
+    )
 
 
 def _schemas():
@@ -44,30 +79,31 @@ def _packed(table, identifier: bytes) -> bytes:
     return bytes(builder.Output())
 
 
-def _tensor(meta, name: str, description: str, kind: str):
+def _tensor(meta, name: str, description: str, kind: str, value_range=(0.0, 1.0)):
     """One tensor's metadata: its name, what it holds (ImageProperties or FeatureProperties) and
-    its values' range, 0..1 for both the image and the probabilities."""
+    its values' range (0..1 for MNIST's image, always for the probabilities)."""
     tensor = meta.TensorMetadataT()
     tensor.name, tensor.description = name, description
     tensor.content = meta.ContentT()
     tensor.content.contentPropertiesType = getattr(meta.ContentProperties, kind)
     tensor.content.contentProperties = getattr(meta, f"{kind}T")()
     tensor.stats = meta.StatsT()
-    tensor.stats.min, tensor.stats.max = [0.0], [1.0]
+    tensor.stats.min, tensor.stats.max = [float(value_range[0])], [float(value_range[1])]
     return tensor
 
 
-def _metadata_buffer(name: str, description: str, version: str) -> bytes:
+def _metadata_buffer(name: str, description: str, version: str, contract: Contract = Contract()) -> bytes:
     meta, _ = _schemas()
-    image = _tensor(meta, "image", INPUT_CONTRACT, "ImageProperties")
-    image.content.contentProperties.colorSpace = meta.ColorSpaceType.GRAYSCALE
-    normalization = meta.ProcessUnitT()  # input = (pixel - 0) / 255
+    image = _tensor(meta, "image", contract.input_text, "ImageProperties", contract.input_range)
+    space = meta.ColorSpaceType.GRAYSCALE if contract.grayscale else meta.ColorSpaceType.RGB
+    image.content.contentProperties.colorSpace = space
+    normalization = meta.ProcessUnitT()  # input = (pixel - mean) / std; MNIST's: (pixel - 0) / 255
     normalization.optionsType = meta.ProcessUnitOptions.NormalizationOptions
     normalization.options = meta.NormalizationOptionsT()
-    normalization.options.mean, normalization.options.std = [0.0], [255.0]
+    normalization.options.mean, normalization.options.std = [contract.pixel_mean], [contract.pixel_std]
     image.processUnits = [normalization]
 
-    probabilities = _tensor(meta, "probabilities", OUTPUT_CONTRACT, "FeatureProperties")
+    probabilities = _tensor(meta, "probabilities", contract.output_text, "FeatureProperties")
     labels = meta.AssociatedFileT()
     labels.name = LABELS_FILE
     labels.description = "The label of each output, one a line."
@@ -86,14 +122,16 @@ def _metadata_buffer(name: str, description: str, version: str) -> bytes:
     return _packed(model, METADATA_FILE_IDENTIFIER)
 
 
-def embed(flatbuffer: bytes, *, name: str, description: str, version: str, labels: str) -> bytes:
+def embed(
+    flatbuffer: bytes, *, name: str, description: str, version: str, labels: str, contract: Contract = Contract()
+) -> bytes:
     """The model with its metadata and labels.txt inside; the graph and signatures are unchanged."""
     _, tflite_schema = _schemas()
     model = tflite_schema.ModelT.InitFromObj(tflite_schema.Model.GetRootAsModel(flatbuffer, 0))
     if len(model.subgraphs) != 1 or len(model.subgraphs[0].inputs) != 1 or len(model.subgraphs[0].outputs) != 1:
         raise ValueError("TFLite metadata here describes one subgraph with one input and one output")
     buffer = tflite_schema.BufferT()
-    buffer.data = _metadata_buffer(name, description, version)
+    buffer.data = _metadata_buffer(name, description, version, contract)
     model.buffers = (model.buffers or []) + [buffer]
     field = tflite_schema.MetadataT()
     field.name = METADATA_FIELD_NAME
