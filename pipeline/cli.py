@@ -79,11 +79,35 @@ def cmd_export(args) -> int:
     from pipeline.export import export
     from pipeline.signing import signing_key
 
+    if args.keras_model is not None:
+        return export_own_model(args)
+    if args.model is None:
+        raise PipelineError("Give --model (a model this project trains) or --keras-model FILE.keras (your own).")
     export(
         args.model,
         build_dir=args.build_dir,
         out_dir=args.out,
         data_dir=args.data_dir,
+        signing_key=signing_key(args.signing_key),
+    )
+    return 0
+
+
+def export_own_model(args) -> int:
+    """`export --keras-model FILE --data DATA --name NAME`: pipeline/own_model.py."""
+    from pipeline.own_model import export_model
+    from pipeline.signing import signing_key
+
+    missing = [flag for flag, value in (("--data", args.data), ("--name", args.name)) if value is None]
+    if missing:
+        raise PipelineError(f"--keras-model needs {' and '.join(missing)} too.")
+    export_model(
+        args.keras_model,
+        args.data,
+        args.name,
+        out_dir=args.out,
+        input_range=args.input_range,
+        formats=args.formats.split(",") if args.formats else None,
         signing_key=signing_key(args.signing_key),
     )
     return 0
@@ -226,8 +250,30 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_dir(evaluate)
     evaluate.set_defaults(handler=cmd_evaluate)
 
-    export = commands.add_parser("export", help="export a trained model to every format, verify, publish")
-    export.add_argument("--model", required=True, choices=list(MODELS), help="which model")
+    export = commands.add_parser(
+        "export",
+        help="export a trained model, or your own Keras image classifier, to every format, verify, publish",
+    )
+    export.add_argument("--model", choices=list(MODELS), help="which of this project's trained models")
+    export.add_argument("--keras-model", metavar="FILE.keras", help="your own Keras 3 image classifier")
+    export.add_argument(
+        "--data",
+        metavar="DATA",
+        help="with --keras-model: its labelled images, a folder of class folders (as Keras's "
+        "image_dataset_from_directory reads) or an .npz with x, y and optionally labels",
+    )
+    export.add_argument("--name", help="with --keras-model: the published folder's name")
+    export.add_argument(
+        "--input-range",
+        choices=["0..1", "0..255", "-1..1"],
+        help="with --keras-model: the pixel range the model takes (default: 0..255 after a leading "
+        "Rescaling layer, else 0..1)",
+    )
+    export.add_argument(
+        "--formats",
+        metavar="F,F",
+        help="with --keras-model: comma-separated subset of keras,savedmodel,tfjs,tflite,onnx (default: all)",
+    )
     export.add_argument("--build-dir", default=DEFAULT_BUILD_DIR, help="where `train` wrote")
     export.add_argument("--out", default=DEFAULT_EXPORT_DIR, help="publish folder (default: exported_models)")
     export.add_argument("--signing-key", metavar="KEY.pem", help=SIGNING_KEY_HELP)

@@ -1,4 +1,5 @@
-"""`python -m pipeline predict IMAGE [IMAGE | FOLDER ...]`: the digit in each PNG or JPEG, from a published model.
+"""`python -m pipeline predict IMAGE [IMAGE | FOLDER ...]`: the class of each PNG or JPEG, from a published model
+(the digit, for the digit models; the model's label for a model of one's own, pipeline/own_model.py).
 
 One image: its digit and the probabilities as bars (`--json`: one JSON object). Several, or a folder
 (its PNG and JPEG files, sorted by name, not its sub-folders): one line each, JSON Lines with `--json`.
@@ -42,12 +43,14 @@ def read_one(classifier: Classifier, path: Path | None, name: str) -> Prediction
 
 def answer(classifier: Classifier, args, name: str, prediction: Prediction | None, reason: str | None) -> dict:
     """One input's answer as `--json` prints it: `digit` null and the `reason` for a refusal."""
-    record: dict[str, object] = {"image": name, "digit": None, "label": None, "reason": reason}
+    record: dict[str, object] = {"image": name, "digit": None, "label": None, "index": None, "reason": reason}
     if prediction is not None:
         record = {
             "image": name,
-            "digit": prediction.digit,
+            # a digit model's answer is a digit; another model's is its label (and index)
+            "digit": prediction.digit if classifier.mnist_recipe else None,
             "label": prediction.label,
+            "index": prediction.index,
             "probabilities": [round(float(p), 6) for p in prediction.probabilities],
         }
     return {
@@ -64,8 +67,9 @@ def print_bars(classifier: Classifier, args, name: str, prediction: Prediction) 
         f"{name}: {prediction.label}  ({prediction.probabilities[prediction.digit]:.1%}, "
         f"{classifier.manifest['model']} via {args.runtime} {args.variant}; {classifier.signature})"
     )
+    width = max(len(label) for label in classifier.labels)
     for label, probability in zip(classifier.labels, prediction.probabilities):
-        print(f"  {label}  {'█' * int(round(probability * 40)):<40} {probability:.4f}")
+        print(f"  {label:<{width}}  {'█' * int(round(probability * 40)):<40} {probability:.4f}")
 
 
 def main(args) -> int:

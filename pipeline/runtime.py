@@ -17,7 +17,15 @@ from pipeline.blend import Method
 from pipeline.errors import PipelineError
 from pipeline.formats import format_module, serving_runtimes
 from pipeline.manifest import FILE_NAME as MANIFEST
-from pipeline.manifest import FIX, adaptation_kit_files, check_files, find_artifact, load_manifest, read_labels
+from pipeline.manifest import (
+    FIX,
+    adaptation_kit_files,
+    check_files,
+    find_artifact,
+    load_manifest,
+    read_labels,
+    uses_mnist_recipe,
+)
 from pipeline.preprocess import preprocess, read_image
 
 MODELS_ENV = "MNIST_MODELS_DIR"  # serve another export folder than the repository's
@@ -37,10 +45,31 @@ VARIANTS = tuple(dict.fromkeys(v for _, variants in RUNTIMES.values() for v in v
 
 @dataclass
 class Prediction:
-    digit: int
-    label: str
-    probabilities: np.ndarray  # [10]
-    image: np.ndarray  # the 28x28 input the model saw
+    digit: int  # the index of the most probable class (for the digit models, the digit)
+    label: str  # its name in labels.txt
+    probabilities: np.ndarray  # [classes]
+    image: np.ndarray  # the input the model saw: 28x28 for the digit models, else [*input shape]
+
+    @property
+    def index(self) -> int:
+        return self.digit
+
+
+def pixels_0_255(image: np.ndarray) -> np.ndarray:
+    """An image array as float32 pixels 0..255: uint8 as is, 16-bit divided by 257, floats in 0..1 times
+    255 (PipelineError for floats outside 0..1, NaN, or anything not a real-valued array)."""
+    image = np.asarray(image)
+    if image.dtype == np.uint16:
+        return image.astype(np.float32) / 257.0
+    if image.dtype == bool or np.issubdtype(image.dtype, np.integer):
+        if image.size and (image.min() < 0 or image.max() > 255):
+            raise PipelineError(f"Expected integer pixels 0..255, got {image.min()}..{image.max()}.")
+        return image.astype(np.float32)
+    if not np.issubdtype(image.dtype, np.floating):
+        raise PipelineError(f"Expected an image of real numbers, got {image.dtype}.")
+    if not np.all(np.isfinite(image)) or (image.size and (image.min() < 0 or image.max() > 1)):
+        raise PipelineError("Expected float pixels in 0..1 (no NaN); divide 8-bit pixels by 255.")
+    return image.astype(np.float32) * 255.0
 
 
 class Classifier:
@@ -73,6 +102,10 @@ class Classifier:
         self.signature = signing.status(self.model_dir, key)
         self.manifest = load_manifest(model_dir)
         self.labels = read_labels(model_dir, self.manifest)
+        self.mnist_recipe = uses_mnist_recipe(self.manifest)
+        self.input_shape = tuple(self.manifest["input"]["shape"][1:]) if not self.mnist_recipe else (28, 28)
+        low, high = self.manifest["input"].get("range", [0, 1])
+        self.value_range = (float(low), float(high))
         self.artifact = find_artifact(self.manifest, format_name, variant)
         self.runtime, self.variant = runtime, variant
         path = check_files(model_dir, self.artifact)
@@ -85,13 +118,15 @@ class Classifier:
             raise PipelineError(f"{path} could not be loaded by {runtime} ({exc}); {FIX}.") from exc
 
     def predict(self, images: np.ndarray) -> np.ndarray:
-        """float [N, 28, 28] in 0..1 (white ink on black, MNIST-preprocessed) -> [N, classes]."""
+        """float [N, *input_shape] in the model's range -> [N, classes] probabilities. The digit models:
+        [N, 28, 28] in 0..1, white ink on black, MNIST-preprocessed."""
+        expected = f"[N, {', '.join(str(n) for n in self.input_shape)}]"
         try:
             images = np.asarray(images)
         except ValueError as exc:  # ragged nested lists
-            raise PipelineError(f"Expected images of shape [N, 28, 28] ({exc}).") from exc
-        if images.ndim != 3 or images.shape[1:] != (28, 28):
-            raise PipelineError(f"Expected images of shape [N, 28, 28], got {list(images.shape)}.")
+            raise PipelineError(f"Expected images of shape {expected} ({exc}).") from exc
+        if images.shape[1:] != self.input_shape or images.ndim != len(self.input_shape) + 1:
+            raise PipelineError(f"Expected images of shape {expected}, got {list(images.shape)}.")
         if not (
             images.dtype == bool
             or np.issubdtype(images.dtype, np.integer)
@@ -102,23 +137,35 @@ class Classifier:
             return np.zeros((0, len(self.labels)), np.float32)
         if not np.all(np.isfinite(images)):
             raise PipelineError("The images hold NaN or infinite values.")
-        if images.min() < 0 or images.max() > 1:
+        low, high = self.value_range
+        if images.min() < low or images.max() > high:
             raise PipelineError(
-                f"Expected values in 0..1 (white ink on black), got {images.min():g}..{images.max():g}; "
-                "divide 8-bit pixels by 255, or use classify() to preprocess any image."
+                f"Expected values in {low:g}..{high:g}{' (white ink on black)' if self.mnist_recipe else ''}, "
+                f"got {images.min():g}..{images.max():g}; use classify() to prepare any image."
             )
         return self._module.predict(self._model, images.astype(np.float32))
 
     def classify(self, image) -> Prediction:
-        """Preprocess any digit image the MNIST way and predict it: an array (HxW, HxWx1/3/4), or a PNG or
-        JPEG as a path or bytes (pipeline.preprocess.read_image); a drawing or a photo of paper.
-        BlankImageError if blank, NotOneDigitError if it is not one digit."""
+        """Prepare any image as the model's manifest says and predict it: an array (HxW, HxWx1/3/4; uint8,
+        16-bit, or floats in 0..1), or a PNG or JPEG as a path or bytes (pipeline.preprocess.read_image).
+        The digit models: MNIST's recipe, for a drawing or a photo of paper (BlankImageError if blank,
+        NotOneDigitError if it is not one digit). Any other model: resized and scaled as its manifest's
+        `input` records (pipeline.image_input), as its data was when it was verified."""
         if isinstance(image, str | Path | bytes):
             image = read_image(image)
-        seen = preprocess(image)
+        seen = preprocess(image) if self.mnist_recipe else self.prepare(image)
         probabilities = self.predict(seen[None])[0]
         digit = int(np.argmax(probabilities))
         return Prediction(digit, self.labels[digit], probabilities, seen)
+
+    def prepare(self, image) -> np.ndarray:
+        """A model of one's own: any image array -> float32 [*input_shape] in its range."""
+        from pipeline import image_input
+
+        record = self.manifest["input"]["image"]
+        spec = image_input.ImageSpec(record["height"], record["width"], record["channels"])
+        pixels = image_input.image_input(pixels_0_255(image), spec)
+        return image_input.scale(pixels, self.value_range).reshape(self.input_shape)
 
 
 @dataclass
