@@ -216,10 +216,13 @@ def left_out_entry(format_name: str, variant: str | None, stage: str, reason: st
     }
 
 
-def one_sentence(exc: BaseException) -> str:
-    """An exception's first line, at most 240 characters: the converter's reason, for the table."""
-    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    return f"{type(exc).__name__}: {text[:240]}"
+def one_sentence(exc: BaseException, limit: int = 300) -> str:
+    """An exception as one line for the table, the manifest and the card: its lines joined, and a long
+    one cut in the middle (converters put the op that failed at the end: "... No Op registered for Erfc")."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if len(text) > limit:
+        text = f"{text[: limit // 3]} … {text[-(limit * 2 // 3) :]}"
+    return f"{type(exc).__name__}: {text}"
 
 
 def remove_artifact(entry: Path, whole_folder: bool) -> None:
@@ -264,11 +267,12 @@ def export_and_verify(
                     raise
                 whole_format = variant == module.VARIANTS[0]  # the rest convert from it, or share its op
                 stage = "convert" if entry is None else stage
-                if entry is not None:
+                if whole_format:  # whatever the converter wrote before it failed goes too
+                    shutil.rmtree(staging / format_name, ignore_errors=True)
+                elif entry is not None:
                     remove_artifact(entry, module.MULTI_FILE)
-                left_out.append(
-                    left_out_entry(format_name, None if whole_format else variant, stage, one_sentence(exc))
-                )
+                reason = one_sentence(exc).replace(f"{staging}/", "")  # the staging folder's name is noise
+                left_out.append(left_out_entry(format_name, None if whole_format else variant, stage, reason))
                 if verbose:
                     print(f"  {artifact_id:<16} left out ({stage}): {left_out[-1]['reason']}", flush=True)
                 if whole_format:
@@ -299,6 +303,9 @@ def export_and_verify(
                     f"{'ok' if figures['passed'] else 'FAIL'}",
                     flush=True,
                 )
+    for folder in (staging / name for name in CONVERTED):  # a format left out whole leaves no empty folder
+        if folder.is_dir() and not any(p.is_file() for p in folder.rglob("*")):
+            shutil.rmtree(folder)
     table = format_table(source.model_name, rows, rules.data_name, left_out)
     dropped = {entry["id"] for entry in left_out}
     passed = all(figures["passed"] for artifact_id, _, figures in rows if artifact_id not in dropped)

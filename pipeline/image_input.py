@@ -155,6 +155,8 @@ def load_npz(path: Path, spec: ImageSpec) -> LabelledData:
             arrays = {key: archive[key] for key in archive.files}
     except (OSError, ValueError, EOFError) as exc:
         raise PipelineError(f"{path} is not a readable .npz file ({type(exc).__name__}: {exc}).") from exc
+    if not all(isinstance(array, np.ndarray) for array in arrays.values()):  # members that are not .npy
+        raise PipelineError(f"{path} is not a readable .npz file (its members are not NumPy arrays).")
     if "x" not in arrays or "y" not in arrays:
         raise PipelineError(f"{path} has no `x` and `y` arrays (it has: {', '.join(arrays) or 'nothing'}).")
     x, y = arrays["x"], arrays["y"]

@@ -91,10 +91,10 @@ def run_node(model_json: Path, images: np.ndarray, latency_repeats: int = 0) -> 
             text=True,
         )
         if result.returncode != 0:
-            raise PipelineError(
-                f"TF.js in Node could not run {model_json}: "
-                f"{(result.stderr.strip().splitlines() or ['no output'])[-1]}"
-            )
+            lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
+            # Node ends with its version ("Node.js v20.20.2"): the error is the last line naming one
+            errors = [line for line in lines if "Error" in line] or lines or ["no output"]
+            raise PipelineError(f"TF.js in Node could not run {model_json}: {errors[-1]}")
         report = json.loads(result.stdout.strip().splitlines()[-1])
         probabilities = np.fromfile(outputs, dtype="<f4").reshape(len(images), -1)
     return probabilities, report
