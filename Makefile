@@ -51,11 +51,11 @@ TEST_WORKERS ?= 2
 PYTEST_WORKERS := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder)
 
 test: setup browser lint
-	node --test --test-reporter=spec tests/preprocess.test.mjs
+	node --test --test-reporter=spec tests/preprocess.test.mjs tests/resize.test.mjs
 	$(PY) -m pytest $(PYTEST_WORKERS)
 
 test-fast: setup lint
-	node --test --test-reporter=spec tests/preprocess.test.mjs
+	node --test --test-reporter=spec tests/preprocess.test.mjs tests/resize.test.mjs
 	$(PY) -m pytest $(PYTEST_WORKERS) -m "not browser and not slow"
 
 app: setup

@@ -6,11 +6,11 @@ __version__ = "0.1.0"
 REPO_ROOT = Path(__file__).resolve().parent.parent  # where exported_models/ and node_modules/ live
 
 
-def __getattr__(name: str):
-    """`pipeline.export_model(...)` for notebooks (pipeline/own_model.py), imported on first use so that
-    `import pipeline` stays light."""
-    if name == "export_model":
-        from pipeline.own_model import export_model
+def export_model(keras_model, data, name: str, **options) -> dict:
+    """Export, verify and publish your own Keras image classifier, for notebooks: `pipeline.own_model.
+    export_model` (its docstring lists the options and errors), loaded on first call so that `import
+    pipeline` stays light; by name, as the format registry loads its modules, so that this package's
+    `__init__` imports none of its modules."""
+    import importlib
 
-        return export_model
-    raise AttributeError(f"module 'pipeline' has no attribute {name!r}")
+    return importlib.import_module("pipeline.own_model").export_model(keras_model, data, name, **options)

@@ -353,7 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--only",
         metavar="SECTIONS",
         help="comma-separated: training,cnn,inference,signing,browser,offline,load,"
-        "sizes,end-to-end,personal,reading (default: all)",
+        "sizes,end-to-end,personal,reading,own (default: all)",
     )
     bench.add_argument(
         "--repeats", type=positive_int, default=3, help="pipeline/plain training pairs (default: 3)"

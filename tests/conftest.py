@@ -64,13 +64,14 @@ def browser():
 
 
 # Fixtures that train or run the pipeline: a test that uses one is marked slow (make test-fast skips it).
-SLOW_FIXTURES = {"first_export", "small_build", "single_device"}
+SLOW_FIXTURES = {"first_export", "small_build", "single_device", "own_exports"}
 
 
 # `make test` runs two pytest workers that take whole files in collection order. The longest files
 # (over a minute and a half each on two workers, measured) go first: started last, one of them kept
 # a worker busy for four minutes after the other had run out of files. The rest follow in the usual order.
 LONGEST_FILES = (
+    "test_own_model.py",  # first: it makes the five models the files at the end of this list share
     "test_personalize_browser.py",
     "test_jax_training.py",
     "test_kills.py",
@@ -79,6 +80,8 @@ LONGEST_FILES = (
     "test_cli.py",
     "test_export.py",
     "test_distributed.py",
+    "test_web_own_model.py",
+    "test_streamlit_own_model.py",
 )
 
 
@@ -206,13 +209,13 @@ def run_first_export(out: Path, build: Path) -> None:
 
 @pytest.fixture(scope="session")
 def own_exports(tmp_path_factory, mnist):
-    """The five Keras models of tests/own_models.py, trained and each exported by
+    """The five Keras models of pipeline/bench/own_models.py, trained and each exported by
     `pipeline.own_model.export_model` into one folder (with its index.json), made once per test run.
     `.models`: name -> OwnModel (its .keras, labelled data, a sample image and its label); `.out`: the
     export folder; `.seconds`: name -> seconds to export and verify."""
     import json
 
-    from tests.own_models import BUILDERS, build_all
+    from pipeline.bench.own_models import BUILDERS, build_all
 
     with made_once(tmp_path_factory, "own-models") as (root, to_make):
         models = build_all(root / "models") if to_make else None
@@ -225,7 +228,7 @@ def own_exports(tmp_path_factory, mnist):
                 export_model(model.keras, model.data, name, out_dir=root / "exported", verbose=False)
                 seconds[name] = round(time.perf_counter() - started, 1)
             (root / "seconds.json").write_text(json.dumps(seconds))
-    from tests.own_models import described
+    from pipeline.bench.own_models import described
 
     return SimpleNamespace(
         models={name: described(root / "models", name) for name in BUILDERS},

@@ -1,7 +1,7 @@
 """`python -m pipeline export --keras-model`: five models this project did not design, each exported,
 verified in every runtime on its labelled data, published and answered by `predict` (issue 21).
 
-The exports are made once per run by the `own_exports` fixture (tests/own_models.py builds the models and
+The exports are made once per run by the `own_exports` fixture (pipeline/bench/own_models.py builds the models and
 their data); these tests read what was published and check it independently of the export's own checks.
 """
 
@@ -64,12 +64,13 @@ def test_litert_and_onnx_read_the_data_as_keras_does(own_exports, name):
 
 
 def sample_inputs(model, classifier: Classifier, count: int = 24) -> np.ndarray:
+    """Up to `count` of the model's labelled images (of any size) as the model takes them."""
     spec = image_input.ImageSpec(**classifier.manifest["input"]["image"])
     if model.data.suffix == ".npz":
-        pixels = image_input.load_npz(model.data, spec).pixels[:count]
+        pixels = list(image_input.load_npz(model.data, spec).pixels[:count])
     else:
         files = sorted(p for p in model.data.rglob("*.png"))[::7][:count]
-        pixels = np.stack([image_input.decode(p.read_bytes(), spec.channels, str(p)) for p in files])
+        pixels = [image_input.decode(p.read_bytes(), spec.channels, str(p)) for p in files]
     return np.stack([classifier.prepare(p.astype(np.uint8)) for p in pixels])
 
 

@@ -411,6 +411,41 @@ def reading_section(figures: dict) -> str:
     )
 
 
+def own_section(figures: dict) -> str:
+    rows = [
+        [
+            name,
+            "×".join(str(n) for n in model["input"]),
+            model["verification_images"],
+            model["artifacts"],
+            ", ".join(model["left_out"]) or "none",
+            f"{model['float32_max_abs_diff']:.1e}",
+            f"{model['seconds']:.1f}",
+        ]
+        for name, model in figures["exports"].items()
+    ]
+    header = [
+        "model",
+        "input",
+        "images verified",
+        "artifacts",
+        "left out",
+        "float32 max diff",
+        "export + verify s",
+    ]
+    page = figures["page"]
+    return (
+        "The five models of pipeline/bench/own_models.py (not designed here: keras.io's MNIST convnet, "
+        "MobileNetV3Small on colour images, a Rescaling model, a logits model, the article's flat model), "
+        "each exported by `export --keras-model` to every format and verified in every runtime "
+        "(TF.js in Node) on its held-out images.\n\n"
+        + table(header, rows)
+        + f"\n\nThe page serving `{page['model']}` in Chromium (fresh context, nothing cached): "
+        f"**{page['first_answer_seconds']:.2f} s** from opening the page to its first answer to a picture "
+        f'("{page["label"]}"), **{page["next_answer_seconds"] * 1000:.0f} ms** for the next picture.'
+    )
+
+
 def write(figures: dict) -> str:
     updated = (
         f" (sections {', '.join(figures['updated'])} on that date with `--merge`; the others "
@@ -430,6 +465,8 @@ def write(figures: dict) -> str:
         sections.append("## Inference\n\n" + inference_section(figures["inference"]))
     if figures.get("reading"):
         sections.append("## Reading photos, pens and sizes\n\n" + reading_section(figures["reading"]))
+    if figures.get("own"):
+        sections.append("## Your own model\n\n" + own_section(figures["own"]))
     if figures.get("signing"):
         sections.append("## Signing\n\n" + signing_section(figures["signing"]))
     if figures.get("browser"):

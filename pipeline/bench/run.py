@@ -25,6 +25,7 @@ SECTIONS = (
     "end-to-end",
     "personal",
     "reading",
+    "own",
 )
 LOAD_SESSIONS = (10, 20)
 LOAD_DIGITS_EACH = 5
@@ -139,6 +140,11 @@ def main(args) -> int:
 
         print("Reading: photos, not one digit, pad sizes, low resolution, MNIST; before and today", flush=True)
         figures["reading"] = reading.side_by_side(models_dir)
+    if "own" in chosen:
+        from pipeline.bench import own
+
+        print("Models of one's own: five exported and verified; the page's first answer for one", flush=True)
+        figures["own"] = own.side_by_side()
     if GPU_FIGURES.is_file():
         figures["gpu"] = json.loads(GPU_FIGURES.read_text())
 

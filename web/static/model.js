@@ -1,5 +1,8 @@
 // Everything that touches TF.js: backends, the model list read from the manifests, loading an
-// artifact (each file checked against its manifest entry) and predicting one 28x28 input.
+// artifact (each file checked against its manifest entry) and predicting one input: a 28x28 digit
+// (the digit models), or the manifest's input shape (a model of one's own, recipe "resize").
+
+import { inputProblems, recipeOf } from './resize.js';
 
 // TF.js's UMD bundles, loaded by index.html as classic scripts, define the global `tf` (the ES
 // module build of the WASM backend imports Node modules, so a page cannot load it).
@@ -67,6 +70,13 @@ export async function loadCatalog(base = new URL('models/', document.baseURI)) {
       const manifest = await fetchJson(manifestUrl, `the manifest of model "${name}"`);
       const artifacts = (manifest.artifacts || []).filter((a) => a.format === 'tfjs');
       if (artifacts.length === 0) throw new Error(`model "${name}" has no TF.js artifact.`);
+      const recipe = recipeOf(manifest.input);
+      if (recipe !== 'mnist' && recipe !== 'resize') {
+        throw new Error(`model "${name}" prepares its input by the recipe "${recipe}", ` +
+          'which this page does not know.');
+      }
+      const problems = recipe === 'resize' ? inputProblems(manifest.input) : [];
+      if (problems.length) throw new Error(`model "${name}" cannot be used: ${problems.join(' ')}`);
       for (const artifact of artifacts) {
         entries.push({
           recommended: manifest.recommended?.tfjs === artifact.variant,
@@ -77,6 +87,8 @@ export async function loadCatalog(base = new URL('models/', document.baseURI)) {
           labelsPath: manifest.labels || 'labels.txt',
           labelsSha256: manifest.labels_sha256,
           classes: manifest.output?.shape?.at(-1) ?? 10,
+          recipe,   // 'mnist': a digit model (preprocess.js); 'resize': any picture (resize.js)
+          input: manifest.input,
           artifact,
         });
       }
@@ -169,9 +181,9 @@ export async function loadModel(entry) {
   } catch (error) {
     throw new Error(`${modelPath} could not be loaded by TF.js (${error.message}).`);
   }
-  const model = { graph, labels, entry };
-  try {
-    await predict(model, new Float32Array(28 * 28));   // warm-up: shaders, kernels, off the user's clock
+  const model = { graph, labels, entry, shape: inputShape(entry) };
+  try {   // warm-up: shaders, kernels, off the user's clock
+    await predict(model, new Float32Array(model.shape.reduce((a, b) => a * b, 1)));
   } catch (error) {
     dispose(model);
     throw new Error(`${modelPath} loaded but cannot run on ${tf.getBackend()} (${error.message}).`);
@@ -183,11 +195,18 @@ export function dispose(model) {
   model?.graph.dispose();
 }
 
-// One 28x28 input (Float32Array(784), 0..1) -> {probabilities: number[10], ms}.
+// The tensor shape of one input: [1, 28, 28] for a digit model, else [1, ...the manifest's input
+// shape without its batch axis] (e.g. [1, 32, 32, 3], or [1, 784] for a flat one).
+export function inputShape(entry) {
+  return entry.recipe === 'resize' ? [1, ...entry.input.shape.slice(1)] : [1, 28, 28];
+}
+
+// One input (a digit model: Float32Array(784), 0..1; a model of one's own: its input shape, in its
+// range) -> {probabilities: number[classes], ms}.
 export async function predict(model, input) {
   const start = performance.now();
   const output = tf.tidy(() => {
-    const result = model.graph.predict(tf.tensor(input, [1, 28, 28], 'float32'));
+    const result = model.graph.predict(tf.tensor(input, model.shape ?? [1, 28, 28], 'float32'));
     // The contract is one output; take the first if a converter ever returns a list or a map.
     if (result instanceof tf.Tensor) return result;
     return Array.isArray(result) ? result[0] : Object.values(result)[0];

@@ -116,30 +116,52 @@ export function createDrawingPad(canvas, onChange, { canvasSize, strokeWidth }) 
   };
 }
 
-// Ten rows "digit, bar, percent"; built once, updated in place.
+// One row "label, bar, percent" per class (ten for a digit model), rebuilt when the number of
+// classes changes, updated in place otherwise. Past MAX_BARS classes the most probable are shown.
+export const MAX_BARS = 10;
+
 export function createProbabilityBars(container) {
-  const rows = [];
-  for (let digit = 0; digit < 10; digit++) {
-    const row = document.createElement('div');
-    row.className = 'bar-row';
-    const label = document.createElement('span');
-    label.className = 'bar-label';
-    const track = document.createElement('span');
-    track.className = 'bar-track';
-    const fill = document.createElement('span');
-    fill.className = 'bar-fill';
-    track.append(fill);
-    const value = document.createElement('span');
-    value.className = 'bar-value';
-    row.append(label, track, value);
-    container.append(row);
-    rows.push({ row, label, fill, value });
+  let rows = [];
+
+  function build(count) {
+    rows = [];
+    container.replaceChildren();
+    for (let i = 0; i < count; i++) {
+      const row = document.createElement('div');
+      row.className = 'bar-row';
+      const label = document.createElement('span');
+      label.className = 'bar-label';
+      const track = document.createElement('span');
+      track.className = 'bar-track';
+      const fill = document.createElement('span');
+      fill.className = 'bar-fill';
+      track.append(fill);
+      const value = document.createElement('span');
+      value.className = 'bar-value';
+      row.append(label, track, value);
+      container.append(row);
+      rows.push({ row, label, fill, value });
+    }
   }
+
+  // probabilities: number[K] or null (no answer); labels: string[K], or the digits 0..9 when absent.
   return function show(probabilities, labels) {
+    const names = labels ?? Array.from({ length: probabilities?.length ?? 10 }, (_, i) => String(i));
     const best = probabilities ? probabilities.indexOf(Math.max(...probabilities)) : -1;
-    rows.forEach((r, i) => {
+    let order = names.map((_, i) => i);
+    if (order.length > MAX_BARS) {
+      order = probabilities ? order.sort((a, b) => probabilities[b] - probabilities[a]).slice(0, MAX_BARS) : [];
+    }
+    if (rows.length !== order.length) build(order.length);
+    // labels as wide as the longest ("7", "digit-5", "green"); CSSOM writes are allowed by the CSP
+    const longest = Math.max(1, ...order.map((i) => names[i].length));
+    container.style.setProperty('--label-width', `${longest + 0.5}ch`);
+    container.dataset.classes = String(names.length);
+    rows.forEach((r, at) => {
+      const i = order[at];
       const p = probabilities ? probabilities[i] : 0;
-      r.label.textContent = labels ? labels[i] : String(i);
+      r.label.textContent = names[i];
+      r.row.dataset.label = names[i];
       // CSSOM writes are allowed by a strict style-src; only inline style attributes are not.
       r.fill.style.width = `${(p * 100).toFixed(1)}%`;
       r.value.textContent = probabilities ? `${(p * 100).toFixed(1)} %` : '';
@@ -150,11 +172,29 @@ export function createProbabilityBars(container) {
 
 // The 28x28 input the model saw, on a 28x28 canvas that CSS scales up with sharp pixels.
 export function showInput(canvas, input) {
+  canvas.width = 28;
+  canvas.height = 28;
   const context = canvas.getContext('2d');
   const image = context.createImageData(28, 28);
   for (let i = 0; i < 28 * 28; i++) {
     const v = input ? Math.round(input[i] * 255) : 0;
     image.data.set([v, v, v, 255], i * 4);
+  }
+  context.putImageData(image, 0, 0);
+}
+
+// A model of one's own: the picture it saw, resized (resize.js's `pixels`: 0..255 [height, width,
+// channels], channels 1 or 3), at its own size; null paints it black.
+export function showPicture(canvas, pixels, { height, width, channels }) {
+  canvas.width = width;
+  canvas.height = height;
+  const context = canvas.getContext('2d');
+  const image = context.createImageData(width, height);
+  for (let i = 0; i < width * height; i++) {
+    const at = i * channels;
+    const rgb = !pixels ? [0, 0, 0] : channels === 3 ? [pixels[at], pixels[at + 1], pixels[at + 2]]
+      : [pixels[at], pixels[at], pixels[at]];
+    image.data.set([...rgb.map(Math.round), 255], i * 4);
   }
   context.putImageData(image, 0, 0);
 }

@@ -9,8 +9,8 @@ and the benchmark of `python -m pipeline export --keras-model` (pipeline/own_mod
 - logits: a CNN ending in Dense(10) without softmax; data a folder of MNIST PNGs (class folders d0..d9).
 - article: the seed article's softmax regression on a flat [784]; data an .npz of flat uint8 rows.
 
-`build_all(folder)` trains each briefly (seeded, CPU, well under a minute in all) and writes
-folder/NAME.keras and folder/NAME-data (a folder or .npz); `python -m tests.own_models FOLDER` does the
+`build_all(folder)` trains each briefly (seeded, CPU: about a minute in all on 2 cores) and writes
+folder/NAME.keras and folder/NAME-data (a folder or .npz); `python -m pipeline.bench.own_models FOLDER` does the
 same from the shell. MNIST comes from the project's cached copy (pipeline.data.load_mnist).
 """
 
@@ -51,11 +51,13 @@ def write_folder(root: Path, images: np.ndarray, labels: np.ndarray, names: list
         (root / name).mkdir(parents=True, exist_ok=True)
     for i, (image, label) in enumerate(zip(images, labels)):
         picture = Image.fromarray(image)
-        (picture.resize(size, Image.BILINEAR) if size else picture).save(root / names[label] / f"{i:04d}.png")
+        (picture.resize(size, Image.Resampling.BILINEAR) if size else picture).save(
+            root / names[label] / f"{i:04d}.png"
+        )
     return root
 
 
-def colour_images(count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]:
+def colour_images(count: int, seed: int = 0) -> tuple[list[np.ndarray], np.ndarray, list[tuple[int, int]]]:
     """`count` RGB uint8 pictures (40x40 or 48x32): a disc or a square of one of COLOURS on grey noise."""
     rng = np.random.default_rng(seed)
     names = sorted(COLOURS)
@@ -82,7 +84,7 @@ def colour_images(count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, li
     return images, np.array(labels), sizes
 
 
-def small_cnn(keras, inputs, head: list) -> object:
+def small_cnn(keras, inputs, head: list):
     x = keras.layers.Conv2D(8, 3, activation="relu")(inputs)
     x = keras.layers.MaxPooling2D()(x)
     x = keras.layers.Flatten()(x)
@@ -137,7 +139,9 @@ def build_mobilenet(folder: Path, keras) -> OwnModel:
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.momentum = 0.9
     images, labels, _ = colour_images(480, seed=1)
-    x = np.stack([np.asarray(Image.fromarray(image).resize((32, 32), Image.BILINEAR)) for image in images])
+    x = np.stack(
+        [np.asarray(Image.fromarray(image).resize((32, 32), Image.Resampling.BILINEAR)) for image in images]
+    )
     train(model, x.astype(np.float32), labels, epochs=8)
     model.save(folder / "mobilenet.keras")
     names = sorted(COLOURS)
