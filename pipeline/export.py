@@ -12,8 +12,10 @@ import json
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -30,6 +32,7 @@ from pipeline.models import INPUT_SHAPE, MODELS, Recipe, get_recipe, labels_text
 from pipeline.verify import format_table, verify_artifact
 
 CALIBRATION_SEED = 1234
+T = TypeVar("T")
 SCRATCH = ".scratch"  # temporary files of the export, inside its staging folder
 
 
@@ -110,15 +113,35 @@ def export(
     """
     events, out_dir = events or EventLog(), Path(out_dir)
     job = prepare(model_name, Path(build_dir), data_dir, description, verbose)
-    staging = publish.staging_dir(out_dir, model_name)
+
+    def fill(staging: Path) -> tuple[dict, int]:
+        artifacts, _ = export_and_verify(job.source, staging, job.reference, verbose, events)
+        return write_folder(job, Path(build_dir) / model_name, staging, artifacts, extra, verbose), len(artifacts)
+
+    def sign_it(staging: Path) -> None:
+        if signing_key is not None:
+            sign(staging, signing_key, model_name, events, verbose)
+
+    manifest, count = publish_staged(out_dir, model_name, fill, sign_it)
+    if verbose:
+        signed = "signed." if signing_key is not None else signing.NO_KEY + "."
+        print(f"Published {out_dir / model_name} ({count} artifacts), {signed}")
+    return manifest
+
+
+def publish_staged(out_dir: Path, name: str, fill: Callable[[Path], T], sign: Callable[[Path], None]) -> T:
+    """`fill(staging)` writes the export into a staging folder beside out_dir/name (temporary files in its
+    scratch folder), `sign(staging)` signs it, last, so the signature covers every file; then the folder is
+    swapped in whole and index.json updated. Returns what `fill` returned. On any failure the staging
+    folder goes, nothing is published and the previous export is unchanged (PipelineError for a disk
+    that is full or read-only)."""
+    staging = publish.staging_dir(out_dir, name)
     saved_tempdir = start_scratch(staging)
     try:
-        artifacts, _ = export_and_verify(job.source, staging, job.reference, verbose, events)
-        manifest = write_folder(job, Path(build_dir) / model_name, staging, artifacts, extra, verbose)
+        result = fill(staging)
         end_scratch(staging, saved_tempdir)  # not part of the export
-        if signing_key is not None:  # last: the signature covers every file, the manifest too
-            sign(staging, signing_key, model_name, events, verbose)
-        publish.swap_in(staging, out_dir / model_name)
+        sign(staging)
+        publish.swap_in(staging, out_dir / name)
     except OSError as exc:  # disk full or gone read-only while writing the staging copy
         shutil.rmtree(staging, ignore_errors=True)
         raise PipelineError(
@@ -131,10 +154,7 @@ def export(
     finally:
         end_scratch(staging, saved_tempdir)
     publish.update_index(out_dir)
-    if verbose:
-        signed = "signed." if signing_key is not None else signing.NO_KEY + "."
-        print(f"Published {out_dir / model_name} ({len(artifacts)} artifacts), {signed}")
-    return manifest
+    return result
 
 
 def prepare(model_name: str, build_dir: Path, data_dir, description: str | None, verbose: bool) -> Job:

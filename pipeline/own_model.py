@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from pipeline import image_input, metrics, publish, signing
+from pipeline import image_input, metrics, signing
 from pipeline.errors import PipelineError
 from pipeline.events import EventLog
 from pipeline.files import sha256_file
@@ -271,7 +270,7 @@ def export_model(
     float32 artifact disagrees with Keras; a converted format that cannot convert or run the model, and
     a reduced-precision variant that misses its tolerance, are left out and recorded (`left_out`).
     """
-    from pipeline.export import CONVERTED, Reference, Rules, end_scratch, export_and_verify, start_scratch
+    from pipeline.export import CONVERTED, SCRATCH, Reference, Rules, export_and_verify, publish_staged
     from pipeline.formats import FORMATS, ExportSource
 
     events, out_dir, keras_model = events or EventLog(), Path(out_dir), Path(keras_model)
@@ -298,51 +297,40 @@ def export_model(
             flush=True,
         )
 
-    staging = publish.staging_dir(out_dir, name)
-    saved_tempdir = start_scratch(staging)
-    try:
-        keras_path = keras_model
+    def fill(staging: Path) -> tuple[dict, int, int]:
+        keras_path, served = keras_model, model
         if kind == "logits":
-            model = with_softmax(model, staging / ".scratch" / "model.keras")
-            keras_path = staging / ".scratch" / "model.keras"
+            keras_path = staging / SCRATCH / "model.keras"
+            served = with_softmax(model, keras_path)
         verified = images[parts.verification]
-        outputs = np.asarray(model.predict(verified, batch_size=256, verbose=0))
+        outputs = np.asarray(served.predict(verified, batch_size=256, verbose=0))
         answers = labelled.labels[parts.verification]
         reference = Reference(verified, answers, outputs, float(np.mean(outputs.argmax(axis=1) == answers)))
-        record = input_record(contract, labelled.class_names)
         source = ExportSource(
-            model=model,
+            model=served,
             model_name=name,
             keras_path=keras_path,
             description=description or f"{name}: an image classifier of {contract.classes} classes.",
             calibration_images=images[parts.calibration],
             input_shape=contract.input_shape,
             labels=tuple(labelled.class_names),
-            contract=record,
+            contract=input_record(contract, labelled.class_names),
         )
         rules = Rules(wanted, lenient=True, data_name=f"{len(answers)} held-out labelled images")
         artifacts, left_out = export_and_verify(source, staging, reference, verbose, events, rules)
         manifest = write_own_folder(
             staging, source, reference, labelled, parts, kind, keras_model, artifacts, left_out
         )
-        end_scratch(staging, saved_tempdir)
+        return manifest, len(artifacts), len(left_out)
+
+    def sign(staging: Path) -> None:
         if signing_key is not None:
             signing.sign_folder(staging, signing_key)
-        publish.swap_in(staging, out_dir / name)
-    except OSError as exc:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise PipelineError(
-            f"Could not write the export to {out_dir} ({exc.strerror or exc}); nothing was published."
-        ) from exc
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    finally:
-        end_scratch(staging, saved_tempdir)
-    publish.update_index(out_dir)
+
+    manifest, published, left = publish_staged(out_dir, name, fill, sign)
     if verbose:
         signed = "signed." if signing_key is not None else signing.NO_KEY + "."
-        print(f"Published {out_dir / name} ({len(artifacts)} artifacts, {len(left_out)} left out), {signed}")
+        print(f"Published {out_dir / name} ({published} artifacts, {left} left out), {signed}")
     return manifest
 
 

@@ -8,11 +8,13 @@
 
 export const PHOTO_SIDE = 2000;   // JPEG_DECODE_SIDE in pipeline/preprocess.py
 
-// File -> ImageData-like {width, height, data}; throws an Error with one sentence if it is not an image.
-export async function readPhoto(file) {
+// File -> ImageData-like {width, height, data}, at most PHOTO_SIDE pixels a side; throws an Error with
+// one sentence if it is not an image. `options`: createImageBitmap's; `smooth`: the canvas's smoothing
+// when drawing at the picture's own size (a reduction always averages).
+async function decodePicture(file, options, smooth) {
   let bitmap;
   try {
-    bitmap = await createImageBitmap(file, { imageOrientation: 'from-image' });
+    bitmap = await createImageBitmap(file, { imageOrientation: 'from-image', ...options });
   } catch {
     throw new Error(`${file.name || 'The picture'} is not an image this browser can read; use a PNG or JPEG.`);
   }
@@ -22,6 +24,7 @@ export async function readPhoto(file) {
     const height = Math.max(1, Math.round(bitmap.height * scale));
     const canvas = new OffscreenCanvas(width, height);
     const context = canvas.getContext('2d', { willReadFrequently: true });
+    context.imageSmoothingEnabled = smooth || scale < 1;
     context.drawImage(bitmap, 0, 0, width, height);
     return context.getImageData(0, 0, width, height);
   } finally {
@@ -29,30 +32,17 @@ export async function readPhoto(file) {
   }
 }
 
+// A photo of a digit for preprocess.js: decoded as the browser shows it.
+export function readPhoto(file) {
+  return decodePicture(file, {}, true);
+}
+
 // A model of one's own (resize.js): the picture's pixels as decoded, at its natural size (drawn 1:1,
 // no smoothing) and without colour management, as Pillow decodes it for pipeline/image_input.py, so the
 // page resizes exactly what Python resizes. Only a picture over PHOTO_SIDE pixels a side is reduced
 // first, as read_image reduces a large JPEG (there the values are close to Python's, not equal).
-export async function readPicture(file) {
-  let bitmap;
-  try {
-    bitmap = await createImageBitmap(file, { imageOrientation: 'from-image', colorSpaceConversion: 'none',
-      premultiplyAlpha: 'none' });
-  } catch {
-    throw new Error(`${file.name || 'The picture'} is not an image this browser can read; use a PNG or JPEG.`);
-  }
-  try {
-    const scale = Math.min(1, PHOTO_SIDE / Math.max(bitmap.width, bitmap.height));
-    const width = Math.max(1, Math.round(bitmap.width * scale));
-    const height = Math.max(1, Math.round(bitmap.height * scale));
-    const canvas = new OffscreenCanvas(width, height);
-    const context = canvas.getContext('2d', { willReadFrequently: true });
-    context.imageSmoothingEnabled = scale < 1;   // 1:1 copies each pixel; a reduction averages
-    context.drawImage(bitmap, 0, 0, width, height);
-    return context.getImageData(0, 0, width, height);
-  } finally {
-    bitmap.close();
-  }
+export function readPicture(file) {
+  return decodePicture(file, { colorSpaceConversion: 'none', premultiplyAlpha: 'none' }, false);
 }
 
 // Show imageData scaled into `canvas` (at most `side` pixels a side), so the user sees what was read.
