@@ -305,7 +305,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="PNG or JPEG, any size, dark-on-light or light-on-dark; or a folder of them (one line each; "
         "exit status 1 if any was refused)",
     )
-    predict.add_argument("--model", default="cnn", **model_choice)
+    predict.add_argument(
+        "--model",
+        default="cnn",
+        help="a published model's name: cnn (default), article, or one exported with --keras-model",
+    )
     predict.add_argument("--model-dir", help="a published model folder (default: exported_models/MODEL)")
     predict.add_argument(
         "--runtime",
