@@ -1,9 +1,11 @@
-"""Draw a digit, upload a photo or pick an MNIST test image; a published model reads it.
+"""Upload a picture or take one with the camera, and a published image classifier reads it; for the
+digit models, draw a digit or pick an MNIST test image too.
 
     streamlit run web/app.py          # from any directory; security defaults: web/.streamlit/config.toml
 
-The models come from exported_models/ ($MNIST_MODELS_DIR overrides it). Everything that is not UI
-lives in web/serving.py.
+The models come from exported_models/ ($MNIST_MODELS_DIR overrides it): the digit models and models
+of one's own (pipeline/own_model.py), each prepared for as its manifest says (Classifier). Everything
+that is not UI lives in web/serving.py.
 """
 
 from __future__ import annotations
@@ -129,7 +131,12 @@ def sidebar(root: Path) -> tuple[Path, serving.RuntimeOption]:
             ),
             hide_index=True,
         )
-        st.caption("Accuracy on the MNIST test set, measured in each runtime when the model was exported.")
+        st.caption(serving.accuracy_note(manifest))
+        left_out = serving.left_out(manifest)
+        if left_out:  # formats that could not convert or run the model, variants that missed a tolerance
+            with st.expander(f"Not published ({len(left_out)})"):
+                for line in left_out:
+                    st.text(line)
         for title, path in serving.plots(model_dir, manifest):
             with st.expander(title):
                 st.image(str(path))
@@ -137,9 +144,11 @@ def sidebar(root: Path) -> tuple[Path, serving.RuntimeOption]:
 
 
 def show_prediction(classifier: Classifier, option: serving.RuntimeOption, image, blank_hint: str, kit=None):
-    """The top digit, the ten probabilities, the 28x28 image the model saw, runtime and time.
+    """The most probable label, the probability of every label, the image the model saw (28x28 for the
+    digit models), runtime and time.
 
-    With a teaching `kit`, the session's taught examples adapt the answer. Returns the 28x28 image.
+    With a teaching `kit` (digit models), the session's taught examples adapt the answer. Returns the
+    image the model saw.
     """
     try:
         result = serving.classify(classifier, image)
@@ -149,20 +158,28 @@ def show_prediction(classifier: Classifier, option: serving.RuntimeOption, image
     except NotOneDigitError as refusal:  # two digits side by side, or only specks: the reason, no digit
         st.warning(str(refusal))
         return None
+    except PipelineError as exc:  # an image the model's recipe cannot take: one sentence
+        st.error(str(exc))
+        return None
     prediction = result.prediction
     probabilities, note = teaching.adjust(kit, prediction.image, prediction.probabilities)
-    digit = int(np.argmax(probabilities))
+    index = int(np.argmax(probabilities))
+    height, width = serving.input_size(classifier)
     left, right = st.columns([1, 2])
     with left:
-        st.metric("Prediction", classifier.labels[digit])
-        st.caption(f"confidence {probabilities[digit]:.1%}")
+        st.metric("Prediction", classifier.labels[index])
+        st.caption(f"confidence {probabilities[index]:.1%}")
         if note:
             st.caption(note)
-        st.image(serving.enlarge(prediction.image), caption="What the model saw (28×28)", clamp=True)
+        st.image(
+            serving.model_view(classifier, prediction.image),
+            caption=f"What the model saw ({height}×{width})",
+            clamp=True,
+        )
         st.caption(f"{option.label} · {result.milliseconds:.2f} ms (preprocessing + inference)")
     with right:
-        chart = pd.DataFrame({"digit": classifier.labels, "probability": probabilities})
-        st.bar_chart(chart, x="digit", y="probability", sort=False)
+        chart = pd.DataFrame({"label": classifier.labels, "probability": probabilities})
+        st.bar_chart(chart, x="label", y="probability", sort=False)
     return prediction.image
 
 
@@ -202,22 +219,45 @@ def draw_tab(classifier, option, kit=None) -> None:
         teaching.teach_panel(kit, seen, clear_canvas)
 
 
+BLANK_PICTURE = "The image is blank: there is no digit to read."
+
+
+def show_picture(classifier, option, data: bytes, name: str | None) -> None:
+    """A PNG or JPEG (an upload, a camera photo) read by the model; one sentence if it is unreadable.
+    `name`: show the picture too, with this caption (the camera shows its own photo)."""
+    try:
+        image = read_image(data)
+    except PipelineError as exc:
+        st.error(str(exc))
+        return
+    if name is not None:
+        st.image(data, caption=name, width=140)
+    show_prediction(classifier, option, image, BLANK_PICTURE)
+
+
 def upload_tab(classifier, option) -> None:
     upload = st.file_uploader(
-        "A PNG or JPEG of one digit (dark on light paper is fine)",
+        "A PNG or JPEG of one digit (dark on light paper is fine)"
+        if classifier.mnist_recipe
+        else f"A PNG or JPEG picture: {serving.labels_hint(classifier.labels)}",
         type=["png", "jpg", "jpeg"],
         max_upload_size=MAX_BYTES // 2**20,
         key="upload",
     )
-    if upload is None:
+    if upload is not None:
+        show_picture(classifier, option, upload.getvalue(), upload.name)
+
+
+def camera_tab(classifier, option, shown: bool | None) -> None:
+    """The camera is switched on only while its tab is open: a camera in a hidden tab would ask for
+    permission as soon as the page loads."""
+    if shown is False:
         return
-    try:
-        image = read_image(upload.getvalue())
-    except PipelineError as exc:
-        st.error(str(exc))
-        return
-    st.image(upload.getvalue(), caption=upload.name, width=140)
-    show_prediction(classifier, option, image, "The image is blank: there is no digit to read.")
+    photo = st.camera_input(
+        "A photo of one digit on paper" if classifier.mnist_recipe else "A photo to classify", key="camera"
+    )
+    if photo is not None:
+        show_picture(classifier, option, photo.getvalue(), None)
 
 
 def test_digit_tab(classifier, option) -> None:
@@ -237,7 +277,7 @@ def test_digit_tab(classifier, option) -> None:
     show_prediction(classifier, option, images[index], "This test image is blank.")
 
 
-def run_app() -> None:
+def run_app(heading) -> None:
     model_dir, option = sidebar(default_models_dir())
     classifier = cached_classifier(
         str(model_dir),
@@ -251,25 +291,49 @@ def run_app() -> None:
         # machines lack (a missing-glyph box)
         verified = classifier.signature.startswith("signed and verified")
         (st.success if verified else st.info)(f"Signature: {classifier.signature}", icon=SIGNATURE_ICONS[verified])
+    if classifier.mnist_recipe:
+        digits_tabs(classifier, option, model_dir)
+    else:
+        heading.title(f"Image classifier: {model_dir.name}")
+        image_tabs(classifier, option)
+
+
+def digits_tabs(classifier, option, model_dir: Path) -> None:
+    """The digit models: drawing (and teaching), upload, camera and MNIST's test digits."""
     try:
         kit = teaching.cached_kit(str(model_dir), serving.fingerprint(model_dir))
     except PipelineError as exc:  # teaching is an extra: the published model works without it
         st.warning(f"Teaching is unavailable: {exc}")
         kit = None
-    draw, upload, test = st.tabs(["Draw", "Upload", "Random test digit"])
+    # Switching tabs reruns the script (on_change): the camera runs only in its open tab
+    draw, upload, camera, test = st.tabs(
+        ["Draw", "Upload", "Camera", "Random test digit"], key="digit-tabs", on_change="rerun"
+    )
     with draw:
         draw_tab(classifier, option, kit)
     with upload:
         upload_tab(classifier, option)
+    with camera:
+        camera_tab(classifier, option, camera.open)
     with test:
         test_digit_tab(classifier, option)
 
 
+def image_tabs(classifier, option) -> None:
+    """Any other image classifier: upload and camera (drawing and MNIST's test digits are for digits)."""
+    upload, camera = st.tabs(["Upload", "Camera"], key="image-tabs", on_change="rerun")
+    with upload:
+        upload_tab(classifier, option)
+    with camera:
+        camera_tab(classifier, option, camera.open)
+
+
 def main() -> None:
     st.set_page_config(page_title="MNIST digits", page_icon="✏️", layout="wide")
-    st.title("Handwritten digits")
+    heading = st.empty()  # a model of one's own puts its own title here
+    heading.title("Handwritten digits")
     try:
-        run_app()
+        run_app(heading)
     except PipelineError as exc:  # missing or damaged model, bad index: say what to run
         st.error(str(exc))
     except Exception as exc:  # never a traceback in the page; the log has it

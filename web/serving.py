@@ -20,10 +20,10 @@ from pipeline.errors import PipelineError
 from pipeline.files import resolve_inside
 from pipeline.formats import format_module
 from pipeline.manifest import FILE_NAME as MANIFEST
-from pipeline.manifest import FIX
+from pipeline.manifest import FIX, uses_mnist_recipe
 from pipeline.runtime import RUNTIMES, Classifier, Prediction
 
-SHOWN_SIZE = 140  # the 28x28 input is shown 5x, in whole pixels
+SHOWN_SIZE = 140  # what the model saw is shown about this large, in whole pixels (28x28: 5x)
 
 
 @dataclass(frozen=True)
@@ -109,16 +109,65 @@ class Result:
 
 
 def classify(classifier: Classifier, image) -> Result:
-    """Preprocess (MNIST's recipe) and predict; BlankImageError if there is no ink."""
+    """Prepare the image as the model's manifest says (MNIST's recipe for the digit models: BlankImageError
+    if there is no ink; resize and scaling for a model of one's own) and predict."""
     started = time.perf_counter()
     prediction = classifier.classify(image)
     return Result(prediction, (time.perf_counter() - started) * 1000)
 
 
 def enlarge(image: np.ndarray, size: int = SHOWN_SIZE) -> np.ndarray:
-    """The 28x28 input scaled up by whole pixels, so the browser does not blur it."""
-    factor = max(1, size // image.shape[0])
-    return np.kron(image, np.ones((factor, factor), dtype=image.dtype)).clip(0, 1)
+    """An [H, W] or [H, W, 3] image in 0..1 scaled up by whole pixels (to about `size` on its longer
+    side), so the browser does not blur it."""
+    factor = max(1, size // max(image.shape[:2]))
+    return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1).clip(0, 1)
+
+
+def input_size(classifier: Classifier) -> tuple[int, int]:
+    """(height, width) of the image the model sees: 28x28 for the digit models."""
+    if classifier.mnist_recipe:
+        return 28, 28
+    record = classifier.manifest["input"]["image"]
+    return record["height"], record["width"]
+
+
+def model_view(classifier: Classifier, seen: np.ndarray) -> np.ndarray:
+    """What the model saw (Prediction.image, in the model's range and input shape, a flat [H*W] too) as
+    an enlarged picture in 0..1: [H, W] grey or [H, W, 3] colour."""
+    if classifier.mnist_recipe:
+        return enlarge(seen)
+    channels = classifier.manifest["input"]["image"]["channels"]
+    low, high = classifier.value_range
+    pixels = (np.asarray(seen, np.float32).reshape(*input_size(classifier), channels) - low) / (high - low)
+    return enlarge(pixels[..., 0] if channels == 1 else pixels)
+
+
+def labels_hint(labels: list[str], most: int = 12) -> str:
+    """ "the model tells apart blue, green, red", for the upload's label; a long list is cut short."""
+    shown = ", ".join(labels[:most])
+    return f"the model tells apart {shown}" + (f" and {len(labels) - most} more" if len(labels) > most else "")
+
+
+def accuracy_note(manifest: dict) -> str:
+    """What the sidebar's accuracy figures were measured on."""
+    if uses_mnist_recipe(manifest):
+        return "Accuracy on the MNIST test set, measured in each runtime when the model was exported."
+    images = (manifest.get("data") or {}).get("verification", {}).get("images")
+    held_out = f"{images} held-out labelled images" if isinstance(images, int) else "held-out labelled images"
+    return f"Accuracy on {held_out}, measured in each runtime when the model was exported."
+
+
+def left_out(manifest: dict) -> list[str]:
+    """The formats or variants an export left out, with the reason (a model of one's own: `left_out`)."""
+    lines = []
+    for entry in manifest.get("left_out") or []:
+        if isinstance(entry, dict):
+            what = entry.get("id") or " ".join(str(entry[k]) for k in ("format", "variant") if entry.get(k))
+            reason = entry.get("reason")
+            lines.append(f"{what or '?'}: {reason}" if reason else str(what or "?"))
+        elif isinstance(entry, str):
+            lines.append(entry)
+    return lines
 
 
 def mnist_test_set() -> tuple[np.ndarray, np.ndarray]:
