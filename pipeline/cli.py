@@ -139,9 +139,13 @@ def cmd_predict(args) -> int:
 
 
 def cmd_site(args) -> int:
+    from pipeline.manifest import read_index
     from pipeline.site import build_site
 
     path = build_site(args.out, models_dir=args.models_dir)
+    without = sorted(set(read_index(args.models_dir)[0]) - set(read_index(path / "models")[0]))
+    if without:
+        print(f"Not on the page (no TF.js artifact): {', '.join(without)}.")
     print(f"Wrote the static site to {path}. Serve it with: python -m http.server -d {path} 8000")
     return 0
 
@@ -403,8 +407,20 @@ def stop_writing_stdout() -> None:
         os.close(devnull)
 
 
+def joined_negative_values(argv: list[str]) -> list[str]:
+    """`--input-range -1..1` as `--input-range=-1..1`: argparse takes a value starting with '-' for an
+    option (only plain negative numbers are exempt), so the documented spelling would fail."""
+    joined: list[str] = []
+    for arg in argv:
+        if joined and joined[-1] == "--input-range" and arg.startswith("-"):
+            joined[-1] = f"--input-range={arg}"
+        else:
+            joined.append(arg)
+    return joined
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(joined_negative_values(sys.argv[1:] if argv is None else argv))
     from pipeline import tf_setup
 
     tf_setup.set_verbose(args.verbose)

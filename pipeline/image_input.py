@@ -84,6 +84,9 @@ def decode(data: bytes, channels: int, name: str) -> np.ndarray:
         with Image.open(io.BytesIO(data)) as image:
             if image.width * image.height > MAX_PIXELS:
                 raise PipelineError(f"{name} is too large ({image.width}x{image.height} pixels).")
+            if image.mode.startswith("I"):  # 16-bit greyscale: Pillow's "L" would clip it to white
+                grey = eight_bit(np.asarray(image.convert("I"), np.int64).clip(0, 65535).astype(np.uint16))
+                return grey[..., None] if channels == 1 else np.repeat(grey[..., None], 3, axis=2)
             converted = image.convert("L" if channels == 1 else "RGB")
             pixels = np.asarray(converted, np.float32)
     except PipelineError:
@@ -91,6 +94,15 @@ def decode(data: bytes, channels: int, name: str) -> np.ndarray:
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
         raise PipelineError(f"{name} is not a readable image ({type(exc).__name__}: {exc}).") from exc
     return pixels[..., None] if channels == 1 else pixels
+
+
+def eight_bit(pixels: np.ndarray) -> np.ndarray:
+    """16-bit pixels (uint16) -> float32 0..255 as TensorFlow's decoder gives them to Keras
+    (tf.image.convert_image_dtype: the high byte, value >> 8); anything else as float32."""
+    pixels = np.asarray(pixels)
+    if pixels.dtype == np.uint16:
+        return (pixels >> 8).astype(np.float32)
+    return pixels.astype(np.float32)
 
 
 def image_input(pixels: np.ndarray, spec: ImageSpec) -> np.ndarray:
@@ -166,6 +178,8 @@ def load_npz(path: Path, spec: ImageSpec) -> LabelledData:
         x = x.reshape(len(x), spec.height, spec.width)
     if x.ndim not in (3, 4) or not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
         raise PipelineError(f"{path}: `x` must be images [N, height, width(, channels)], got {list(x.shape)}.")
+    if len(x) == 0:
+        raise PipelineError(f"{path} holds no images: `x` and `y` are empty.")
     x = x.astype(np.float32)
     if not np.all(np.isfinite(x)):
         raise PipelineError(f"{path}: `x` holds NaN or infinite values.")

@@ -173,11 +173,27 @@ def read_contract(model, input_range: str | None = None) -> ModelContract:
     return ModelContract(shape, image, value_range, why, int(output[0]))
 
 
-def output_kind(outputs: np.ndarray) -> str:
-    """ "probabilities" if every row is in 0..1 and sums to 1, else "logits"."""
+def final_activation(model) -> str | None:
+    """The name of the activation the model's last layer applies ("softmax", "sigmoid", ...), if any
+    (a Dense layer's `activation` or an Activation layer's)."""
+    activation = getattr(model.layers[-1], "activation", None) if model.layers else None
+    name = getattr(activation, "__name__", None)
+    return None if name in (None, "linear") else str(name)
+
+
+def output_kind(outputs: np.ndarray, activation: str | None = None) -> str:
+    """ "probabilities" if the last layer is a softmax or every row is in 0..1 and sums to 1, else
+    "logits". PipelineError for a sigmoid output: independent scores (multi-label), not one class's."""
+    if activation == "sigmoid":
+        raise PipelineError(
+            "The model ends in a sigmoid: independent scores in 0..1 (multi-label), not one class's logits "
+            "or probabilities; this exporter serves single-label classifiers (softmax or logits)."
+        )
     sums = outputs.sum(axis=1)
     in_range = outputs.min() >= 0 and outputs.max() <= 1
-    return "probabilities" if in_range and np.all(np.abs(sums - 1) < PROBABILITY_SUM_TOLERANCE) else "logits"
+    if activation == "softmax" or (in_range and np.all(np.abs(sums - 1) < PROBABILITY_SUM_TOLERANCE)):
+        return "probabilities"
+    return "logits"
 
 
 def with_softmax(model, path: Path):
@@ -219,9 +235,12 @@ def check_classes(data: image_input.LabelledData, contract: ModelContract, where
             f"{where} has {len(data.class_names)} classes ({', '.join(data.class_names[:8])}"
             f"{', ...' if len(data.class_names) > 8 else ''}), the model has {contract.classes} outputs."
         )
-    bad = [name for name in data.class_names if not name.strip() or any(c.isspace() for c in name)]
+    bad = [name for name in data.class_names if not name or name != name.strip() or "\n" in name or "\r" in name]
     if bad:
-        raise PipelineError(f"{where}: class names must be one word each (labels.txt), not {bad[0]!r}.")
+        raise PipelineError(
+            f"{where}: class names become the lines of labels.txt: none empty or starting or ending with a "
+            f"space, not {bad[0]!r}."
+        )
 
 
 # -- the export --------------------------------------------------------------------------------------
@@ -274,7 +293,7 @@ def export_model(
     from pipeline.formats import FORMATS, ExportSource
 
     events, out_dir, keras_model = events or EventLog(), Path(out_dir), Path(keras_model)
-    check_name(name)
+    check_name(name, out_dir)
     wanted = chosen_formats(formats, FORMATS, CONVERTED)
     model = load_model(keras_model)
     contract = read_contract(model, input_range)
@@ -288,7 +307,7 @@ def export_model(
         raise PipelineError(
             f"The model outputs NaN or infinity for {bad} of the {len(raw)} images; nothing was published."
         )
-    kind = output_kind(raw)
+    kind = output_kind(raw, final_activation(model))
     if verbose:
         print(
             f"{keras_model}: input {list(contract.input_shape)} in {contract.value_range[0]:g}.."
@@ -334,8 +353,17 @@ def export_model(
     return manifest
 
 
-def check_name(name: str) -> None:
-    """A published model's name is a folder name the page and the apps put in URLs."""
+def check_name(name: str, out_dir: Path) -> None:
+    """A published model's name is a folder of `out_dir` that the page and the apps put in URLs: plain
+    characters, not index.json, and not a file or folder there that is not a published model."""
+    from pipeline.manifest import FILE_NAME, INDEX
+
+    existing = out_dir / name
+    if name == INDEX or (existing.exists() and not (existing / FILE_NAME).is_file()):
+        raise PipelineError(
+            f"Model name {name!r} is taken in {out_dir} (the index of published models, or a file or folder "
+            "that is not one); choose another name."
+        )
     if not name or not all(c.isalnum() or c in "-_." for c in name) or name.startswith("."):
         raise PipelineError(f"Model name {name!r}: use letters, digits, '-', '_' and '.', not starting with '.'.")
 
@@ -343,6 +371,8 @@ def check_name(name: str) -> None:
 def chosen_formats(formats, known, converted) -> tuple[str, ...]:
     """The formats to write, in FORMATS order: those asked for, plus keras (the source) and, when a
     converted format is asked for, savedmodel (what it converts from)."""
+    if isinstance(formats, str):  # "tflite,onnx", as on the command line
+        formats = formats.split(",")
     asked = set(formats or known)
     unknown = asked - set(known)
     if unknown:

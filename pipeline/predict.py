@@ -14,6 +14,7 @@ import json
 import sys
 from pathlib import Path
 
+from pipeline import image_input
 from pipeline.errors import PipelineError
 from pipeline.preprocess import read_image
 from pipeline.runtime import Classifier, Prediction, default_models_dir
@@ -21,7 +22,7 @@ from pipeline.runtime import Classifier, Prediction, default_models_dir
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
-def expand(inputs: list[str]) -> list[tuple[str, Path | None]]:
+def expand(inputs: list[str], suffixes: tuple[str, ...] = IMAGE_SUFFIXES) -> list[tuple[str, Path | None]]:
     """Each argument, a folder replaced by its images: (the name to print, the file; None for a folder
     that holds no image, which is refused in its own line)."""
     expanded: list[tuple[str, Path | None]] = []
@@ -30,7 +31,7 @@ def expand(inputs: list[str]) -> list[tuple[str, Path | None]]:
         if not path.is_dir():
             expanded.append((given, path))  # read_image explains a missing or odd file
             continue
-        images = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        images = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
         expanded += [(str(image), image) for image in images] or [(given, None)]
     return expanded
 
@@ -38,7 +39,7 @@ def expand(inputs: list[str]) -> list[tuple[str, Path | None]]:
 def read_one(classifier: Classifier, path: Path | None, name: str) -> Prediction:
     if path is None:
         raise PipelineError(f"Folder {name} holds no PNG or JPEG image.")
-    return classifier.classify(read_image(path))
+    return classifier.classify(read_image(path, classifier.image_formats))
 
 
 def answer(classifier: Classifier, args, name: str, prediction: Prediction | None, reason: str | None) -> dict:
@@ -75,7 +76,9 @@ def print_bars(classifier: Classifier, args, name: str, prediction: Prediction) 
 def main(args) -> int:
     model_dir = Path(args.model_dir) if args.model_dir else default_models_dir() / args.model
     classifier = Classifier(model_dir, runtime=args.runtime, variant=args.variant, public_key=args.public_key)
-    inputs = expand(args.images)
+    # a model of one's own reads the files its data could hold (GIF and BMP too)
+    suffixes = IMAGE_SUFFIXES if classifier.mnist_recipe else image_input.IMAGE_SUFFIXES
+    inputs = expand(args.images, suffixes)
     single = len(args.images) == 1 and len(inputs) == 1 and inputs[0][0] == args.images[0]
     refused = 0
     for name, path in inputs:

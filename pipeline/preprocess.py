@@ -144,10 +144,11 @@ def crop_box(mask: np.ndarray, image: np.ndarray | None = None) -> np.ndarray:
     return (mask if image is None else image)[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
 
 
-def read_image(source: str | Path | bytes) -> np.ndarray:
+def read_image(source: str | Path | bytes, formats: tuple[str, ...] = ("PNG", "JPEG")) -> np.ndarray:
     """Decode a PNG or JPEG (path or bytes) into an array for `preprocess`, refusing bombs and non-images.
 
-    Handles palette, 16-bit, greyscale+alpha and RGBA files.
+    Handles palette, 16-bit, greyscale+alpha and RGBA files. `formats`: Pillow's names of the formats
+    read (a model of one's own also reads GIF and BMP, as its data did: image_input.IMAGE_SUFFIXES).
     """
     from PIL import Image, ImageOps, UnidentifiedImageError  # Pillow only when a file is decoded
 
@@ -169,8 +170,8 @@ def read_image(source: str | Path | bytes) -> np.ndarray:
         with warnings.catch_warnings(action="ignore", category=Image.DecompressionBombWarning):
             image: Image.Image = Image.open(io.BytesIO(data))
         with image:
-            if image.format not in ("PNG", "JPEG"):
-                raise PipelineError(f"{name} is a {image.format} file; use a PNG or JPEG.")
+            if image.format not in formats:
+                raise PipelineError(f"{name} is a {image.format} file; use a {' or '.join(formats)}.")
             if image.format == "JPEG" and max(image.size) > JPEG_DECODE_SIDE:
                 factor = JPEG_DECODE_SIDE / max(image.size)
                 image.draft(image.mode, (math.ceil(image.width * factor), math.ceil(image.height * factor)))

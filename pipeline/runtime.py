@@ -56,11 +56,14 @@ class Prediction:
 
 
 def pixels_0_255(image: np.ndarray) -> np.ndarray:
-    """An image array as float32 pixels 0..255: uint8 as is, 16-bit divided by 257, floats in 0..1 times
-    255 (PipelineError for floats outside 0..1, NaN, or anything not a real-valued array)."""
+    """An image array as float32 pixels 0..255: uint8 as is, 16-bit by its high byte (as the export read
+    it: image_input.eight_bit), floats in 0..1 times 255 (PipelineError for floats outside 0..1, NaN, or
+    anything not a real-valued array)."""
+    from pipeline.image_input import eight_bit
+
     image = np.asarray(image)
     if image.dtype == np.uint16:
-        return image.astype(np.float32) / 257.0
+        return eight_bit(image)
     if image.dtype == bool or np.issubdtype(image.dtype, np.integer):
         if image.size and (image.min() < 0 or image.max() > 255):
             raise PipelineError(f"Expected integer pixels 0..255, got {image.min()}..{image.max()}.")
@@ -106,6 +109,8 @@ class Classifier:
         self.input_shape = tuple(self.manifest["input"]["shape"][1:]) if not self.mnist_recipe else (28, 28)
         low, high = self.manifest["input"].get("range", [0, 1])
         self.value_range = (float(low), float(high))
+        # what classify() decodes: a model of one's own also GIF and BMP, as its data was read
+        self.image_formats = ("PNG", "JPEG") if self.mnist_recipe else ("PNG", "JPEG", "GIF", "BMP")
         self.artifact = find_artifact(self.manifest, format_name, variant)
         self.runtime, self.variant = runtime, variant
         path = check_files(model_dir, self.artifact)
@@ -152,7 +157,7 @@ class Classifier:
         NotOneDigitError if it is not one digit). Any other model: resized and scaled as its manifest's
         `input` records (pipeline.image_input), as its data was when it was verified."""
         if isinstance(image, str | Path | bytes):
-            image = read_image(image)
+            image = read_image(image, self.image_formats)
         seen = preprocess(image) if self.mnist_recipe else self.prepare(image)
         probabilities = self.predict(seen[None])[0]
         digit = int(np.argmax(probabilities))

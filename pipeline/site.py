@@ -89,12 +89,24 @@ def copy_model(name: str, models_dir: Path, target: Path) -> int:
 
 
 def copy_models(models_dir: Path, target: Path) -> list[str]:
-    names, _ = read_index(models_dir)
+    """Every published model with a TF.js artifact, and an index.json naming them; a model without one
+    (a model of one's own whose ops TF.js lacks: its `left_out`) is not on the page. Returns the names."""
+    from pipeline.files import write_json_atomic
+    from pipeline.manifest import index_document
+
+    names, default = read_index(models_dir)
     target.mkdir(parents=True)
-    for name in names:
+    served = [
+        name
+        for name in names
+        if any(a["format"] in browser_formats() for a in load_manifest(models_dir / name)["artifacts"])
+    ]
+    if not served:
+        raise PipelineError(f"No model in {models_dir} has a TF.js artifact: nothing for the page.")
+    for name in served:
         copy_model(name, models_dir, target)
-    shutil.copy2(models_dir / "index.json", target / "index.json")
-    return names
+    write_json_atomic(target / "index.json", index_document(served, default))
+    return served
 
 
 def default_tfjs_artifact(manifest: dict) -> dict:

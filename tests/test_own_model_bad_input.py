@@ -3,13 +3,14 @@ export of the same name left as it was (issue 21, item 4)."""
 
 from __future__ import annotations
 
+import shutil
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.conftest import one_error_line, png_file, tree_digest
+from tests.conftest import REPO_ROOT, one_error_line, png_file, tree_digest
 
 SIDE, CLASSES, PER_CLASS = 8, 3, 20
 
@@ -205,3 +206,72 @@ def test_a_contradicting_input_range_and_a_bad_name_are_refused(setup, keras, tm
     model.save(tmp_path / "rescaling.keras")
     assert "contradicts that" in refused(tmp_path / "rescaling.keras", data, out, before, "--input-range", "0..1")
     assert "Model name '../up'" in refused(good, data, out, before, "--name", "../up")
+
+
+def test_a_sigmoid_output_is_refused_as_multi_label(setup, keras, tmp_path):
+    good, data, out, before = setup
+    tiny(keras, head="sigmoid").save(tmp_path / "sigmoid.keras")
+    assert "ends in a sigmoid" in refused(tmp_path / "sigmoid.keras", data, out, before)
+
+
+def test_names_that_are_taken_in_the_export_folder_are_refused(setup):
+    good, data, out, before = setup
+    assert "Model name 'index.json' is taken" in refused(good, data, out, before, "--name", "index.json")
+    (out / "notes.txt").write_text("mine")
+    assert "Model name 'notes.txt' is taken" in refused(good, data, out, tree_digest(out), "--name", "notes.txt")
+
+
+# --- what the review of a newcomer found, as it should be ---------------------------------------------
+
+
+def test_minus_one_to_one_is_accepted_as_documented(setup, keras, tmp_path):
+    """`--input-range -1..1` (argparse would take -1..1 for an option)."""
+    good, data, out, _ = setup
+    code, _, err = run_export(good, data, out, "--input-range", "-1..1", "--formats", "keras", "--name", "pm1")
+    assert code == 0, err
+    from pipeline.manifest import load_manifest
+
+    assert load_manifest(out / "pm1")["input"]["range"] == [-1.0, 1.0]
+
+
+def test_sixteen_bit_pngs_are_read_as_tensorflow_reads_them(tmp_path):
+    from pipeline import image_input
+    from pipeline.tf_setup import import_tensorflow
+
+    tf = import_tensorflow()
+    pixels = np.random.default_rng(0).integers(0, 65536, (9, 7), dtype=np.uint16)
+    data = png_file(tmp_path / "sixteen.png", pixels).read_bytes()
+    for channels in (1, 3):
+        theirs = tf.io.decode_image(data, channels=channels, expand_animations=False).numpy()
+        assert np.array_equal(image_input.decode(data, channels, "sixteen.png"), theirs.astype(np.float32))
+
+
+def test_class_names_with_spaces_gif_and_bmp_pictures_and_a_page_without_tfjs(setup, keras, tmp_path):
+    """Class names as Keras allows them (spaces, unicode) become the labels; a model of one's own reads
+    GIF and BMP in predict as its data was read; a model published without TF.js is left off the page."""
+    import json
+
+    from pipeline.manifest import read_index
+    from pipeline.site import build_site
+    from tests.conftest import cli
+
+    good, data, out, _ = setup
+    (data / "class1").rename(data / "red apple")
+    (data / "class2").rename(data / "grün")
+    code, _, err = run_export(good, data, out, "--formats", "keras,tflite", "--name", "words")
+    assert code == 0, err
+    assert (out / "words" / "labels.txt").read_text().splitlines() == ["class0", "grün", "red apple"]
+    from PIL import Image
+
+    Image.open(next((data / "red apple").iterdir())).save(tmp_path / "apple.gif")
+    Image.open(next((data / "grün").iterdir())).convert("RGB").save(tmp_path / "gruen.bmp")
+    result = cli("predict", tmp_path, "--model", "words", "--json", "--model-dir", out / "words")
+    answers = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [a["image"].rsplit("/", 1)[1] for a in answers] == ["apple.gif", "gruen.bmp"], result.stderr
+    assert all(a["label"] in ("class0", "grün", "red apple") for a in answers)
+    shutil.copytree(REPO_ROOT / "exported_models" / "cnn", out / "cnn")
+    from pipeline.publish import update_index
+
+    update_index(out)
+    site = build_site(tmp_path / "site", out)
+    assert read_index(site / "models")[0] == ["cnn"]  # mine and words have no TF.js artifact
