@@ -144,9 +144,11 @@ class Classifier:
             raise PipelineError("The images hold NaN or infinite values.")
         low, high = self.value_range
         if images.min() < low or images.max() > high:
+            hint = "divide 8-bit pixels by 255, or use classify() to preprocess any image"
             raise PipelineError(
                 f"Expected values in {low:g}..{high:g}{' (white ink on black)' if self.mnist_recipe else ''}, "
-                f"got {images.min():g}..{images.max():g}; use classify() to prepare any image."
+                f"got {images.min():g}..{images.max():g}; "
+                f"{hint if (low, high) == (0.0, 1.0) else 'use classify() to prepare any image'}."
             )
         return self._module.predict(self._model, images.astype(np.float32))
 
