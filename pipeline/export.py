@@ -246,7 +246,11 @@ def one_sentence(exc: BaseException, limit: int = 300) -> str:
 
 
 def remove_artifact(entry: Path, whole_folder: bool) -> None:
-    shutil.rmtree(entry.parent, ignore_errors=True) if whole_folder else entry.unlink(missing_ok=True)
+    """An artifact not published: its entry file, or its whole folder for a multi-file format."""
+    if whole_folder:
+        shutil.rmtree(entry.parent, ignore_errors=True)
+    else:
+        entry.unlink(missing_ok=True)
 
 
 def export_and_verify(
@@ -323,9 +327,6 @@ def export_and_verify(
                     f"{'ok' if figures['passed'] else 'FAIL'}",
                     flush=True,
                 )
-    for folder in (staging / name for name in CONVERTED):  # a format left out whole leaves no empty folder
-        if folder.is_dir() and not any(p.is_file() for p in folder.rglob("*")):
-            shutil.rmtree(folder)
     table = format_table(source.model_name, rows, rules.data_name, left_out)
     dropped = {entry["id"] for entry in left_out}
     passed = all(figures["passed"] for artifact_id, _, figures in rows if artifact_id not in dropped)

@@ -246,7 +246,7 @@ def check_classes(data: image_input.LabelledData, contract: ModelContract, where
 # -- the export --------------------------------------------------------------------------------------
 
 
-def input_record(contract: ModelContract, class_names: list[str]) -> dict:
+def input_record(contract: ModelContract) -> dict:
     """The manifest's `input`: everything a consumer needs to feed the model (recipe "resize")."""
     return {
         "name": "image",
@@ -333,7 +333,7 @@ def export_model(
             calibration_images=images[parts.calibration],
             input_shape=contract.input_shape,
             labels=tuple(labelled.class_names),
-            contract=input_record(contract, labelled.class_names),
+            contract=input_record(contract),
         )
         rules = Rules(wanted, lenient=True, data_name=f"{len(answers)} held-out labelled images")
         artifacts, left_out = export_and_verify(source, staging, reference, verbose, events, rules)
@@ -358,14 +358,14 @@ def check_name(name: str, out_dir: Path) -> None:
     characters, not index.json, and not a file or folder there that is not a published model."""
     from pipeline.manifest import FILE_NAME, INDEX
 
+    if not name or not all(c.isalnum() or c in "-_." for c in name) or name.startswith("."):
+        raise PipelineError(f"Model name {name!r}: use letters, digits, '-', '_' and '.', not starting with '.'.")
     existing = out_dir / name
     if name == INDEX or (existing.exists() and not (existing / FILE_NAME).is_file()):
         raise PipelineError(
             f"Model name {name!r} is taken in {out_dir} (the index of published models, or a file or folder "
             "that is not one); choose another name."
         )
-    if not name or not all(c.isalnum() or c in "-_." for c in name) or name.startswith("."):
-        raise PipelineError(f"Model name {name!r}: use letters, digits, '-', '_' and '.', not starting with '.'.")
 
 
 def chosen_formats(formats, known, converted) -> tuple[str, ...]:
