@@ -334,7 +334,10 @@ def load_manifest(model_dir: str | Path) -> dict:
     """Read and sanity-check `model_dir/manifest.json`; a clear PipelineError if it is unusable."""
     path = Path(model_dir) / FILE_NAME
     if not Path(model_dir).is_dir():
-        raise PipelineError(f"Model folder {model_dir} does not exist; {FIX}.")
+        raise PipelineError(
+            f"Model folder {model_dir} does not exist; {FIX}, or publish a model of your own there with "
+            "`python -m pipeline export --keras-model` (docs/own-model.md)."
+        )
     if not path.is_file():
         raise PipelineError(f"{path} is missing; {FIX}.")
     try:
