@@ -1,8 +1,11 @@
-"""Training-time augmentation for digits drawn with a mouse or a finger, in numpy.
+"""Training-time augmentation for digits as people give them, in numpy.
 
 Each image gets a random affine warp (rotation, scaling, shear, shift) and, one time in three each,
-a thicker or thinner stroke. The random draws are numpy's, keyed on (seed, epoch, batch) by the
-caller, so a run is repeatable whatever order batches are made in. The pixels are moved by numpy
+a thicker or thinner stroke. A recipe may also ask for a thick pen (a wider max filter, the digit
+shrunk by the same pixels so its box stays MNIST's size, as the reading recipe would fit it) and for
+low resolution (each 4x4 block averaged, 16 grey levels, bilinear back up: a small scan or
+scikit-learn's 8x8 `digits` blown up). The random draws are numpy's, keyed on (seed, epoch, batch) by
+the caller, so a run is repeatable whatever order batches are made in. The pixels are moved by numpy
 (any Keras backend, no TensorFlow) or, under TensorFlow, by its C++ image ops inside tf.data;
 a test holds the two to the same output. Nothing here is part of the exported model.
 """
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -26,6 +30,8 @@ class Augmentation:
     max_shear: float = 0.15
     max_shift_pixels: float = 2.5
     stroke_change: float = 2 / 3  # share of warped images drawn thicker or thinner (half each)
+    thick_pen: float = 0.0  # share of warped images drawn with a thick pen instead (3..THICKEST_PEN px)
+    low_resolution: float = 0.0  # share of warped images seen at a quarter of their resolution
     share: float = 1.0  # share of images augmented; the others are used as they are
 
     def __post_init__(self):
@@ -35,7 +41,7 @@ class Augmentation:
         for name in ("max_rotation_degrees", "max_shear", "max_shift_pixels"):
             if getattr(self, name) < 0:
                 raise PipelineError(f"Augmentation {name} must not be negative.")
-        for name in ("stroke_change", "share"):
+        for name in ("stroke_change", "thick_pen", "low_resolution", "share"):
             if not 0 <= getattr(self, name) <= 1:
                 raise PipelineError(f"Augmentation {name} must be between 0 and 1.")
 
@@ -43,16 +49,41 @@ class Augmentation:
         return {**asdict(self), "scale_range": list(self.scale_range)}
 
 
-KEEP, THICKER, THINNER = 0, 1, 2  # what happens to each image's stroke
+# Each image's pen: the side of the max filter its strokes get (KEEP: 1, the stroke as it is), or THINNER
+# (a 2x2 min filter). Thick pens go up to THICKEST_PEN: 6 px on 28x28 is a 40 px digit drawn with
+# the page's 18 px pen, as the reading recipe fits it into MNIST's 20 px box (9 px wide there).
+KEEP, THICKER, THINNER = 1, 2, -2
+THICKEST_PEN = 6
+BOX = 20  # MNIST's digits are fitted into 20x20 of the 28x28 field
+LOW_RESOLUTION_BLOCK = 4  # 28x28 -> 7x7, about scikit-learn's 8x8 digits
+GREY_LEVELS = 16
 
 
-def draw(rng: np.random.Generator, count: int, ranges: Augmentation, size: int = 28):
-    """Random warps for `count` images: projective transforms (8 numbers each, TensorFlow's
-    convention: output pixel -> input pixel) and a stroke change (KEEP, THICKER or THINNER)."""
+class Warps(NamedTuple):
+    """One batch's random draws: transforms float32 [B, 8] (TensorFlow's projective convention:
+    output pixel -> input pixel), pens int32 [B] (see KEEP), low_resolution bool [B]."""
+
+    transforms: np.ndarray
+    pens: np.ndarray
+    low_resolution: np.ndarray
+
+
+def draw(rng: np.random.Generator, count: int, ranges: Augmentation, size: int = 28) -> Warps:
+    """Random warps for `count` images. The draws of the first recipes come first, in
+    their order, so a recipe without thick pens or low resolution gives the batches it always gave."""
     angle = rng.uniform(-ranges.max_rotation_degrees, ranges.max_rotation_degrees, count) * (math.pi / 180)
     scale = rng.uniform(*ranges.scale_range, count)
     shear = rng.uniform(-ranges.max_shear, ranges.max_shear, count)
     shift_x, shift_y = rng.uniform(-ranges.max_shift_pixels, ranges.max_shift_pixels, (2, count))
+    choice = rng.uniform(size=count)
+    pens = np.where(
+        choice < ranges.stroke_change / 2, THICKER, np.where(choice < ranges.stroke_change, THINNER, KEEP)
+    ).astype(np.int32)
+    kept = rng.uniform(size=count) >= ranges.share if ranges.share < 1 else np.zeros(count, bool)
+    thick = rng.uniform(size=count) < ranges.thick_pen
+    pens = np.where(thick, rng.integers(THICKER + 1, THICKEST_PEN + 1, count), pens).astype(np.int32)
+    scale = np.where(thick, scale * BOX / (BOX + pens - 1), scale)  # the box grows by pen - 1 pixels
+    low_resolution = rng.uniform(size=count) < ranges.low_resolution
     # inverse map: input = A^-1 (output - centre - shift) + centre, A = scale * rotation * shear
     cos, sin = np.cos(angle) / scale, np.sin(angle) / scale
     a0, a1 = cos, sin + cos * shear
@@ -63,15 +94,11 @@ def draw(rng: np.random.Generator, count: int, ranges: Augmentation, size: int =
     b2 = centre - b0 * ox - b1 * oy
     zeros = np.zeros(count)
     transforms = np.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1).astype(np.float32)
-    choice = rng.uniform(size=count)
-    strokes = np.where(
-        choice < ranges.stroke_change / 2, THICKER, np.where(choice < ranges.stroke_change, THINNER, KEEP)
-    ).astype(np.int32)
-    if ranges.share < 1:  # the rest keep their pixels: the identity map, the stroke as it is
-        kept = rng.uniform(size=count) >= ranges.share
-        transforms[kept] = np.array([1, 0, 0, 0, 1, 0, 0, 0], np.float32)
-        strokes[kept] = KEEP
-    return transforms, strokes
+    # the rest keep their pixels: the identity map, the stroke as it is, full resolution
+    transforms[kept] = np.array([1, 0, 0, 0, 1, 0, 0, 0], np.float32)
+    pens[kept] = KEEP
+    low_resolution[kept] = False
+    return Warps(transforms, pens, low_resolution)
 
 
 def warp(images: np.ndarray, transforms: np.ndarray) -> np.ndarray:
@@ -100,32 +127,56 @@ def warp(images: np.ndarray, transforms: np.ndarray) -> np.ndarray:
     return top * (1 - wy) + bottom * wy
 
 
-def thicker(images: np.ndarray) -> np.ndarray:
-    """2x2 max filter (each pixel and its right, lower and lower-right neighbours), as
-    TensorFlow's max_pool2d(ksize=2, strides=1, padding="SAME")."""
-    out = images.copy()
-    out[:, :, :-1] = np.maximum(out[:, :, :-1], images[:, :, 1:])
-    shifted = out.copy()
-    out[:, :-1, :] = np.maximum(out[:, :-1, :], shifted[:, 1:, :])
+def max_filter(images: np.ndarray, side: int) -> np.ndarray:
+    """[B, H, W] -> the maximum over each side x side window, as TensorFlow's
+    max_pool2d(ksize=side, strides=1, padding="SAME") places it: (side - 1) // 2 pixels before each
+    pixel, the rest after; pixels off the edge are ignored."""
+    before = (side - 1) // 2
+    after = side - 1 - before
+    padded = np.pad(images, ((0, 0), (before, after), (before, after)), constant_values=-np.inf)
+    height, width = images.shape[1:]
+    out = np.full_like(images, -np.inf)
+    for dy in range(side):
+        for dx in range(side):
+            np.maximum(out, padded[:, dy : dy + height, dx : dx + width], out=out)
     return out
 
 
-def thinner(images: np.ndarray) -> np.ndarray:
-    """2x2 min filter, the mirror of `thicker` (pixels off the edge are ignored)."""
-    return -thicker(-images)
+def low_resolution(images: np.ndarray) -> np.ndarray:
+    """[B, H, W] in 0..1 (H, W multiples of LOW_RESOLUTION_BLOCK) -> each block averaged, rounded to
+    GREY_LEVELS levels, and bilinear back to H x W (tf.image.resize's bilinear: image_input's twin)."""
+    from pipeline.image_input import resize_bilinear
+
+    count, height, width = images.shape
+    block = LOW_RESOLUTION_BLOCK
+    small = images.reshape(count, height // block, block, width // block, block).mean(axis=(2, 4))
+    levels = quantise(small)
+    return resize_bilinear(levels.transpose(1, 2, 0), height, width).transpose(2, 0, 1)
 
 
-def apply(images: np.ndarray, transforms: np.ndarray, strokes: np.ndarray) -> np.ndarray:
+def quantise(values):
+    """0..1 -> the nearest of GREY_LEVELS levels. The 1/1024 keeps a block's mean off a tie between two
+    levels, where numpy's and TensorFlow's sums, rounded differently, would fall either way."""
+    top = GREY_LEVELS - 1
+    return ((values * top + (0.5 + 1 / 1024)) // 1) / top
+
+
+def apply(images: np.ndarray, transforms: np.ndarray, pens: np.ndarray, low: np.ndarray) -> np.ndarray:
     """The drawn warps applied in numpy (any backend): float32 [B, 28, 28] in 0..1."""
     warped = warp(images.astype(np.float32, copy=False), transforms)
-    for kind, change in ((THICKER, thicker), (THINNER, thinner)):
-        chosen = strokes == kind
-        if chosen.any():
-            warped[chosen] = change(warped[chosen])
-    return np.clip(warped, 0.0, 1.0, out=warped)
+    for pen in np.unique(pens):
+        chosen = pens == pen
+        if pen == THINNER:
+            warped[chosen] = -max_filter(-warped[chosen], 2)
+        elif pen != KEEP:
+            warped[chosen] = max_filter(warped[chosen], int(pen))
+    np.clip(warped, 0.0, 1.0, out=warped)
+    if low.any():
+        warped[low] = low_resolution(warped[low])
+    return warped.astype(np.float32, copy=False)
 
 
-def apply_tf(tf, images, transforms, strokes):
+def apply_tf(tf, images, transforms, pens, low):
     """The same warps with TensorFlow's image ops: C++, in tf.data's threads, far faster than numpy."""
     size = images.shape[1]
     warped = tf.raw_ops.ImageProjectiveTransformV3(
@@ -136,11 +187,15 @@ def apply_tf(tf, images, transforms, strokes):
         interpolation="BILINEAR",
         fill_mode="CONSTANT",
     )
-    made_thicker = tf.nn.max_pool2d(warped, ksize=2, strides=1, padding="SAME")
-    made_thinner = -tf.nn.max_pool2d(-warped, ksize=2, strides=1, padding="SAME")
-    kind = strokes[:, None, None, None]
-    stroked = tf.where(kind == THICKER, made_thicker, tf.where(kind == THINNER, made_thinner, warped))
-    return tf.clip_by_value(stroked[..., 0], 0.0, 1.0)
+    pen = pens[:, None, None, None]
+    stroked = tf.where(pen == THINNER, -tf.nn.max_pool2d(-warped, ksize=2, strides=1, padding="SAME"), warped)
+    for side in range(THICKER, THICKEST_PEN + 1):
+        stroked = tf.where(pen == side, tf.nn.max_pool2d(warped, ksize=side, strides=1, padding="SAME"), stroked)
+    stroked = tf.clip_by_value(stroked, 0.0, 1.0)
+    block = LOW_RESOLUTION_BLOCK
+    small = tf.nn.avg_pool2d(stroked, ksize=block, strides=block, padding="VALID")
+    coarse = tf.image.resize(quantise(small), [size, size], method="bilinear")
+    return tf.where(low[:, None, None, None], coarse, stroked)[..., 0]
 
 
 def augment(images: np.ndarray, rng: np.random.Generator, ranges: Augmentation = Augmentation()) -> np.ndarray:

@@ -39,22 +39,22 @@ class EpochBatches:
 
     def unwarped(self, step: int):
         """Batch number `step` counted from the start of the run (epochs follow one another), as
-        (images, labels, transforms, strokes): the warps drawn but not yet applied."""
+        (images, labels, warps): the warps (augment.Warps) drawn but not yet applied, or None."""
         epoch, index = divmod(int(step), self.steps_per_epoch)
         picked = self.order(epoch)[index * self.batch_size : (index + 1) * self.batch_size]
         ranges = self.augmentation
-        transforms, strokes = (
+        warps = (
             draw(np.random.default_rng([self.seed, epoch, index]), len(picked), ranges)
             if ranges is not None
-            else (None, None)
+            else None
         )
-        return self.images[picked], self.labels[picked], transforms, strokes
+        return self.images[picked], self.labels[picked], warps
 
     def batch(self, step: int) -> tuple[np.ndarray, np.ndarray]:
         """Batch number `step`, augmented in numpy when the recipe asks."""
-        images, labels, transforms, strokes = self.unwarped(step)
-        if transforms is not None:
-            images = apply(images, transforms, strokes)
+        images, labels, warps = self.unwarped(step)
+        if warps is not None:
+            images = apply(images, *warps)
         return images, labels
 
 
@@ -65,13 +65,11 @@ def tf_dataset(tf, batches: EpochBatches, first_step: int = 0):
     augmented = batches.augmentation is not None
 
     def unwarped(step):
-        images, labels, transforms, strokes = batches.unwarped(step)
-        if not augmented:
-            return images, labels
-        return images, labels, transforms, strokes
+        images, labels, warps = batches.unwarped(step)
+        return (images, labels, *warps) if augmented else (images, labels)
 
     def make(step):
-        types = (tf.float32, tf.float32) + ((tf.float32, tf.int32) if augmented else ())
+        types = (tf.float32, tf.float32) + ((tf.float32, tf.int32, tf.bool) if augmented else ())
         parts = tf.numpy_function(unwarped, [step], types, stateful=False)
         images = parts[0]
         if augmented:
@@ -80,6 +78,7 @@ def tf_dataset(tf, batches: EpochBatches, first_step: int = 0):
                 tf.ensure_shape(images, [None, *size]),
                 tf.ensure_shape(parts[2], [None, 8]),
                 tf.ensure_shape(parts[3], [None]),
+                tf.ensure_shape(parts[4], [None]),
             )
         return tf.ensure_shape(images, [None, *size]), tf.ensure_shape(parts[1], [None, classes])
 

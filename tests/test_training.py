@@ -104,6 +104,48 @@ def test_augmentation_keeps_digits_recognisable(mnist):
     assert 0.3 < untouched < 0.7  # about half the images are left as they are
 
 
+def test_a_thick_pen_keeps_the_digits_size_and_widens_its_strokes(mnist):
+    """A thick pen shrinks the digit by what the pen adds, so its box stays about MNIST's 20 px (as
+    the reading recipe fits any drawing), while its strokes get wider with the pen."""
+    from pipeline.augment import THICKEST_PEN, Warps, apply, max_filter
+    from pipeline.pen import stroke_width
+
+    images = mnist[0][0][:200].astype(np.float32) / 255.0
+    identity = np.tile(np.array([1, 0, 0, 0, 1, 0, 0, 0], np.float32), (len(images), 1))
+    unchanged = np.zeros(len(images), bool)
+
+    def box_and_width(pen: int) -> tuple[float, float]:
+        warps = Warps(identity.copy(), np.full(len(images), pen, np.int32), unchanged)
+        # the draw's shrink for this pen (augment.draw), as a plain scaling about the centre
+        shrink = 20 / (20 + pen - 1)
+        warps.transforms[:, [0, 4]] = 1 / shrink
+        warps.transforms[:, [2, 5]] = 13.5 * (1 - 1 / shrink)
+        drawn = apply(images, *warps) > 0.5
+        boxes = [max(np.ptp(np.flatnonzero(d.any(1))), np.ptp(np.flatnonzero(d.any(0)))) + 1 for d in drawn]
+        return float(np.median(boxes)), float(np.median([stroke_width(d) for d in drawn]))
+
+    box, width = box_and_width(1)
+    thick_box, thick_width = box_and_width(THICKEST_PEN)
+    assert abs(thick_box - box) <= 2  # the box kept
+    assert thick_width > 2 * width  # the pen widened
+    np.testing.assert_array_equal(max_filter(images[:5], 1), images[:5])
+
+
+def test_low_resolution_averages_four_by_four_blocks_to_sixteen_levels(mnist):
+    from pipeline.augment import GREY_LEVELS, low_resolution, quantise
+
+    images = mnist[0][0][:20].astype(np.float32) / 255.0
+    means = images.reshape(20, 7, 4, 7, 4).mean(axis=(2, 4))
+    steps = quantise(means) * (GREY_LEVELS - 1)
+    np.testing.assert_allclose(steps, np.round(steps), atol=1e-4)  # whole levels, 0..15
+    assert np.abs(steps - means * (GREY_LEVELS - 1)).max() <= 0.5 + 1 / 1024 + 1e-4  # the nearest one
+    coarse = low_resolution(images)
+    assert coarse.shape == images.shape and coarse.min() >= 0 and coarse.max() <= 1
+    # bilinear back up keeps each digit's ink (its mean over the image), and blurs it
+    np.testing.assert_allclose(coarse.mean(axis=(1, 2)), quantise(means).mean(axis=(1, 2)), atol=0.01)
+    assert np.mean(np.abs(coarse - images)) > 0.05
+
+
 def test_numpy_and_tensorflow_augmentation_give_the_same_batches(mnist):
     """JAX training warps in numpy, TensorFlow training with its image ops: the same pixels."""
     from pipeline.augment import Augmentation
@@ -113,7 +155,11 @@ def test_numpy_and_tensorflow_augmentation_give_the_same_batches(mnist):
     tf = import_tensorflow()
     images = mnist[0][0][:600].astype(np.float32) / 255.0
     labels = np.eye(10, dtype=np.float32)[mnist[0][1][:600]]
-    batches = EpochBatches(images, labels, 128, seed=3, augmentation=Augmentation())
+    # every kind of change: warps, thinner and thicker strokes, thick pens, low resolution
+    ranges = Augmentation(thick_pen=0.3, low_resolution=0.3)
+    batches = EpochBatches(images, labels, 128, seed=3, augmentation=ranges)
+    assert {-2, 1, 2, 3, 4, 5, 6} <= set(np.unique(batches.unwarped(3)[2].pens))
+    assert batches.unwarped(3)[2].low_resolution.mean() > 0.1
     stream = iter(tf_dataset(tf, batches, first_step=3))
     for step in range(3, 9):  # across the epoch boundary (5 batches an epoch)
         tf_images, tf_labels = next(stream)

@@ -75,6 +75,39 @@ def read_set(samples, recipe: Callable, classify: Callable) -> dict:
     }
 
 
+def prepared(samples) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each sample as a PNG through today's recipe, once for any number of models: float32 [N, 28, 28]
+    (zeros where refused), int [N] labels (-1: not one digit), bool [N] refused."""
+    from pipeline.preprocess import preprocess, read_image
+
+    seen = np.zeros((len(samples), 28, 28), np.float32)
+    refused = np.zeros(len(samples), bool)
+    for i, sample in enumerate(samples):
+        try:
+            seen[i] = preprocess(read_image(png_bytes(sample.image)))
+        except PipelineError:
+            refused[i] = True
+    labels = np.array([-1 if sample.label is None else sample.label for sample in samples])
+    return seen, labels, refused
+
+
+def out_of_distribution_sets() -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The sets a training recipe is judged on beyond MNIST, prepared by today's recipe."""
+    from pipeline.bench import reading_sets
+
+    return {
+        "photos": prepared(reading_sets.photo_set()),
+        "pad sizes 40-250 px": prepared(reading_sets.size_sweep_set()),
+        "8x8 at 16 levels": prepared(reading_sets.low_resolution_set()),
+        "elastic warps": prepared(reading_sets.elastic_set()),
+    }
+
+
+def share_right(probabilities: np.ndarray, labels: np.ndarray, refused: np.ndarray) -> float:
+    """[N, 10] model outputs of prepared images -> the share read right (a refused digit is wrong)."""
+    return round(float(np.mean(np.where(refused, -1, probabilities.argmax(axis=1)) == labels)), 4)
+
+
 def mnist_test(recipe: Callable, classify: Callable) -> dict:
     from pipeline.data import load_mnist
 
@@ -201,6 +234,7 @@ def side_by_side(models_dir: Path, page_photos: int = 200) -> dict:
         "not one digit": reading_sets.not_a_digit_set(),
         "pad sizes 40-250 px": reading_sets.size_sweep_set(),
         "8x8 at 16 levels": reading_sets.low_resolution_set(),
+        "elastic warps": reading_sets.elastic_set(),
     }
     figures: dict = {"baseline": BASELINE if before else None, "model": default, "sets": {}}
     for set_name, samples in sets.items():

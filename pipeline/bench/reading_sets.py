@@ -12,6 +12,8 @@ digits, the same images from the same seed every time.
   40 to 250 px tall: a small digit with the pad's pen is nearly a blob, as on the real pad.
 - `low_resolution_set`: MNIST digits shrunk to 8x8 at 16 grey levels and blown up again to 28x28,
   as scikit-learn's 8x8 `digits` would come to a reader.
+- `elastic_set`: MNIST digits under an elastic distortion (Simard, Steinkraus and Platt 2003), an
+  imitation of other writers' wobbles that no training recipe here draws.
 
     python -m pipeline.bench.reading_sets OUTDIR   # a few PNGs of each set, and the time each took
 """
@@ -421,11 +423,34 @@ def low_resolution_set(count: int = 1000, seed: int = 3) -> list[Sample]:
     return samples
 
 
+# Simard, Steinkraus and Platt (2003), "Best practices for convolutional neural networks applied to
+# visual document analysis", section 2: a random displacement field smoothed by a Gaussian of deviation
+# sigma, scaled by alpha; their MNIST values.
+ELASTIC_ALPHA, ELASTIC_SIGMA = 34.0, 4.0
+
+
+def elastic_set(count: int = 1000, seed: int = 4) -> list[Sample]:
+    """MNIST test digits under an elastic distortion (Simard et al. 2003: alpha 34, sigma 4), bilinear."""
+    rng = np.random.default_rng(seed)
+    digits = _test_digits(rng)
+    rows, cols = np.indices((28, 28)).astype(np.float64)
+    samples = []
+    for _ in range(count):
+        digit, label = next(digits)
+        dy, dx = (
+            ndimage.gaussian_filter(rng.uniform(-1, 1, (28, 28)), ELASTIC_SIGMA) * ELASTIC_ALPHA for _ in "yx"
+        )
+        moved = ndimage.map_coordinates(digit.astype(np.float64), [rows + dy, cols + dx], order=1)
+        samples.append(Sample(np.clip(np.round(moved), 0, 255).astype(np.uint8), label, "elastic"))
+    return samples
+
+
 SETS: dict[str, Callable[[], list[Sample]]] = {
     "photo": photo_set,
     "not_a_digit": not_a_digit_set,
     "size_sweep": size_sweep_set,
     "low_resolution": low_resolution_set,
+    "elastic": elastic_set,
 }
 
 

@@ -125,17 +125,20 @@ def speedup_ablation(epochs: int = 3) -> dict:
 
 
 def cnn_recipes_side_by_side(recipes: dict | None = None, seed: int = 0) -> dict:
-    """Train the CNN with its first recipe and with the served one, one epoch of each in turn
-    (the order alternating), so both see the same machine load. After each epoch: training time
-    so far (test scoring excluded) and test accuracy; then the time to CNN_TARGET."""
+    """Train the CNN with each recipe (by default its first, the MNIST-only one it replaced and the
+    served one), one epoch of each in turn (the order alternating), so all see the same machine load.
+    After each epoch: training time so far (test scoring excluded) and test accuracy; then the time
+    to CNN_TARGET and what each final model reads of the out-of-distribution sets (photos, pad
+    sizes, 8x8 digits, elastic warps) through today's reading recipe."""
     from pipeline.batches import EpochBatches, tf_dataset
+    from pipeline.bench.reading import out_of_distribution_sets, share_right
     from pipeline.data import load_mnist, one_hot, scale_pixels
     from pipeline.evaluate import mnist_test_set
-    from pipeline.models import CNN, CNN_FIRST, NUM_CLASSES
+    from pipeline.models import CNN, CNN_FIRST, CNN_MNIST, NUM_CLASSES
     from pipeline.tf_setup import describe_device, import_keras, import_tensorflow, native_output_silenced
     from pipeline.train import compiled_model, split_validation
 
-    recipes = recipes or {"first recipe": CNN_FIRST, "served recipe": CNN}
+    recipes = recipes or {"first recipe": CNN_FIRST, "MNIST-only recipe": CNN_MNIST, "served recipe": CNN}
     tf = import_tensorflow()
     keras = import_keras()
     keras.utils.set_random_seed(seed)
@@ -173,8 +176,10 @@ def cnn_recipes_side_by_side(recipes: dict | None = None, seed: int = 0) -> dict
                 {"epoch": epoch + 1, "seconds": round(run["seconds"], 1), "test_accuracy": accuracy}
             )
             print(f"  {name} epoch {epoch + 1}: {run['seconds']:.0f} s, test accuracy {accuracy:.4f}", flush=True)
+    sets = out_of_distribution_sets()
     results = {}
     for name, run in runs.items():
+        model = run["model"]
         reached = next((row for row in run["rows"] if row["test_accuracy"] >= CNN_TARGET), None)
         results[name] = {
             "recipe": run["recipe"].as_dict(),
@@ -184,5 +189,9 @@ def cnn_recipes_side_by_side(recipes: dict | None = None, seed: int = 0) -> dict
             "seconds_to_target": reached["seconds"] if reached else None,
             "epoch_reaching_target": reached["epoch"] if reached else None,
             "total_seconds": run["rows"][-1]["seconds"],
+            "out_of_distribution": {
+                set_name: share_right(np.asarray(model.predict(seen, batch_size=1000, verbose=0)), labels, refused)
+                for set_name, (seen, labels, refused) in sets.items()
+            },
         }
     return {"device": describe_device(), "target": CNN_TARGET, "recipes": results}
