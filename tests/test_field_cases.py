@@ -3,9 +3,9 @@
 
 Photos of paper are read by pipeline/ink.py's recipe (background removal, hysteresis with Otsu's
 threshold, lines and desk dropped) and pipeline/pen.py's pen. A digit drawn small with the pad's thick
-pen fills its own gaps: no redrawing of the mask recovers them, so it waits for a model trained on
-thick pens (issue 20, item 4) and is marked a strict expected failure until then, so a change that
-fixes it turns its test red until the mark is removed.
+pen fills its own gaps: no redrawing of the mask recovers them, and the CNN trained with thick pens
+(issue 20, item 4) reads the pad's small digits far better but still this 5 as an 8 (0.60), so it is
+a strict expected failure: a change that fixes it turns its test red until the mark is removed.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pipeline.runtime import Classifier
 from tests.conftest import REPO_ROOT
 
 FIELD_CASES = REPO_ROOT / "tests" / "fixtures" / "field-cases"
-NOT_YET = pytest.mark.xfail(strict=True, reason="issue 20, item 4: needs a model trained on thick pens")
+NOT_YET = pytest.mark.xfail(strict=True, reason="issue 20: a blob with two notches, read 8 even when trained on thick pens")
 
 CASES = [
     ("min_lined_5.png", 5),

@@ -42,7 +42,7 @@ def shares(samples, read) -> tuple[float, float, collections.Counter]:
 
 
 def test_phone_photos_of_paper_are_read(read):
-    """Measured on the full set of 500: 0.962 right, 1.8 % refused (before photos were read: 0.354)."""
+    """Measured on the full set of 500: 0.964 right, 1.8 % refused (before photos were read: 0.354)."""
     right, refused, wrong = shares(reading_sets.photo_set(count=120, seed=11), read)
     assert right >= 0.92, wrong
     assert refused <= 0.03, wrong
@@ -59,10 +59,31 @@ def test_what_is_not_one_digit_is_refused(read):
 
 
 def test_pad_drawings_of_every_size_are_read(read):
-    """40 px to the full pad with the pad's pen (measured on 200: 0.920; the misses are the smallest)."""
+    """40 px to the full pad with the pad's pen (measured on 200: 0.955 by the CNN trained with thick
+    pens, 0.920 by the 5-epoch one before it; the misses are the smallest)."""
     right, refused, wrong = shares(reading_sets.size_sweep_set(count=60, seed=13), read)
-    assert right >= 0.9, wrong
+    assert right >= 0.92, wrong
     assert refused <= 0.03, wrong
+
+
+def test_small_digits_drawn_with_the_pads_pen_are_read(read):
+    """40 to 90 px tall with the 18 px pen, blobs with notches (measured on the full sweep's first 50:
+    0.94 by the CNN trained with thick pens, 0.78 by the 5-epoch one before it)."""
+    small = [s for s in reading_sets.size_sweep_set(count=200, seed=15) if int(s.kind.split()[0]) <= 90]
+    right, _, wrong = shares(small, read)
+    assert right >= 0.88, wrong
+
+
+def test_coarse_scans_are_read(read):
+    """MNIST test digits at 8x8 and 16 grey levels, blown up (measured on 1000: 0.950 by the CNN
+    trained with low resolution, 0.589 by the 5-epoch one before it), and under an elastic warp,
+    which no recipe trains with (0.954)."""
+    for samples, floor in (
+        (reading_sets.low_resolution_set(count=200, seed=16), 0.9),
+        (reading_sets.elastic_set(count=200, seed=17), 0.92),
+    ):
+        right, refused, wrong = shares(samples, read)
+        assert right >= floor and refused <= 0.01, (samples[0].kind, right, wrong)
 
 
 def test_mnist_digits_are_read_and_not_refused(read, mnist):
