@@ -21,7 +21,7 @@ from pipeline.runtime import Classifier
 from tests.conftest import REPO_ROOT
 
 FIELD_CASES = REPO_ROOT / "tests" / "fixtures" / "field-cases"
-NOT_YET = pytest.mark.xfail(strict=True, reason="issue 20: a blob with two notches, read 8 even when trained on thick pens")
+NOT_YET = pytest.mark.xfail(strict=True, reason="issue 20: a blob with two notches, read 8 by the thick-pen CNN")
 
 CASES = [
     ("min_lined_5.png", 5),

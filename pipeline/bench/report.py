@@ -114,7 +114,7 @@ def cnn_recipes_section(figures: dict) -> str:
         other = figures["recipes"][name]
         if first["seconds_to_target"] and other["seconds_to_target"]:
             ratio += (
-                f"\n\n{name} against {names[0]}: time to {figures['target']} **"
+                f"\n\n{name.capitalize()} against {names[0]}: time to {figures['target']} **"
                 f"{first['seconds_to_target'] / other['seconds_to_target']:.1f}× faster**; whole run "
                 f"{first['total_seconds'] / other['total_seconds']:.1f}× faster."
             )
@@ -123,7 +123,7 @@ def cnn_recipes_section(figures: dict) -> str:
     if served and replaced:
         seconds, before = served["total_seconds"], replaced["total_seconds"]
         ratio += (
-            f"\n\nserved recipe against MNIST-only recipe: **{seconds / before:.2f}× the training time** "
+            f"\n\nServed recipe against MNIST-only recipe: **{seconds / before:.2f}× the training time** "
             f"({seconds:.0f} s against {before:.0f} s)."
         )
     beyond = {

@@ -92,7 +92,7 @@ def main(args) -> int:
         print("Training: what each speed-up gives", flush=True)
         figures["training"]["ablation"] = training.speedup_ablation()
     if "cnn" in chosen:
-        print("Training: the CNN to its target accuracy, first recipe against the served one", flush=True)
+        print("Training: the CNN recipes side by side, to the target accuracy and beyond MNIST", flush=True)
         figures["training"]["cnn_recipes"] = training.cnn_recipes_side_by_side()
     if "inference" in chosen:
         print("Inference: every artifact in its runtime", flush=True)

@@ -12,7 +12,8 @@ CPUs without VNNI (AVX2, AVX-512F) saturate their 16-bit intermediate sums, so t
 answers there (the article model: 286 of the 10k test images changed, accuracy 0.9186 -> 0.9144 on an
 AVX2 EPYC, measured against a VNNI Xeon). ONNX Runtime's quantisation docs give this remedy. The
 export checks it: the int8 kernels must give the answers of the QDQ graph computed in float (ONNX
-Runtime with graph optimisations off), which is what a CPU that does not saturate computes.
+Runtime with graph optimisations off), which is what a CPU that does not saturate computes, on every
+calibration image but exact ties (`TIE`).
 """
 
 from __future__ import annotations
@@ -114,18 +115,27 @@ def _quantize_int8(float_model: Path, target: Path, calibration: np.ndarray) -> 
         )
 
 
+# The int8 graph writes its probabilities as 8-bit steps of 1/256: two classes within two steps of
+# each other in the float QDQ graph are a tie that the integer kernels' rounding may break either
+# way (measured: a personalised cnn, 1 of 500 calibration images at 0.473 against 0.473, the kernels
+# 1/256 apart), while saturation changes answers far from any tie (the article: 286 of 10k).
+TIE = 2 / 256
+
+
 def kernel_agreement(path: Path, images: np.ndarray) -> float:
     """Share of `images` ([N, 28, 28] float32) on which ONNX Runtime's int8 kernels (graph optimisations
     on, as served) pick the same class as the QDQ graph computed in float (optimisations off: each
-    DequantizeLinear runs as written, no integer kernel, so no CPU-dependent saturation)."""
+    DequantizeLinear runs as written, no integer kernel, so no CPU-dependent saturation), or on which
+    the float graph's two most likely classes are within TIE of each other."""
     import onnxruntime
 
     levels = onnxruntime.GraphOptimizationLevel
-    answers = [
-        OnnxModel(path, optimization_level=level).predict(images).argmax(axis=1)
+    kernels, graph = (
+        OnnxModel(path, optimization_level=level).predict(images)
         for level in (levels.ORT_ENABLE_ALL, levels.ORT_DISABLE_ALL)
-    ]
-    return float(np.mean(answers[0] == answers[1]))
+    )
+    second, first = np.sort(graph, axis=1)[:, -2:].T
+    return float(np.mean((kernels.argmax(axis=1) == graph.argmax(axis=1)) | (first - second <= TIE)))
 
 
 class OnnxModel:
