@@ -114,7 +114,7 @@ def cnn_recipes_section(figures: dict) -> str:
         other = figures["recipes"][name]
         if first["seconds_to_target"] and other["seconds_to_target"]:
             ratio += (
-                f"\n\n{name.capitalize()} against {names[0]}: time to {figures['target']} **"
+                f"\n\n{name[0].upper() + name[1:]} against {names[0]}: time to {figures['target']} **"
                 f"{first['seconds_to_target'] / other['seconds_to_target']:.1f}× faster**; whole run "
                 f"{first['total_seconds'] / other['total_seconds']:.1f}× faster."
             )
@@ -161,7 +161,7 @@ def cnn_recipes_section(figures: dict) -> str:
     return (
         f"### The CNN on {figures['device']}: its recipes side by side\n\n"
         "All trained in the same process, one epoch of each in turn (the order alternating), "
-        "so both see the same machine load; training time only (test scoring excluded).\n\n"
+        "so all see the same machine load; training time only (test scoring excluded).\n\n"
         + table(
             [
                 "recipe",
