@@ -12,7 +12,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -210,30 +209,18 @@ def run_first_export(out: Path, build: Path) -> None:
 @pytest.fixture(scope="session")
 def own_exports(tmp_path_factory, mnist):
     """The five Keras models of pipeline/bench/own_models.py, trained and each exported by
-    `pipeline.own_model.export_model` into one folder (with its index.json), made once per test run.
-    `.models`: name -> OwnModel (its .keras, labelled data, a sample image and its label); `.out`: the
-    export folder; `.seconds`: name -> seconds to export and verify."""
-    import json
-
-    from pipeline.bench.own_models import BUILDERS, build_all
+    `pipeline.own_model.export_model` into one folder (with its index.json), made once per test run by
+    the benchmark's own loop (pipeline/bench/own.py's export_times). `.models`: name -> OwnModel (its
+    .keras, labelled data, a sample image and its label); `.out`: the export folder."""
+    from pipeline.bench.own_models import BUILDERS, described
 
     with made_once(tmp_path_factory, "own-models") as (root, to_make):
-        models = build_all(root / "models") if to_make else None
         if to_make:
-            from pipeline.own_model import export_model
+            from pipeline.bench.own import export_times
 
-            seconds = {}
-            for name, model in models.items():
-                started = time.perf_counter()
-                export_model(model.keras, model.data, name, out_dir=root / "exported", verbose=False)
-                seconds[name] = round(time.perf_counter() - started, 1)
-            (root / "seconds.json").write_text(json.dumps(seconds))
-    from pipeline.bench.own_models import described
-
+            export_times(root)
     return SimpleNamespace(
-        models={name: described(root / "models", name) for name in BUILDERS},
-        out=root / "exported",
-        seconds=json.loads((root / "seconds.json").read_text()),
+        models={name: described(root / "models", name) for name in BUILDERS}, out=root / "exported"
     )
 
 
