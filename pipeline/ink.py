@@ -13,7 +13,9 @@ one, in whole numbers so that `web/static/ink.js` gives exactly the same mask:
 3. the desk around the sheet left out, then hysteresis from a floor above the noise to Otsu's threshold
    among what stands out (Otsu 1979, "A threshold selection method from gray-level histograms"), kept
    local so that faint ruled lines are not followed away from the ink (`ink_mask`);
-4. components (8-connected): the digit is the ones holding MIN_SHARE of the ink and whatever lies
+4. the page's ruled rows and squared columns dropped where the pen is as faint as they are
+   (pipeline/ruled_lines.py);
+5. components (8-connected): the digit is the ones holding MIN_SHARE of the ink and whatever lies
    within their box; "not one digit" when those fall into several groups side by side, when they are
    scribbled or when only specks are left (`digit_mask`).
 
@@ -26,6 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline.errors import PipelineError
+from pipeline.ruled_lines import drop_ruled_lines
 
 WORK_SIDE = 512  # the longer side is shrunk by a whole factor to between this and twice this
 BACKGROUND_WINDOW = 0.25  # the opening's square, as a share of the shorter side (made odd, at least 3)
@@ -42,8 +45,10 @@ FRAME_DEPTH = 0.15  # ...and reaching no further in than this share of its short
 # "Not one digit" (constants measured, see pipeline bench): components holding at least MIN_SHARE of the
 # ink are what was drawn; grouped by their columns, groups further apart than DIGIT_GAP x the drawing's
 # height are separate digits or marks. More than SPECKS components, none holding SPECK_SHARE of the ink,
-# are noise, not strokes.
+# are noise, not strokes. Within the digit's box, pieces under PIECE_SHARE of the ink are specks (a
+# squared page's crossings), left out: they would count as strokes for `scribbled`.
 MIN_SHARE = 0.1
+PIECE_SHARE = 0.02
 DIGIT_GAP = 0.03
 SPECKS = 20
 SPECK_SHARE = 0.3
@@ -179,7 +184,7 @@ def ink_mask(strength: np.ndarray) -> np.ndarray:
     middle = float(np.median(paper))
     spread = 1.4826 * float(np.median(np.abs(paper - middle)))
     low = max(middle + NOISE_SIGMAS * spread, LOW_FLOOR)
-    desk = desk_pixels(strength, low, upper_threshold(strength, low))
+    desk = desk_pixels(strength, low)
     if desk.any():
         strength = np.where(desk, 0, strength)
     strong = strength >= upper_threshold(strength, low)
@@ -221,17 +226,19 @@ def components(mask: np.ndarray) -> tuple[np.ndarray, int, list[tuple[slice, sli
     return labels, count, boxes, frame
 
 
-def desk_pixels(strength: np.ndarray, low: float, high: float) -> np.ndarray:
+def desk_pixels(strength: np.ndarray, low: float) -> np.ndarray:
     """HxW bool: the desk around the sheet or a page's dark edge, with its fringe.
 
-    The desk is wide and strong: the frames (components) among the cores of the strong pixels (>= high,
-    more than DESK_CORE pixels from any other), grown back by DESK_CORE + DESK_FRINGE over what is
-    above low. Cores leave out the thin ruled lines that may join the desk to the digit. Nothing is
+    The desk is wide: the frames (components) among the cores of the ink (pixels >= low more than
+    DESK_CORE pixels from any below it), grown back by DESK_CORE + DESK_FRINGE over what is above low.
+    Cores leave out the thin ruled lines that may join the desk to the digit. (Cores above Otsu's
+    threshold instead of low missed a wooden desk whose grain runs across a side band: its rows are
+    alternately stronger and weaker than the ink.) Nothing is
     left out unless a digit-sized mark (above low) remains: a tightly cropped thick digit that
     touches the edges is not a desk."""
     from pipeline.pen import squared_distances
 
-    core = squared_distances(strength < high) > DESK_CORE * DESK_CORE
+    core = squared_distances(strength < low) > DESK_CORE * DESK_CORE
     labels, _, _, frame = components(core)
     if not frame.any():
         return np.zeros(strength.shape, bool)
@@ -252,10 +259,10 @@ def digit_mask(mask: np.ndarray) -> np.ndarray:
     """HxW bool ink -> HxW bool, the one digit's pixels; areas are whole pixel counts.
 
     Frames are dropped (unless they are all there is). The digit is the components holding MIN_SHARE
-    of the ink and whatever lies within their box. NotOneDigitError when only specks are left (more
-    than SPECKS pieces, none with SPECK_SHARE of the ink, or all within SMALLEST of the image), when
-    the strokes fall into groups side by side (a gap wider than DIGIT_GAP x their height between their
-    columns) or when they are scribbled; BlankImageError when nothing is left.
+    of the ink and the pieces within their box holding PIECE_SHARE of it. NotOneDigitError when only
+    specks are left (more than SPECKS pieces, none with SPECK_SHARE of the ink, or all within SMALLEST
+    of the image), when the strokes fall into groups side by side (a gap wider than DIGIT_GAP x their
+    height between their columns) or when they are scribbled; BlankImageError when nothing is left.
     """
     labels, count, boxes, frame = components(mask)
     if count == 0:
@@ -284,7 +291,12 @@ def digit_mask(mask: np.ndarray) -> np.ndarray:
     inside = [
         index + 1
         for index, (rows, cols) in enumerate(boxes)
-        if keep[index] and rows.start >= top and rows.stop <= bottom and cols.start >= left and cols.stop <= right
+        if keep[index]
+        and areas[index] >= PIECE_SHARE * total
+        and rows.start >= top
+        and rows.stop <= bottom
+        and cols.start >= left
+        and cols.stop <= right
     ]
     if max(bottom - top, right - left) < SMALLEST * min(mask.shape):  # a speck or two on blank paper
         raise NotOneDigitError(SPECKS_ONLY)
@@ -310,5 +322,5 @@ def find_digit(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if noisy(levels):
         levels = smooth(levels)
     strength = remove_background(levels)
-    digit = digit_mask(ink_mask(strength))
+    digit = digit_mask(drop_ruled_lines(ink_mask(strength)))
     return digit, strength / strength[digit].max()

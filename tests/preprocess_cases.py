@@ -37,6 +37,22 @@ def rgba(ink: np.ndarray, ink_colour=(255, 255, 255), paper=(0, 0, 0), alpha=Non
     return np.dstack([colour, opacity]).round().astype(np.uint8)
 
 
+def ruled_page(height: int, width: int, step: int, slope: float, squared: bool) -> np.ndarray:
+    """0..1 coverage of a page's lines, 2 px thick every `step` px, rising `slope` px per px (a photo
+    turned a little); squared paper has columns too, leaning the other way."""
+    rows, cols = np.mgrid[0:height, 0:width]
+    lines = ((rows - slope * cols) % step) < 2
+    if squared:
+        lines |= ((cols + slope * rows) % step) < 2
+    return lines.astype(float)
+
+
+def pencil_on_page(squared: bool) -> np.ndarray:
+    """A pencil 7 on ruled or squared paper, 300x300 grey, its strokes as dark as the page's lines."""
+    seven = stroke(300, 300, [(80, 90), (80, 200), (230, 130)], 2)
+    return np.round(225 - 80 * np.maximum(ruled_page(300, 300, 28, 0.06, squared), seven)).astype(np.uint8)
+
+
 def drawings() -> dict[str, np.ndarray]:
     seven = stroke(60, 48, [(8, 6), (8, 40), (52, 18)], 3)
     one = stroke(40, 40, [(4, 22), (36, 18)], 2)
@@ -55,6 +71,8 @@ def drawings() -> dict[str, np.ndarray]:
             paper=(230, 230, 230),
         ),
         "a single dot": rgba(stroke(28, 28, [(27, 1), (27, 1)], 0.4)),
+        "pencil seven on ruled paper, turned a little": pencil_on_page(squared=False),
+        "pencil seven on squared paper, turned a little": pencil_on_page(squared=True),
         "blank": rgba(np.zeros((30, 30))),
     }
 

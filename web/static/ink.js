@@ -4,6 +4,7 @@
 // elsewhere, so that tests/preprocess.test.mjs can hold the two to exactly the same mask. Images are
 // row-major typed arrays with their width and height; masks are Uint8Array of 0/1.
 
+import { dropRuledLines } from './lines.js';
 import { beyondDisc, strokeWidth, withinDisc } from './pen.js';
 
 export const WORK_SIDE = 512;           // WORK_SIDE
@@ -17,7 +18,8 @@ export const DESK_CORE = 3;             // DESK_CORE
 export const DESK_FRINGE = 3;           // DESK_FRINGE
 export const FRAME_SPAN = 0.7;          // FRAME_SPAN
 export const FRAME_DEPTH = 0.15;        // FRAME_DEPTH
-export const MIN_SHARE = 0.1;           // MIN_SHARE, DIGIT_GAP, SPECKS, SPECK_SHARE, SCRIBBLE, SMALLEST
+export const MIN_SHARE = 0.1;           // MIN_SHARE, PIECE_SHARE, DIGIT_GAP, SPECKS, SPECK_SHARE, SCRIBBLE, SMALLEST
+export const PIECE_SHARE = 0.02;
 export const DIGIT_GAP = 0.03;
 export const SPECKS = 20;
 export const SPECK_SHARE = 0.3;
@@ -258,11 +260,11 @@ function digitSized(mask, width, height) {
   return bottom >= 0 && Math.max(bottom - top + 1, right - left + 1) >= SMALLEST * Math.min(width, height);
 }
 
-// Twin of desk_pixels: the wide, strong frames grown back over what is above low, unless that is all.
-function deskPixels(strength, width, height, low, high) {
-  const strong = new Uint8Array(strength.length);
-  for (let i = 0; i < strength.length; i++) strong[i] = strength[i] >= high ? 1 : 0;
-  const core = beyondDisc(strong, width, height, DESK_CORE * DESK_CORE);
+// Twin of desk_pixels: the wide frames grown back over what is above low, unless that is all.
+function deskPixels(strength, width, height, low) {
+  const ink = new Uint8Array(strength.length);
+  for (let i = 0; i < strength.length; i++) ink[i] = strength[i] >= low ? 1 : 0;
+  const core = beyondDisc(ink, width, height, DESK_CORE * DESK_CORE);
   const { labels, frame } = components(core, width, height);
   if (!frame.includes(1, 1)) return null;
   const reach = DESK_CORE + DESK_FRINGE;
@@ -288,7 +290,7 @@ export function inkMask(strength, width, height) {
   for (let i = 0; i < paper.length; i++) deviations[i] = Math.abs(2 * paper[i] - 2 * middle);
   const spread = 1.4826 * (medianOf(deviations, 511) / 2);
   const low = Math.max(middle + NOISE_SIGMAS * spread, LOW_FLOOR);
-  const desk = deskPixels(strength, width, height, low, upperThreshold(strength, low));
+  const desk = deskPixels(strength, width, height, low);
   if (desk) strength = strength.map((v, i) => (desk[i] ? 0 : v));
   const high = upperThreshold(strength, low);
   const strong = new Uint8Array(strength.length);
@@ -334,7 +336,8 @@ export function digitMask(mask, width, height) {
   const inside = new Uint8Array(count + 1);
   for (let l = 1; l <= count; l++) {
     const box = boxes[l];
-    inside[l] = keep[l] && box[2] >= top && box[3] <= bottom && box[0] >= left && box[1] <= right ? 1 : 0;
+    inside[l] = keep[l] && areas[l] >= PIECE_SHARE * total &&
+                box[2] >= top && box[3] <= bottom && box[0] >= left && box[1] <= right ? 1 : 0;
   }
   const digit = new Uint8Array(labels.length);
   for (let i = 0; i < labels.length; i++) digit[i] = inside[labels[i]];
@@ -357,7 +360,7 @@ export function findDigit(gray, imageWidth, imageHeight) {
   let { levels, width, height } = shrink(toLevels(gray), imageWidth, imageHeight);
   if (noisy(levels, width, height)) levels = smooth(levels, width, height);
   const strength = removeBackground(levels, width, height);
-  const digit = digitMask(inkMask(strength, width, height), width, height);
+  const digit = digitMask(dropRuledLines(inkMask(strength, width, height), width, height), width, height);
   let strongest = -Infinity;
   digit.forEach((d, i) => { if (d) strongest = Math.max(strongest, strength[i]); });
   const shade = new Float64Array(strength.length);
