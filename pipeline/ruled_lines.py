@@ -2,26 +2,30 @@
 
 pipeline/ink.py keeps what lies near strong ink. With pencil on a school notebook the page's lines are
 as strong as the strokes, so they stay and join the digit, which is then refused as a scribble. A
-page's lines are long, thin, straight and several; a digit's strokes are not all of those at once:
+page's lines are long, thin, straight, evenly spaced and many; a digit's bars are not all of those:
 
-1. at each slope from -MAX_SLOPE to MAX_SLOPE in steps of 1/width (the photo may be turned a little),
-   the ink pixels are counted along each digital line y = c + round(slope x) (a Hough transform
-   restricted to near-horizontal lines: Duda and Hart 1972, "Use of the Hough transformation to detect
-   lines and curves in pictures"); the page's slope is the one whose counts are the most concentrated
-   (the largest sum of squares: the projection-profile criterion of document deskewing, Postl 1986);
-2. at that slope, a line of the page is a run of neighbouring digital lines each holding at least
-   LINE_SPAN / LINE_EDGE of the ink it could (its faint edges; "could": a line near a corner leaves
-   the image early), one of them LINE_SPAN of it. It must be at most LINE_THICKNESS of the height
-   thick (a band of noise along a vignette is not), and there must be at least LINES of them, or
-   nothing is dropped (a digit has at most three long bars; MNIST-sized images have no line so thin);
-The same is done down the image for squared paper's columns, from the same mask. Then
+1. the slope: ink pixels are counted along each digital line y = c + round(s x), for slopes s from
+   -MAX_SLOPE to MAX_SLOPE (the photo may be turned a little), every COARSE / width and then every
+   1 / width around the best (a Hough transform restricted to near-horizontal lines: Duda and Hart
+   1972, "Use of the Hough transformation to detect lines and curves in pictures"); the page's slope
+   is the one whose counts are the most concentrated (the largest sum of squares: the
+   projection-profile criterion of document deskewing, Postl 1986);
+2. the lines: at that slope, a run of neighbouring digital lines each holding LINE_SPAN / LINE_EDGE of
+   the ink it could hold (its faint edges; "could": a line near a corner leaves the image early),
+   one of them LINE_SPAN of it, at most LINE_THICKNESS of the height thick. Those crossing at least
+   LINE_ROOM of the width are the page's lines when another lies at the page's spacing from them
+   (the most common gap between neighbours, give or take SPACING of it), and there must be LINES of
+   them, or nothing is dropped: a digit's bars are three at most, and an image of MNIST's size has
+   no line so thin. A piece in a corner is a line of the page when it lies at the spacing from one;
+3. their pixels go, and those of the digital lines just beside them (the slope found may be 1/width
+   off the page's, so a line can drift by a row across the image), but for two kinds of pixels of
+   a stroke: where the ink across the line is thicker than the line by STROKE_ON_LINE pixels or
+   more (a digit's bar written on the line, a stroke crossing it), and within half the line's
+   thickness and a pixel of the ink that is left (a stroke crossing at a slant keeps its pixels).
 
-3. the lines' pixels go, and those of the digital lines just beside them (the slope found may be
-   1/width off the page's, so a line can drift by a row across the image), except within half the
-   widest line and a pixel of the ink that is left: where a stroke crosses a line (or touches it) it
-   stays about whole, with a stub of the line about as long as the line is wide.
-
-Whole numbers throughout, so that `web/static/lines.js` drops the same pixels.
+The same is done down the image for squared paper's columns, from the same mask; each kind's
+thickness across is measured without the other kind. Whole numbers wherever a result is compared,
+so that `web/static/lines.js` drops the same pixels.
 """
 
 from __future__ import annotations
@@ -29,11 +33,14 @@ from __future__ import annotations
 import numpy as np
 
 MAX_SLOPE = 0.18  # tan 10 degrees: the photos of pipeline/bench/reading_sets.py turn by up to 8
+COARSE = 4  # the slope's first search, in steps of this / width
 LINE_SPAN = 0.6  # of the width: a page's line crosses the sheet; the desk may hide up to a quarter of it
 LINE_EDGE = 4  # see step 2
 LINE_THICKNESS = 0.03  # of the height: a page's line is thin (the photo set's: 1 or 2 px in 400)
-LINES = 3  # a page shows several lines (every 8..12 % of it in the photo set)
-LINE_ROOM = 0.25  # of the width: a line crossing less of the image (in a corner) is not looked for
+LINE_ROOM = 0.25  # of the width: a line crossing less of the image is a corner piece (step 2)
+LINES = 4  # a page shows several lines (every 8..12 % of it in the photo set); a 3 has three bars
+SPACING = 0.1  # see step 2
+STROKE_ON_LINE = 2  # pixels: see step 3
 
 
 def rounded_shift(xs: np.ndarray, step: int, width: int) -> np.ndarray:
@@ -42,56 +49,110 @@ def rounded_shift(xs: np.ndarray, step: int, width: int) -> np.ndarray:
     return (2 * step * xs + width) // (2 * width)
 
 
-def page_lines(mask: np.ndarray) -> tuple[np.ndarray, int]:
-    """HxW bool ink -> (HxW bool: the pixels of the page's near-horizontal lines, none if there are
-    fewer than LINES thin ones; the widest one's width in digital lines, 0 if none): steps 1 and 2."""
+def runs_down(mask: np.ndarray) -> np.ndarray:
+    """HxW bool -> HxW int64: for each True pixel, the length of the unbroken run of True down its
+    column that it belongs to (0 elsewhere)."""
+    ink = mask.astype(np.int64)
+    above, below = np.zeros_like(ink), np.zeros_like(ink)
+    above[0] = ink[0]
+    for row in range(1, len(ink)):
+        above[row] = (above[row - 1] + 1) * ink[row]
+    below[-1] = ink[-1]
+    for row in range(len(ink) - 2, -1, -1):
+        below[row] = (below[row + 1] + 1) * ink[row]
+    return np.where(mask, above + below - 1, 0)
+
+
+def evenly_spaced(centres: list[int], others: list[int]) -> tuple[list[bool], list[bool]]:
+    """Sorted line centres (in half pixels) crossing most of the image, and those of corner pieces ->
+    which of each lie at the page's spacing from a line (step 2). The spacing is the gap between
+    neighbouring centres that the most such gaps are within SPACING of (the first such gap)."""
+    gaps = [b - a for a, b in zip(centres, centres[1:])]
+    if not gaps:
+        return [False] * len(centres), [False] * len(others)
+    support = [sum(abs(g - gap) <= SPACING * gap for g in gaps) for gap in gaps]
+    spacing = gaps[support.index(max(support))]
+
+    def at_spacing(centre: int, lines: list[int]) -> bool:
+        return any(line != centre and abs(abs(line - centre) - spacing) <= SPACING * spacing for line in lines)
+
+    lines = [at_spacing(c, centres) for c in centres]
+    kept = [c for c, line in zip(centres, lines) if line]
+    return lines, [at_spacing(c, kept) for c in others]
+
+
+def page_lines(mask: np.ndarray) -> np.ndarray:
+    """HxW bool ink -> HxW bool: the pixels of the page's near-horizontal lines, with a digital line
+    more on each side (none if the page shows fewer than LINES): steps 1 and 2."""
     height, width = mask.shape
     rows, cols = np.nonzero(mask)
     none = np.zeros(mask.shape, bool)
     steps = int(MAX_SLOPE * width)
     size = height + 2 * steps  # every offset below lies in 0..size - 1: a line rises at most `steps`
-    best_score, best_step, counts = -1, 0, np.zeros(size, np.int64)
-    for step in range(-steps, steps + 1):
-        line_counts = np.bincount(rows - rounded_shift(cols, step, width) + steps, minlength=size)
-        score = int(line_counts @ line_counts)
-        if score > best_score:  # the first of equal scores, as the JS twin
-            best_score, best_step, counts = score, step, line_counts
+
+    def counts_at(step: int) -> np.ndarray:
+        return np.bincount(rows - rounded_shift(cols, step, width) + steps, minlength=size)
+
+    def best(candidates: range) -> int:
+        scores = [int(counts @ counts) for counts in map(counts_at, candidates)]
+        return candidates[scores.index(max(scores))]  # the first of equal scores, as the JS twin
+
+    coarse = best(range(-steps, steps + 1, COARSE))
+    step = best(range(max(-steps, coarse - COARSE + 1), min(steps, coarse + COARSE - 1) + 1))
+    counts = counts_at(step)
     # How many columns each line crosses inside the image: one near a corner leaves it early.
-    entry = steps - rounded_shift(np.arange(width), best_step, width)  # each column's offset of row 0
-    room = np.cumsum(np.bincount(entry, minlength=size + 1) - np.bincount(entry + height, minlength=size + 1))
-    room = room[:size]
-    # A line of the page: neighbouring digital lines each holding LINE_SPAN / LINE_EDGE of the ink they
-    # could (its faint edges), one of them LINE_SPAN, thin, away from the corners.
-    edge = (LINE_EDGE * counts >= LINE_SPAN * room) & (room >= LINE_ROOM * width)
+    entry = steps - rounded_shift(np.arange(width), step, width)  # each column's offset of row 0
+    enter, leave = np.bincount(entry, minlength=size + 1), np.bincount(entry + height, minlength=size + 1)
+    room = np.cumsum(enter - leave)[:size]
+    edge = (LINE_EDGE * counts >= LINE_SPAN * room) & (room > 0)
     full = counts >= LINE_SPAN * room
     starts = np.flatnonzero(edge & ~np.concatenate([[False], edge[:-1]]))
     stops = np.flatnonzero(edge & ~np.concatenate([edge[1:], [False]])) + 1
+    runs = [
+        (int(start), int(stop))
+        for start, stop in zip(starts, stops)
+        if stop - start <= LINE_THICKNESS * height and full[start:stop].any()
+    ]
+    crossing = [run for run in runs if room[run[0] : run[1]].max() >= LINE_ROOM * width]
+    corners = [run for run in runs if room[run[0] : run[1]].max() < LINE_ROOM * width]
+    lines, pieces = evenly_spaced([a + b for a, b in crossing], [a + b for a, b in corners])
+    if sum(lines) < LINES:
+        return none
     page = np.zeros(size, bool)
-    found = widest = 0
-    for start, stop in zip(starts, stops):
-        if stop - start <= LINE_THICKNESS * height and full[start:stop].any():
-            # and one digital line more on each side: the slope found may be 1/width off the page's,
-            # so a line can drift by a row across the image
+    for (start, stop), line in zip(crossing + corners, lines + pieces):
+        if line:
             page[max(start - 1, 0) : stop + 1] = True
-            found, widest = found + 1, max(widest, int(stop - start) + 2)
-    if found < LINES:
-        return none, 0
-    lines = none.copy()
-    lines[rows, cols] = page[rows - rounded_shift(cols, best_step, width) + steps]
-    return lines, widest
+    found = none.copy()
+    found[rows, cols] = page[rows - rounded_shift(cols, step, width) + steps]
+    return found
+
+
+def thickness(across: np.ndarray, band: np.ndarray) -> int:
+    """The band's usual thickness: the median (the lower middle) run of ink across it, in pixels."""
+    values = np.sort(across[band])
+    return int(values[(len(values) - 1) // 2]) if values.size else 0
 
 
 def drop_ruled_lines(mask: np.ndarray) -> np.ndarray:
     """HxW bool ink (ink_mask's) -> HxW bool, the same without the page's ruled rows and squared
-    columns, but for where a stroke crosses or touches them (step 3). A mask without several long
-    thin straight lines comes back as it was; one with nothing but them comes back empty."""
+    columns, but for where a stroke lies on them or crosses them (step 3). A mask without many long,
+    thin, straight and evenly spaced lines comes back as it was."""
     from pipeline.pen import squared_distances
 
-    rows, row_width = page_lines(mask)
-    columns_turned, column_width = page_lines(mask.T)
-    page = rows | columns_turned.T
-    strokes = mask & ~page
-    if not page.any() or not strokes.any():
+    rows = page_lines(mask)
+    columns = page_lines(mask.T).T
+    page = rows | columns
+    if not page.any():
+        return mask
+    across_rows = runs_down(mask & ~columns)
+    across_columns = runs_down((mask & ~rows).T).T
+    row_thickness = thickness(across_rows, rows & ~columns)
+    column_thickness = thickness(across_columns, columns & ~rows)
+    on_line = (rows & (across_rows >= row_thickness + STROKE_ON_LINE)) | (
+        columns & (across_columns >= column_thickness + STROKE_ON_LINE)
+    )
+    strokes = (mask & ~page) | on_line
+    if not strokes.any():
         return strokes
-    reach = max(row_width, column_width) // 2 + 1
+    reach = max(row_thickness, column_thickness) // 2 + 1
     return strokes | (page & (squared_distances(strokes) <= reach * reach))

@@ -37,20 +37,31 @@ def rgba(ink: np.ndarray, ink_colour=(255, 255, 255), paper=(0, 0, 0), alpha=Non
     return np.dstack([colour, opacity]).round().astype(np.uint8)
 
 
-def ruled_page(height: int, width: int, step: int, slope: float, squared: bool) -> np.ndarray:
-    """0..1 coverage of a page's lines, 2 px thick every `step` px, rising `slope` px per px (a photo
-    turned a little); squared paper has columns too, leaning the other way."""
+def ruled_page(
+    height: int, width: int, step: float, slope: float, squared: bool, offset: float = 0.0
+) -> np.ndarray:
+    """0..1 coverage of a page's lines, 2 px thick every `step` px from row `offset`, rising `slope` px
+    per px (a photo turned a little); squared paper has columns too, leaning the other way."""
     rows, cols = np.mgrid[0:height, 0:width]
-    lines = ((rows - slope * cols) % step) < 2
+    lines = ((rows - slope * cols - offset) % step) < 2
     if squared:
-        lines |= ((cols + slope * rows) % step) < 2
+        lines |= ((cols + slope * rows - offset) % step) < 2
     return lines.astype(float)
 
 
+def in_pencil(coverage: np.ndarray) -> np.ndarray:
+    """0..1 coverage of a pencil's strokes and a page's lines -> grey uint8: both 80 levels darker
+    than the paper (225), as faint as each other."""
+    return np.round(225 - 80 * coverage).astype(np.uint8)
+
+
+SEVEN_POINTS = [(80, 90), (80, 200), (230, 130)]  # a 7 on a 300x300 page, its bar on row 80
+
+
 def pencil_on_page(squared: bool) -> np.ndarray:
-    """A pencil 7 on ruled or squared paper, 300x300 grey, its strokes as dark as the page's lines."""
-    seven = stroke(300, 300, [(80, 90), (80, 200), (230, 130)], 2)
-    return np.round(225 - 80 * np.maximum(ruled_page(300, 300, 28, 0.06, squared), seven)).astype(np.uint8)
+    """A pencil 7 on ruled or squared paper turned a little, 300x300 grey."""
+    seven = stroke(300, 300, SEVEN_POINTS, 2)
+    return in_pencil(np.maximum(ruled_page(300, 300, 28, 0.06, squared), seven))
 
 
 def drawings() -> dict[str, np.ndarray]:
@@ -73,6 +84,15 @@ def drawings() -> dict[str, np.ndarray]:
         "a single dot": rgba(stroke(28, 28, [(27, 1), (27, 1)], 0.4)),
         "pencil seven on ruled paper, turned a little": pencil_on_page(squared=False),
         "pencil seven on squared paper, turned a little": pencil_on_page(squared=True),
+        "pencil seven, its bar written on a ruled line": in_pencil(
+            np.maximum(ruled_page(300, 300, 40, 0.0, False, offset=79), stroke(300, 300, SEVEN_POINTS, 2))
+        ),
+        "pencil one on a page turned 8 degrees, lines into the corners": in_pencil(
+            np.maximum(
+                ruled_page(240, 240, 24, 0.14, False, offset=7), stroke(240, 240, [(55, 125), (190, 120)], 1.5)
+            )
+        ),
+        "blank squared page, turned (blank)": in_pencil(ruled_page(240, 240, 24, -0.1, True)),
         "blank": rgba(np.zeros((30, 30))),
     }
 

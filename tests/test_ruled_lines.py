@@ -8,12 +8,14 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+from pipeline.errors import PipelineError
 from pipeline.ink import find_digit, ink_mask, remove_background, shrink, to_levels
 from pipeline.preprocess import preprocess, to_grayscale
 from pipeline.ruled_lines import LINES, drop_ruled_lines, page_lines
-from tests.preprocess_cases import pencil_on_page, ruled_page, stroke
+from pipeline.runtime import Classifier
+from tests.preprocess_cases import SEVEN_POINTS, in_pencil, pencil_on_page, ruled_page, stroke
 
-SEVEN = stroke(300, 300, [(80, 90), (80, 200), (230, 130)], 2)
+SEVEN = stroke(300, 300, SEVEN_POINTS, 2)
 
 
 def mask_of(image: np.ndarray) -> np.ndarray:
@@ -22,7 +24,21 @@ def mask_of(image: np.ndarray) -> np.ndarray:
 
 
 def on_blank_paper(ink: np.ndarray) -> np.ndarray:
-    return np.round(225 - 80 * ink).astype(np.uint8)
+    return in_pencil(ink)
+
+
+@pytest.fixture(scope="module")
+def classifier(committed_models):
+    return Classifier(committed_models / "cnn", "litert")
+
+
+def reads_as_on_blank_paper(classifier, ink: np.ndarray, lines: np.ndarray, digit: int) -> None:
+    """Pencil strokes `ink` on the page `lines` keep their pixels and are read as on blank paper."""
+    mask = mask_of(in_pencil(np.maximum(ink, lines)))
+    strokes = mask & (ink > 0.5)
+    assert (drop_ruled_lines(mask) & strokes).sum() >= 0.97 * strokes.sum()
+    assert classifier.classify(in_pencil(ink)).digit == digit
+    assert classifier.classify(in_pencil(np.maximum(ink, lines))).digit == digit
 
 
 @pytest.mark.parametrize("squared", [False, True], ids=["ruled", "squared"])
@@ -39,6 +55,42 @@ def test_a_pencil_digit_on_a_page_loses_the_lines_and_keeps_its_strokes(squared)
     assert np.abs(preprocess(pencil_on_page(squared)) - preprocess(on_blank_paper(SEVEN))).mean() < 0.025
 
 
+@pytest.mark.parametrize("digit", [7, 2])
+def test_a_bar_written_on_a_ruled_line_stays(classifier, digit):
+    """Writing on the line is what ruled paper is for: the bar is thicker than the line there."""
+    if digit == 7:
+        ink, lines = SEVEN, ruled_page(300, 300, 40, 0.0, False, offset=79)  # the bar on rows 78..82
+    else:
+        ink = stroke(300, 300, [(100, 100), (75, 150), (100, 195), (230, 90), (230, 215)], 2)
+        lines = ruled_page(300, 300, 40, 0.0, False, offset=229)  # the base on rows 228..232
+    reads_as_on_blank_paper(classifier, ink, lines, digit)
+
+
+def test_a_tight_crop_keeps_bars_that_lie_between_the_lines():
+    """A 7 and a 2 cropped to 160 px, their bars across 85 % of it and 5 px from the nearest lines: the
+    bars are long and thin, but not at the page's spacing."""
+    lines = ruled_page(160, 160, 16, 0.0, False, offset=6)
+    seven = stroke(160, 160, [(14, 12), (14, 148), (145, 60)], 1.0)
+    two = stroke(160, 160, [(40, 20), (15, 80), (40, 140), (143, 15), (143, 148)], 1.5)
+    for ink in (seven, two):
+        mask = mask_of(in_pencil(np.maximum(ink, lines)))
+        strokes = mask & (ink > 0.5) & ~(lines > 0)
+        assert (drop_ruled_lines(mask) & strokes).sum() == strokes.sum()
+
+
+def test_a_page_turned_so_its_lines_run_into_the_corners_loses_their_pieces_there(classifier):
+    one = stroke(240, 240, [(55, 125), (190, 120)], 1.5)
+    reads_as_on_blank_paper(classifier, one, ruled_page(240, 240, 24, 0.14, False, offset=7), 1)
+
+
+@pytest.mark.parametrize("squared", [False, True], ids=["ruled", "squared"])
+def test_a_blank_page_is_refused(squared):
+    for spacing in (20, 30):
+        for slope in (0.0, 0.05, -0.1, 0.16):
+            with pytest.raises(PipelineError):
+                preprocess(in_pencil(ruled_page(300, 300, spacing, slope, squared, offset=5)))
+
+
 def test_digits_and_drawings_without_a_page_are_left_as_they_are(mnist):
     (_, _), (x_test, _) = mnist
     for digit in x_test[:300]:
@@ -47,7 +99,11 @@ def test_digits_and_drawings_without_a_page_are_left_as_they_are(mnist):
     # the pad, white on black: a 7 with a bar across most of it, and an E-like 3 with three bars
     bars = stroke(280, 280, [(30, 20), (30, 260), (250, 120)], 9)
     three = stroke(280, 280, [(20, 30), (20, 250), (140, 250), (140, 60), (140, 250), (260, 250), (260, 30)], 9)
-    for drawing in (bars, three):
+    # a flat-barred 3 filling a 1000 px canvas, a 6 px brush: three long thin bars, evenly spaced
+    flat = 1 - stroke(
+        1000, 1000, [(100, 150), (100, 850), (500, 850), (500, 200), (500, 850), (900, 850), (900, 150)], 3
+    )
+    for drawing in (bars, three, flat):
         mask = mask_of(np.round(drawing * 255).astype(np.uint8))
         assert (drop_ruled_lines(mask) == mask).all()
 
