@@ -54,17 +54,29 @@ def png_bytes(image: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def read_set(samples, recipe: Callable, classify: Callable) -> dict:
-    """Each sample through `recipe` then the model: the share read right (a digit) or refused (None),
-    the share of real digits refused, and the answers."""
-    from pipeline.preprocess import read_image
+def prepared(samples, recipe: Callable | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each sample as a PNG through `recipe` (today's preprocess if None), once for any number of
+    models: float32 [N, 28, 28] (zeros where refused), int [N] labels (-1: not one digit), bool [N]
+    refused (a PipelineError: blank, not one digit)."""
+    from pipeline.preprocess import preprocess, read_image
 
-    answers: list[int | None] = []
-    for sample in samples:
+    recipe = recipe or preprocess
+    seen = np.zeros((len(samples), 28, 28), np.float32)
+    refused = np.zeros(len(samples), bool)
+    for i, sample in enumerate(samples):
         try:
-            answers.append(classify(recipe(read_image(png_bytes(sample.image)))))
-        except PipelineError:  # blank, not one digit
-            answers.append(None)
+            seen[i] = recipe(read_image(png_bytes(sample.image)))
+        except PipelineError:
+            refused[i] = True
+    labels = np.array([-1 if sample.label is None else sample.label for sample in samples])
+    return seen, labels, refused
+
+
+def read_set(samples, recipe: Callable, classify: Callable) -> dict:
+    """Each sample through `recipe` then `classify` (a 28x28 image -> its digit): the share read right
+    (a digit) or refused (None), the share of real digits refused, and the answers."""
+    seen, _, refused = prepared(samples, recipe)
+    answers = [None if no else classify(image) for image, no in zip(seen, refused)]
     right = sum(answer == sample.label for answer, sample in zip(answers, samples))
     digits = [answer for answer, sample in zip(answers, samples) if sample.label is not None]
     return {
@@ -73,22 +85,6 @@ def read_set(samples, recipe: Callable, classify: Callable) -> dict:
         "digits_refused": round(digits.count(None) / len(digits), 4) if digits else None,
         "answers": answers,
     }
-
-
-def prepared(samples) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each sample as a PNG through today's recipe, once for any number of models: float32 [N, 28, 28]
-    (zeros where refused), int [N] labels (-1: not one digit), bool [N] refused."""
-    from pipeline.preprocess import preprocess, read_image
-
-    seen = np.zeros((len(samples), 28, 28), np.float32)
-    refused = np.zeros(len(samples), bool)
-    for i, sample in enumerate(samples):
-        try:
-            seen[i] = preprocess(read_image(png_bytes(sample.image)))
-        except PipelineError:
-            refused[i] = True
-    labels = np.array([-1 if sample.label is None else sample.label for sample in samples])
-    return seen, labels, refused
 
 
 def out_of_distribution_sets() -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pipeline.bench.training import MNIST_ONLY_RECIPE, SERVED_RECIPE
 from pipeline.verify import human_bytes
 
 # How the served CNN recipe was chosen: written by hand from the side-by-side ablation runs it
@@ -118,13 +119,13 @@ def cnn_recipes_section(figures: dict) -> str:
                 f"{first['seconds_to_target'] / other['seconds_to_target']:.1f}× faster**; whole run "
                 f"{first['total_seconds'] / other['total_seconds']:.1f}× faster."
             )
-    served = figures["recipes"].get("served recipe")
-    replaced = figures["recipes"].get("MNIST-only recipe")
+    served = figures["recipes"].get(SERVED_RECIPE)
+    replaced = figures["recipes"].get(MNIST_ONLY_RECIPE)
     if served and replaced:
         seconds, before = served["total_seconds"], replaced["total_seconds"]
         ratio += (
-            f"\n\nServed recipe against MNIST-only recipe: **{seconds / before:.2f}× the training time** "
-            f"({seconds:.0f} s against {before:.0f} s)."
+            f"\n\n{SERVED_RECIPE.capitalize()} against {MNIST_ONLY_RECIPE}: "
+            f"**{seconds / before:.2f}× the training time** ({seconds:.0f} s against {before:.0f} s)."
         )
     beyond = {
         name: run["out_of_distribution"]
