@@ -10,22 +10,24 @@ page's lines are long, thin, straight, evenly spaced and many; a digit's bars ar
    1972, "Use of the Hough transformation to detect lines and curves in pictures"); the page's slope
    is the one whose counts are the most concentrated (the largest sum of squares: the
    projection-profile criterion of document deskewing, Postl 1986);
-2. the lines: at that slope, a run of neighbouring digital lines each holding LINE_SPAN / LINE_EDGE of
-   the ink it could hold (its faint edges; "could": a line near a corner leaves the image early),
-   one of them LINE_SPAN of it, at most LINE_THICKNESS of the height thick. Those crossing at least
-   LINE_ROOM of the width are the page's lines when another lies at the page's spacing from them
-   (the most common gap between neighbours, give or take SPACING of it), and there must be LINES of
-   them, or nothing is dropped: a digit's bars are three at most, and an image of MNIST's size has
-   no line so thin. A piece in a corner is a line of the page when it lies at the spacing from one;
+2. the lines: at that slope, what any digital line holds (the median count per width, among those
+   crossing half the image: the other kind of line's crossings, much of a digit) is counted out. A
+   line of the page is a run of neighbouring digital lines each holding LINE_SPAN / LINE_EDGE of the
+   ink it could hold besides (its faint edges; "could": a line near a corner leaves the image early),
+   one of them LINE_SPAN of it, at most LINE_THICKNESS of the height thick; it bounds a gap between
+   lines within SPACING of a gap beside it (a page's spacing changes slowly, as in a photo taken at a
+   slant; a digit's bar between two lines does not fit). At least LINES of them must cross LINE_ROOM
+   of the width, or nothing is dropped: a digit's bars are three at most, and an image of MNIST's
+   size has no line so thin. The others are pieces of lines in a turned page's corners;
 3. their pixels go, and those of the digital lines just beside them (the slope found may be 1/width
    off the page's, so a line can drift by a row across the image), but for two kinds of pixels of
    a stroke: where the ink across the line is thicker than the line by STROKE_ON_LINE pixels or
    more (a digit's bar written on the line, a stroke crossing it), and within half the line's
    thickness and a pixel of the ink that is left (a stroke crossing at a slant keeps its pixels).
 
-The same is done down the image for squared paper's columns, from the same mask; each kind's
-thickness across is measured without the other kind. Whole numbers wherever a result is compared,
-so that `web/static/lines.js` drops the same pixels.
+The rows are looked for, then the columns without them, then the rows again without the columns;
+each kind's thickness across is measured without the other kind. Whole numbers wherever a result is
+compared, so that `web/static/lines.js` drops the same pixels.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ LINE_EDGE = 4  # see step 2
 LINE_THICKNESS = 0.03  # of the height: a page's line is thin (the photo set's: 1 or 2 px in 400)
 LINE_ROOM = 0.25  # of the width: a line crossing less of the image is a corner piece (step 2)
 LINES = 4  # a page shows several lines (every 8..12 % of it in the photo set); a 3 has three bars
-SPACING = 0.1  # see step 2
+SPACING = 0.1  # see step 2: neighbouring gaps between a page's lines differ by at most this share
 STROKE_ON_LINE = 2  # pixels: see step 3
 
 
@@ -63,29 +65,24 @@ def runs_down(mask: np.ndarray) -> np.ndarray:
     return np.where(mask, above + below - 1, 0)
 
 
-def evenly_spaced(centres: list[int], others: list[int]) -> tuple[list[bool], list[bool]]:
-    """Sorted line centres (in half pixels) crossing most of the image, and those of corner pieces ->
-    which of each lie at the page's spacing from a line (step 2). The spacing is the gap between
-    neighbouring centres that the most such gaps are within SPACING of (the first such gap)."""
+def evenly_spaced(centres: list[int]) -> list[bool]:
+    """Sorted centres of candidate lines (in half pixels) -> which are the page's: those bounding a gap
+    within SPACING of a gap beside it (a page's spacing changes slowly, as in a photo taken at a slant;
+    a digit's bar between two lines leaves two gaps that are not like their neighbours)."""
     gaps = [b - a for a, b in zip(centres, centres[1:])]
-    if not gaps:
-        return [False] * len(centres), [False] * len(others)
-    support = [sum(abs(g - gap) <= SPACING * gap for g in gaps) for gap in gaps]
-    spacing = gaps[support.index(max(support))]
-
-    def at_spacing(centre: int, lines: list[int]) -> bool:
-        return any(line != centre and abs(abs(line - centre) - spacing) <= SPACING * spacing for line in lines)
-
-    lines = [at_spacing(c, centres) for c in centres]
-    kept = [c for c, line in zip(centres, lines) if line]
-    return lines, [at_spacing(c, kept) for c in others]
+    lines = [False] * len(centres)
+    for i, gap in enumerate(gaps):
+        if any(abs(other - gap) <= SPACING * gap for other in gaps[max(i - 1, 0) : i] + gaps[i + 1 : i + 2]):
+            lines[i] = lines[i + 1] = True
+    return lines
 
 
-def page_lines(mask: np.ndarray) -> np.ndarray:
-    """HxW bool ink -> HxW bool: the pixels of the page's near-horizontal lines, with a digital line
-    more on each side (none if the page shows fewer than LINES): steps 1 and 2."""
+def page_lines(mask: np.ndarray, search: np.ndarray | None = None) -> np.ndarray:
+    """HxW bool ink -> HxW bool: its pixels on the page's near-horizontal lines, with a digital line
+    more on each side (none if the page shows fewer than LINES): steps 1 and 2, the lines looked for
+    in `search` (HxW bool, a part of mask; all of it if None)."""
     height, width = mask.shape
-    rows, cols = np.nonzero(mask)
+    rows, cols = np.nonzero(mask if search is None else search)
     none = np.zeros(mask.shape, bool)
     steps = int(MAX_SLOPE * width)
     size = height + 2 * steps  # every offset below lies in 0..size - 1: a line rises at most `steps`
@@ -104,6 +101,12 @@ def page_lines(mask: np.ndarray) -> np.ndarray:
     entry = steps - rounded_shift(np.arange(width), step, width)  # each column's offset of row 0
     enter, leave = np.bincount(entry, minlength=size + 1), np.bincount(entry + height, minlength=size + 1)
     room = np.cumsum(enter - leave)[:size]
+    # What any line holds (the other kind's crossings, the digit): the median count per width among
+    # the lines crossing half the image at least, scaled to each one's room, is counted out.
+    wide = room >= width // 2
+    per_width = np.sort((counts * width // np.maximum(room, 1))[wide])
+    base = int(per_width[len(per_width) // 2]) * room // width if per_width.size else np.zeros(size, np.int64)
+    counts = counts - base
     edge = (LINE_EDGE * counts >= LINE_SPAN * room) & (room > 0)
     full = counts >= LINE_SPAN * room
     starts = np.flatnonzero(edge & ~np.concatenate([[False], edge[:-1]]))
@@ -113,16 +116,16 @@ def page_lines(mask: np.ndarray) -> np.ndarray:
         for start, stop in zip(starts, stops)
         if stop - start <= LINE_THICKNESS * height and full[start:stop].any()
     ]
-    crossing = [run for run in runs if room[run[0] : run[1]].max() >= LINE_ROOM * width]
-    corners = [run for run in runs if room[run[0] : run[1]].max() < LINE_ROOM * width]
-    lines, pieces = evenly_spaced([a + b for a, b in crossing], [a + b for a, b in corners])
-    if sum(lines) < LINES:
+    crossing = [room[start:stop].max() >= LINE_ROOM * width for start, stop in runs]
+    lines = evenly_spaced([start + stop for start, stop in runs])
+    if sum(line and across for line, across in zip(lines, crossing)) < LINES:
         return none
     page = np.zeros(size, bool)
-    for (start, stop), line in zip(crossing + corners, lines + pieces):
+    for (start, stop), line in zip(runs, lines):
         if line:
             page[max(start - 1, 0) : stop + 1] = True
     found = none.copy()
+    rows, cols = np.nonzero(mask)
     found[rows, cols] = page[rows - rounded_shift(cols, step, width) + steps]
     return found
 
@@ -139,8 +142,10 @@ def drop_ruled_lines(mask: np.ndarray) -> np.ndarray:
     thin, straight and evenly spaced lines comes back as it was."""
     from pipeline.pen import squared_distances
 
-    rows = page_lines(mask)
-    columns = page_lines(mask.T).T
+    # Each kind is looked for without the other: the rows first, the columns without them, the rows
+    # again without the columns.
+    columns = page_lines(mask.T, (mask & ~page_lines(mask)).T).T
+    rows = page_lines(mask, mask & ~columns)
     page = rows | columns
     if not page.any():
         return mask

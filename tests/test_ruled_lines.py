@@ -83,6 +83,31 @@ def test_a_page_turned_so_its_lines_run_into_the_corners_loses_their_pieces_ther
     reads_as_on_blank_paper(classifier, one, ruled_page(240, 240, 24, 0.14, False, offset=7), 1)
 
 
+def test_squared_paper_at_a_fine_spacing_loses_its_columns_near_the_digit(classifier):
+    """Squares every 9 % of a 400 px page, upright, blurred as a camera does: each column also holds
+    the rows it crosses, which must be counted out, or the columns near the digit stay whole (a 7 was
+    read 1)."""
+    rows, cols = np.mgrid[0:400, 0:400]
+    lines = ((((rows + 7) % 36) < 2) | (((cols + 7) % 36) < 2)).astype(float)
+    seven = stroke(400, 400, [(110, 140), (110, 260), (300, 180)], 2)
+    blurred = ndimage.gaussian_filter(225 - 80 * np.maximum(seven, lines), 0.6)
+    assert classifier.classify(np.round(blurred).astype(np.uint8)).digit == 7
+
+
+def test_lines_whose_spacing_grows_down_a_page_photographed_at_a_slant_are_all_found(classifier):
+    """The spacing grows from 34 to 46 px down a 400 px page: each gap is like the ones beside it,
+    though the first and the last differ by a third."""
+    rows = np.mgrid[0:400, 0:400][0].astype(float)
+    growth = 0.3 / 400
+    gain = 1 - 0.15 + growth * rows
+    along = np.log(gain) / growth  # rows, stretched so that the lines fall every 40 of it
+    lines = np.clip(1.5 - np.abs((along - np.round(along / 40) * 40) * gain), 0, 1)
+    one = stroke(400, 400, [(90, 205), (250, 195)], 2)
+    seven = stroke(400, 400, [(90, 150), (90, 250), (250, 190)], 2)
+    for ink, digit in ((one, 1), (seven, 7)):
+        assert classifier.classify(in_pencil(np.maximum(ink, lines))).digit == digit
+
+
 @pytest.mark.parametrize("squared", [False, True], ids=["ruled", "squared"])
 def test_a_blank_page_is_refused(squared):
     for spacing in (20, 30):

@@ -28,25 +28,24 @@ function runsDown(mask, width) {
   return runs;
 }
 
-// Twin of evenly_spaced: [which centres lie at the page's spacing from another, which of others do
-// from one of those].
-function evenlySpaced(centres, others) {
+// Twin of evenly_spaced: which centres bound a gap within SPACING of a gap beside it.
+function evenlySpaced(centres) {
   const gaps = centres.slice(1).map((c, i) => c - centres[i]);
-  if (gaps.length === 0) return [centres.map(() => false), others.map(() => false)];
-  const support = gaps.map((gap) => gaps.filter((g) => Math.abs(g - gap) <= SPACING * gap).length);
-  const spacing = gaps[support.indexOf(Math.max(...support))];
-  const atSpacing = (centre, lines) =>
-    lines.some((line) => line !== centre && Math.abs(Math.abs(line - centre) - spacing) <= SPACING * spacing);
-  const lines = centres.map((c) => atSpacing(c, centres));
-  const kept = centres.filter((c, i) => lines[i]);
-  return [lines, others.map((c) => atSpacing(c, kept))];
+  const lines = centres.map(() => false);
+  gaps.forEach((gap, i) => {
+    const beside = gaps.slice(Math.max(i - 1, 0), i).concat(gaps.slice(i + 1, i + 2));
+    if (beside.some((other) => Math.abs(other - gap) <= SPACING * gap)) lines[i] = lines[i + 1] = true;
+  });
+  return lines;
 }
 
-// Twin of page_lines: the pixels of the page's near-horizontal lines, a digital line more on each side.
-function pageLines(mask, width, height) {
+// Twin of page_lines: mask's pixels on the page's near-horizontal lines, a digital line more on each
+// side, the lines looked for in `search` (a part of mask; all of it if null).
+function pageLines(mask, width, height, search = null) {
   const found = new Uint8Array(mask.length);
   const xs = [], ys = [];
-  for (let i = 0; i < mask.length; i++) if (mask[i]) { ys.push(Math.floor(i / width)); xs.push(i % width); }
+  const looked = search ?? mask;
+  for (let i = 0; i < looked.length; i++) if (looked[i]) { ys.push(Math.floor(i / width)); xs.push(i % width); }
   const steps = Math.floor(MAX_SLOPE * width);
   const size = height + 2 * steps;   // every offset y - shift + steps lies in 0..size - 1
   const countsAt = (step) => {
@@ -65,7 +64,7 @@ function pageLines(mask, width, height) {
   };
   const coarse = best(-steps, steps, COARSE);
   const step = best(Math.max(-steps, coarse - COARSE + 1), Math.min(steps, coarse + COARSE - 1), 1);
-  const counts = countsAt(step);
+  let counts = countsAt(step);
   // how many columns each line crosses inside the image
   const change = new Int32Array(size + 1);
   for (let x = 0; x < width; x++) {
@@ -75,8 +74,16 @@ function pageLines(mask, width, height) {
   }
   const room = new Int32Array(size);
   for (let o = 0, inside = 0; o < size; o++) { inside += change[o]; room[o] = inside; }
+  // what any line holds: the (upper) median count per width among the lines crossing half the image
+  const perWidth = [];
+  for (let o = 0; o < size; o++) {
+    if (room[o] >= Math.floor(width / 2)) perWidth.push(Math.floor(counts[o] * width / Math.max(room[o], 1)));
+  }
+  perWidth.sort((a, b) => a - b);
+  const floor = perWidth.length ? perWidth[perWidth.length >> 1] : 0;
+  counts = counts.map((c, o) => c - Math.floor(floor * room[o] / width));
   const edge = (o) => LINE_EDGE * counts[o] >= LINE_SPAN * room[o] && room[o] > 0;
-  const crossing = [], corners = [];
+  const runs = [], crossing = [];
   for (let start = 0; start < size; start++) {
     if (!edge(start) || (start > 0 && edge(start - 1))) continue;
     let stop = start, full = false, mostRoom = 0;
@@ -86,16 +93,18 @@ function pageLines(mask, width, height) {
       stop++;
     }
     if (stop - start > LINE_THICKNESS * height || !full) continue;
-    (mostRoom >= LINE_ROOM * width ? crossing : corners).push([start, stop]);
+    runs.push([start, stop]);
+    crossing.push(mostRoom >= LINE_ROOM * width);
   }
-  const [lines, pieces] = evenlySpaced(crossing.map(([a, b]) => a + b), corners.map(([a, b]) => a + b));
-  if (lines.filter(Boolean).length < LINES) return found;
+  const lines = evenlySpaced(runs.map(([a, b]) => a + b));
+  if (lines.filter((line, i) => line && crossing[i]).length < LINES) return found;
   const page = new Uint8Array(size);
-  crossing.concat(corners).forEach(([start, stop], i) => {
-    if (lines.concat(pieces)[i]) page.fill(1, Math.max(start - 1, 0), stop + 1);
-  });
-  for (let k = 0; k < xs.length; k++) {
-    found[ys[k] * width + xs[k]] = page[ys[k] - roundedShift(xs[k], step, width) + steps];
+  runs.forEach(([start, stop], i) => { if (lines[i]) page.fill(1, Math.max(start - 1, 0), stop + 1); });
+  for (let i = 0; i < mask.length; i++) {
+    if (mask[i]) {
+      const y = Math.floor(i / width), x = i % width;
+      found[i] = page[y - roundedShift(x, step, width) + steps];
+    }
   }
   return found;
 }
@@ -118,9 +127,16 @@ function transpose(values, width, height) {
 // Twin of drop_ruled_lines: the mask without the page's ruled rows and squared columns, but for
 // where a stroke lies on them or crosses them.
 export function dropRuledLines(mask, width, height) {
-  const rows = pageLines(mask, width, height);
-  const columns = transpose(pageLines(transpose(mask, width, height), height, width), height, width);
   const n = mask.length;
+  // each kind looked for without the other: the rows, the columns without them, the rows again
+  const firstRows = pageLines(mask, width, height);
+  const withoutRows = new Uint8Array(n);
+  for (let i = 0; i < n; i++) withoutRows[i] = mask[i] && !firstRows[i] ? 1 : 0;
+  const columns = transpose(pageLines(transpose(mask, width, height), height, width,
+                                      transpose(withoutRows, width, height)), height, width);
+  const withoutColumns = new Uint8Array(n);
+  for (let i = 0; i < n; i++) withoutColumns[i] = mask[i] && !columns[i] ? 1 : 0;
+  const rows = pageLines(mask, width, height, withoutColumns);
   const notColumns = new Uint8Array(n), notRows = new Uint8Array(n);
   const rowBand = new Uint8Array(n), columnBand = new Uint8Array(n);
   let anyPage = false;
