@@ -176,17 +176,9 @@ def strokes(style: str, digit: int, seed: int) -> list[np.ndarray]:
 
 def render(drawing: list[np.ndarray], width: float = STROKE_WIDTH) -> np.ndarray:
     """Polylines -> a 280x280 uint8 image, white round-capped ink on black, as the page's canvas."""
-    from PIL import Image, ImageDraw
+    from pipeline.strokes import render as render_strokes
 
-    image = Image.new("L", (CANVAS, CANVAS), 0)
-    pen = ImageDraw.Draw(image)
-    radius = width / 2
-    for line in drawing:
-        points = [tuple(p) for p in line]
-        pen.line(points, fill=255, width=int(round(width)), joint="curve")
-        for x, y in points:  # round caps and joins, as lineCap/lineJoin = 'round' on the canvas
-            pen.ellipse((x - radius, y - radius, x + radius, y + radius), fill=255)
-    return np.asarray(image)
+    return render_strokes(drawing, width, CANVAS)
 
 
 def style_set(style: str, per_digit: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

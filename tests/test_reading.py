@@ -59,19 +59,21 @@ def test_what_is_not_one_digit_is_refused(read):
 
 
 def test_pad_drawings_of_every_size_are_read(read):
-    """40 px to the full pad with the pad's pen (measured on 200: 0.955 by the CNN trained with thick
-    pens, 0.920 by the 5-epoch one before it; the misses are the smallest)."""
-    right, refused, wrong = shares(reading_sets.size_sweep_set(count=60, seed=13), read)
+    """40 px to the full pad, the paths redrawn as the pad reads them (pipeline/strokes.py; measured on
+    200: 0.960; the misses are ugly digits at every size, as MNIST's own misses are)."""
+    right, refused, wrong = shares(reading_sets.size_sweep_set(count=60, seed=13, redrawn=True), read)
     assert right >= 0.92, wrong
     assert refused <= 0.03, wrong
 
 
-def test_small_digits_drawn_with_the_pads_pen_are_read(read):
-    """40 to 90 px tall with the 18 px pen, blobs with notches (measured on the full sweep's 48 that
-    small: 0.94 by the CNN trained with thick pens, 0.77 by the 5-epoch one before it)."""
-    small = [s for s in reading_sets.size_sweep_set(count=200, seed=15) if int(s.kind.split()[0]) <= 90]
+def test_small_digits_drawn_on_the_pad_are_read(read):
+    """40 to 90 px tall: drawn with the pad's 22 px pen they are blobs with notches (0.79 of these 48
+    read right as drawn), redrawn with a pen in proportion 0.98."""
+    small = [
+        s for s in reading_sets.size_sweep_set(count=200, seed=15, redrawn=True) if int(s.kind.split()[0]) <= 90
+    ]
     right, _, wrong = shares(small, read)
-    assert right >= 0.88, wrong
+    assert right >= 0.92, wrong
 
 
 def test_coarse_scans_are_read(read):

@@ -11,7 +11,6 @@ that is not UI lives in web/serving.py.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import sys
 from pathlib import Path
@@ -25,6 +24,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
+from pipeline import strokes  # noqa: E402
 from pipeline.errors import PipelineError  # noqa: E402
 from pipeline.manifest import FIX, load_manifest, read_index  # noqa: E402
 from pipeline.preprocess import MAX_BYTES, BlankImageError, NotOneDigitError, read_image  # noqa: E402
@@ -34,8 +34,8 @@ from web import personal as teaching  # noqa: E402
 from web import serving  # noqa: E402
 
 LOG = logging.getLogger("mnist_app")
-# The page reads the same file: one canvas size and one stroke width for both (the "about" says why).
-DRAWING = json.loads((REPO_ROOT / "web" / "static" / "drawing.json").read_text())
+# web/static/drawing.json, read by the page too: one canvas size and stroke width (its "about" says why).
+DRAWING = strokes.pad_settings()
 CANVAS_SIZE, STROKE_WIDTH = DRAWING["canvas_size"], DRAWING["stroke_width"]
 SIGNATURE_ICONS = {True: ":material/verified_user:", False: ":material/gpp_maybe:"}  # verified or not
 
@@ -88,6 +88,13 @@ def current_drawing(drawing) -> bytes | None:
         return None
     st.session_state["cleared_drawing"] = None  # the component has sent something new since
     return drawing.image_bytes
+
+
+def pad_image(drawing, picture: bytes) -> np.ndarray:
+    """What the pad's drawing is read as: its strokes redrawn with a pen in proportion to the drawing
+    (pipeline/strokes.py, as the page does), or the canvas's PNG when it sent no paths."""
+    paths = strokes.fabric_strokes(drawing.json_data)
+    return strokes.redraw(paths, DRAWING) if paths else read_image(picture)
 
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=16)
@@ -211,7 +218,7 @@ def draw_tab(classifier, option, kit=None) -> None:
             st.info(hint)
         else:
             try:
-                image = read_image(picture)
+                image = pad_image(drawing, picture)
             except PipelineError as exc:
                 st.error(str(exc))
                 return

@@ -225,18 +225,26 @@ def side_by_side(models_dir: Path, page_photos: int = 200) -> dict:
     before = baseline_preprocess()
     if before is not None:
         recipes["before"] = before
+    pad_sizes, drawn = reading_sets.size_sweep_set(), reading_sets.drawn_sweep_set()
     sets = {
         "photos": reading_sets.photo_set(),
         "not one digit": reading_sets.not_a_digit_set(),
-        "pad sizes 40-250 px": reading_sets.size_sweep_set(),
+        "pad sizes 40-250 px": pad_sizes,
+        "pad sizes, as the pad reads them": reading_sets.size_sweep_set(redrawn=True),
+        "drawn set 40-250 px": drawn,
+        "drawn set, as the pad reads it": reading_sets.drawn_sweep_set(redrawn=True),
         "8x8 at 16 levels": reading_sets.low_resolution_set(),
         "elastic warps": reading_sets.elastic_set(),
     }
+    # before the pad redrew its strokes (pipeline/strokes.py), it read its canvas as drawn
+    as_drawn = {"pad sizes, as the pad reads them": pad_sizes, "drawn set, as the pad reads it": drawn}
     figures: dict = {"baseline": BASELINE if before else None, "model": default, "sets": {}}
     for set_name, samples in sets.items():
         for recipe_name, recipe in recipes.items():
             start = time.perf_counter()
-            result = read_set(samples, recipe, classify)
+            result = read_set(
+                as_drawn.get(set_name, samples) if recipe_name == "before" else samples, recipe, classify
+            )
             result["seconds"] = round(time.perf_counter() - start, 1)
             figures["sets"].setdefault(set_name, {})[recipe_name] = result
             print(f"  {set_name}, {recipe_name}: {result['right']:.4f} right", file=sys.stderr, flush=True)

@@ -8,8 +8,11 @@ digits, the same images from the same seed every time.
   JPEG compression.
 - `not_a_digit_set`: what must be refused, in the same paper, light, noise and JPEG: two or three
   digits in a row, a scribble, blank paper, noisy blank paper (label None).
-- `size_sweep_set`: drawings from the web page's pad (280x280, white on black, an 18 px pen),
-  40 to 250 px tall: a small digit with the pad's pen is nearly a blob, as on the real pad.
+- `size_sweep_set`: drawings from the web page's pad (280x280, white on black, its 22 px pen),
+  40 to 250 px tall: a small digit with the pad's pen is nearly a blob, as on the real pad; or the
+  same paths redrawn as the pad reads them (pipeline/strokes.py).
+- `drawn_sweep_set`: the drawn set (pipeline/style_set.py's standard digits, the strokes the browser
+  tests draw with the mouse) on the pad at the same sizes, as drawn or as the pad reads them.
 - `low_resolution_set`: MNIST digits shrunk to 8x8 at 16 grey levels and blown up again to 28x28,
   as scikit-learn's 8x8 `digits` would come to a reader.
 - `elastic_set`: MNIST digits under an elastic distortion (Simard, Steinkraus and Platt 2003), an
@@ -32,6 +35,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
+from pipeline import strokes
 from pipeline.data import load_mnist
 
 
@@ -385,28 +389,74 @@ def not_a_digit_set(count: int = 200, seed: int = 1, side: int = 400) -> list[Sa
 
 # --- the pad and small images -------------------------------------------------------------------------
 
-PAD_SIDE = 280
-PAD_PEN = 18.0
+PAD = strokes.pad_settings()
+PAD_SIDE = PAD["canvas_size"]
+PAD_PEN = float(PAD["stroke_width"])
+PAD_HEIGHTS = (40, 250)  # px: from the smallest digit the issue asks for to nearly the full pad
 
 
-def size_sweep_set(count: int = 200, seed: int = 2) -> list[Sample]:
-    """The web page's pad: 280x280 greyscale, white ink on black, an 18 px pen, digits 40..250 px tall
+def _pad_pen(height: float, redrawn: bool) -> tuple[float, float]:
+    """(pen, ink height) for a path drawn to be `height` px tall with the pad's pen: as drawn, or
+    redrawn as the pad reads it (the same path, strokes.reading_pen's pen)."""
+    if not redrawn:
+        return PAD_PEN, height
+    side = max(height - PAD_PEN, 1.0)
+    pen = strokes.reading_pen([np.array([[0.0, 0.0], [0.0, side]])], PAD_PEN, PAD["reading_stroke_share"])
+    return pen, side + pen
+
+
+def size_sweep_set(count: int = 200, seed: int = 2, redrawn: bool = False) -> list[Sample]:
+    """The web page's pad: 280x280 greyscale, white ink on black, the pad's pen, digits 40..250 px tall
     (evenly spread; the ink comes within about 5 % of the height in kind), anywhere on the pad. A digit
-    too wide for the pad at its height is passed over."""
+    too wide for the pad at its height is passed over. `redrawn`: each path as the pad reads it; the
+    kind still says the height drawn with the pad's pen."""
     rng = np.random.default_rng(seed)
     digits = _test_digits(rng)
     samples = []
-    for height in np.linspace(40, 250, count).round().astype(int):
+    for height in np.linspace(*PAD_HEIGHTS, count).round().astype(int):
         while True:
             digit, label = next(digits)
-            ink = pen_digit(digit, height, PAD_PEN)[3:-3, 3:-3]
-            if max(ink.shape) <= PAD_SIDE:
+            if max(pen_digit(digit, height, PAD_PEN)[3:-3, 3:-3].shape) <= PAD_SIDE:
                 break
+        ink = pen_digit(digit, *_pad_pen(height, redrawn)[::-1])[3:-3, 3:-3]
         pad = np.zeros((PAD_SIDE, PAD_SIDE), np.float32)
         top, left = (int(rng.integers(0, PAD_SIDE - n + 1)) for n in ink.shape)
         pad[top : top + ink.shape[0], left : left + ink.shape[1]] = ink
         samples.append(Sample(np.round(pad * 255).astype(np.uint8), label, f"{height} px"))
     return samples
+
+
+def drawn_strokes(
+    count: int = 200, seed: int = 5, heights: tuple[float, float] = PAD_HEIGHTS
+) -> list[tuple[list[np.ndarray], int, float]]:
+    """style_set's standard digits (0..9 in turn, drawing `seed + i`) placed on the pad: (strokes in
+    canvas pixels, digit, height), scaled so that drawn with the pad's pen they are `heights` tall
+    (evenly spread; narrower when too wide for the pad), anywhere on it."""
+    from pipeline.style_set import strokes as drawing
+
+    rng = np.random.default_rng(seed)
+    drawn = []
+    for i, height in enumerate(np.linspace(*heights, count)):
+        paths = drawing("standard", i % 10, seed + i)
+        low = np.concatenate(paths).min(axis=0)
+        size = np.ptp(np.concatenate(paths), axis=0)
+        scale = min(max(height - PAD_PEN, 2.0) / size[1], (PAD_SIDE - 2 - PAD_PEN) / size[0])
+        room = PAD_SIDE - 2 - PAD_PEN - size * scale
+        shift = PAD_PEN / 2 + 1 + rng.uniform(0, 1, 2) * room
+        drawn.append(([(path - low) * scale + shift for path in paths], i % 10, float(height)))
+    return drawn
+
+
+def drawn_sweep_set(count: int = 200, seed: int = 5, redrawn: bool = False) -> list[Sample]:
+    """drawn_strokes at 40..250 px, as drawn with the pad's pen or `redrawn` as the pad reads them."""
+    return [
+        Sample(
+            strokes.redraw(paths, PAD) if redrawn else strokes.render(paths, PAD_PEN, PAD_SIDE),
+            digit,
+            f"{h:.0f} px",
+        )
+        for paths, digit, h in drawn_strokes(count, seed)
+    ]
 
 
 def low_resolution_set(count: int = 1000, seed: int = 3) -> list[Sample]:
@@ -449,6 +499,7 @@ SETS: dict[str, Callable[[], list[Sample]]] = {
     "photo": photo_set,
     "not_a_digit": not_a_digit_set,
     "size_sweep": size_sweep_set,
+    "drawn_sweep": drawn_sweep_set,
     "low_resolution": low_resolution_set,
     "elastic": elastic_set,
 }

@@ -430,7 +430,11 @@ def reading_section(figures: dict) -> str:
     page, timing = figures["page_photos"], figures["twelve_megapixels"]
     return (
         f"Generated sets (pipeline/bench/reading_sets.py) read by today's recipe{before}, with the "
-        f'published `{figures["model"]}` on LiteRT. "Right" for the not-one-digit set means refused.\n\n'
+        f'published `{figures["model"]}` on LiteRT. "Right" for the not-one-digit set means refused. '
+        "The pad sizes are MNIST test digits redrawn along their centre lines, the drawn set the standard "
+        'digits the browser tests draw with the mouse, with the pad\'s 22 px pen; "as the pad reads them": '
+        "their paths redrawn with a pen in proportion (pipeline/strokes.py), where the recipe before read "
+        "the canvas as drawn.\n\n"
         + table(header, rows)
         + f"\n\nThe page's Photo recipe (photo.js, preprocess.js, TF.js) on the first {page['count']} photos "
         f"in Chromium: **{page['right']:.4f}** right, the same answer as Python for "

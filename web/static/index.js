@@ -11,7 +11,8 @@
 // picture, picture-preview, picture-hint; the prediction's data-picture names the picture its answer
 // is for, data-model the model that gave it.
 // window.__lastInput holds the Float32Array the model last saw (784 values for a digit; null when
-// nothing is drawn), window.__lastProbabilities the probabilities shown.
+// nothing is drawn), window.__lastRead the ImageData it was made from (the pad's strokes redrawn, or
+// the photo), window.__lastProbabilities the probabilities shown.
 
 import { NotOneDigitError, preprocessOrNull } from './preprocess.js';
 import { BACKENDS, useBackend, loadCatalog, findEntry, loadModel, dispose, predict } from './model.js';
@@ -19,6 +20,7 @@ import * as ui from './ui.js';
 import { watchOffline } from './offline.js';
 import { attachPhotoInput, readPicture, showPhoto } from './photo.js';
 import { prepareImage } from './resize.js';
+import { redraw } from './strokes.js';
 import * as personal from './personal.js';
 
 const THROTTLE_MS = 150;   // at most ~7 predictions a second while a stroke is in progress
@@ -88,14 +90,17 @@ async function predictOnce() {
   const version = canvas.dataset.version;
   const start = performance.now();
   let input = null, refusal = null;   // refusal: why the drawing is not one digit (two side by side, specks)
+  let source = null;
   try {
-    const source = state.photo?.imageData ?? (pad.isEmpty() ? null : pad.imageData());
+    // the pad's strokes are read redrawn with a pen in proportion to the drawing (strokes.js)
+    source = state.photo?.imageData ?? (pad.isEmpty() ? null : redraw(pad.strokes(), drawing));
     input = source && preprocessOrNull(source);
   } catch (error) {
     if (!(error instanceof NotOneDigitError)) throw error;
     refusal = error.message;
   }
   const preprocessMs = performance.now() - start;
+  window.__lastRead = source;
   window.__lastInput = input;
   ui.showInput(inputCanvas, input);
   const model = state.model;

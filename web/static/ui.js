@@ -3,12 +3,13 @@
 
 const byTestId = (id) => document.querySelector(`[data-testid="${id}"]`);
 
-// Fetch drawing.json: the canvas size and stroke width, shared with the Streamlit app.
+// Fetch drawing.json: the canvas size, stroke width and reading pen's share, shared with the Streamlit app.
 export async function loadDrawingSettings() {
   const response = await fetch('drawing.json');
   if (!response.ok) throw new Error(`Could not fetch drawing.json: HTTP ${response.status}.`);
-  const { canvas_size: canvasSize, stroke_width: strokeWidth } = await response.json();
-  return { canvasSize, strokeWidth };
+  const { canvas_size: canvasSize, stroke_width: strokeWidth, reading_stroke_share: readingStrokeShare } =
+    await response.json();
+  return { canvasSize, strokeWidth, readingStrokeShare };
 }
 
 // Run `action` when `button` is pressed. A finger or pen acts when it lifts (pointerup), not on the
@@ -32,12 +33,14 @@ export function onPress(button, action) {
 // pixels wide on a `canvasSize` square (drawing.json).
 // `onChange(strokeEnded)` is called after every change; the canvas's data-version counts changes
 // (tests compare it with the prediction's data-version to know the result is up to date).
+// The points the pen went through are kept, stroke by stroke, for reading (strokes.js).
 export function createDrawingPad(canvas, onChange, { canvasSize, strokeWidth }) {
   canvas.width = canvasSize;
   canvas.height = canvasSize;
   canvas.dataset.strokeWidth = String(strokeWidth);
   const context = canvas.getContext('2d', { willReadFrequently: true });
   let last = null;        // last point of the stroke in progress
+  let paths = [];         // every stroke's points, in canvas pixels
   let empty = true;
   let version = 0;
 
@@ -50,6 +53,7 @@ export function createDrawingPad(canvas, onChange, { canvasSize, strokeWidth }) 
   function paintBlack() {
     context.fillStyle = '#000';
     context.fillRect(0, 0, canvas.width, canvas.height);
+    paths = [];
     empty = true;
   }
 
@@ -83,6 +87,7 @@ export function createDrawingPad(canvas, onChange, { canvasSize, strokeWidth }) 
     if (event.button !== 0) return;
     canvas.setPointerCapture(event.pointerId);   // keep the stroke when the pointer leaves
     last = point(event);
+    paths.push([last]);
     line(last, last);
     changed(false);
     event.preventDefault();
@@ -94,6 +99,7 @@ export function createDrawingPad(canvas, onChange, { canvasSize, strokeWidth }) 
     for (const e of events.length ? events : [event]) {
       const next = point(e);
       line(last, next);
+      paths[paths.length - 1].push(next);
       last = next;
     }
     changed(false);
@@ -112,7 +118,7 @@ export function createDrawingPad(canvas, onChange, { canvasSize, strokeWidth }) 
     clear,
     isEmpty: () => empty,
     version: () => version,
-    imageData: () => context.getImageData(0, 0, canvas.width, canvas.height),
+    strokes: () => paths,
   };
 }
 

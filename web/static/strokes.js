@@ -1,0 +1,40 @@
+// The pad's strokes, redrawn for reading with a pen in proportion to the drawing: the JS twin of
+// pipeline/strokes.py (what it does and why is written there). A digit drawn small with the pad's
+// pen is a blob; the same paths drawn with a pen a tenth of the ink's box read as drawn large.
+
+// Twin of reading_pen: the pen (px, at most padPen, at least 1) that makes the redrawn ink's box,
+// the pen included, `share` pen. strokes: arrays of {x, y} canvas pixels.
+export function readingPen(strokes, padPen, share) {
+  let left = Infinity, top = Infinity, right = -Infinity, bottom = -Infinity;
+  for (const stroke of strokes) {
+    for (const { x, y } of stroke) {
+      left = Math.min(left, x); right = Math.max(right, x);
+      top = Math.min(top, y); bottom = Math.max(bottom, y);
+    }
+  }
+  if (left === Infinity) throw new Error('There are no strokes to redraw.');
+  const side = Math.max(right - left, bottom - top);
+  return Math.min(padPen, Math.max(1, (share * side) / (1 - share)));
+}
+
+// Twin of redraw: the strokes drawn again, white on black with round caps and joins as the pad draws
+// them, with readingPen: an ImageData of the pad's size (drawing.json's settings, as ui.js reads them).
+export function redraw(strokes, { canvasSize, strokeWidth, readingStrokeShare }) {
+  const canvas = document.createElement('canvas');
+  canvas.width = canvasSize;
+  canvas.height = canvasSize;
+  const context = canvas.getContext('2d', { willReadFrequently: true });
+  context.fillStyle = '#000';
+  context.fillRect(0, 0, canvasSize, canvasSize);
+  context.strokeStyle = '#fff';
+  context.lineWidth = readingPen(strokes, strokeWidth, readingStrokeShare);
+  context.lineCap = 'round';
+  context.lineJoin = 'round';
+  for (const stroke of strokes) {
+    context.beginPath();
+    context.moveTo(stroke[0].x, stroke[0].y);
+    for (const { x, y } of stroke) context.lineTo(x, y);   // a lone point with round caps is a dot
+    context.stroke();
+  }
+  return context.getImageData(0, 0, canvasSize, canvasSize);
+}
