@@ -3,9 +3,11 @@
 
 Photos of paper are read by pipeline/ink.py's recipe (background removal, hysteresis with Otsu's
 threshold, lines and desk dropped) and pipeline/pen.py's pen. A digit drawn small with the pad's thick
-pen fills its own gaps: no redrawing of the mask recovers them, and the CNN trained with thick pens
-(issue 20, item 4) reads the pad's small digits far better but still this 5 as an 8 (0.60), so it is
-a strict expected failure: a change that fixes it turns its test red until the mark is removed.
+pen fills its own gaps: the page and the app now read the pad's strokes redrawn with a pen in
+proportion (pipeline/strokes.py; the kind is tested below and, with the mouse, in test_web_page.py and
+test_streamlit_e2e.py). The PNG of such a drawing has lost its strokes: no redrawing of the mask
+recovers the gaps, and the CNN trained with thick pens reads it as an 8 (0.60), so it is a strict
+expected failure: a change that fixes it turns its test red until the mark is removed.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pipeline.runtime import Classifier
 from tests.conftest import REPO_ROOT
 
 FIELD_CASES = REPO_ROOT / "tests" / "fixtures" / "field-cases"
-NOT_YET = pytest.mark.xfail(strict=True, reason="issue 20: a blob with two notches, read 8 by the thick-pen CNN")
+NOT_YET = pytest.mark.xfail(strict=True, reason="issue 20: a PNG of a blob with two notches, read 8")
 
 CASES = [
     ("min_lined_5.png", 5),
@@ -116,3 +118,22 @@ def test_not_one_digit_refuses_pairs_and_noise_and_keeps_real_digits(mnist):
     assert refused(images) <= 0.01 * len(images)
     assert refused(pairs) >= 0.95 * len(pairs)
     assert refused(papers) >= 0.95 * len(papers)
+
+
+def test_a_five_drawn_44_px_tall_on_the_pad_is_read_from_its_strokes(classifier):
+    """The kind of page_pen_small_5_44px.png: a 5 drawn about 44 px tall with the pad's 22 px pen. The
+    canvas as drawn is a blob (measured: ten drawings of it read 8 or 0); the strokes the pad keeps,
+    redrawn as the page and the app read them, are a 5 all ten times."""
+    from pipeline import strokes
+    from pipeline.style_set import strokes as drawing
+
+    pad = strokes.pad_settings()
+    read, as_drawn = [], []
+    for seed in range(10):
+        paths = drawing("standard", 5, seed)
+        low, size = np.concatenate(paths).min(axis=0), np.ptp(np.concatenate(paths), axis=0)
+        placed = [(path - low) * (44 - pad["stroke_width"]) / size[1] + 120 for path in paths]
+        read.append(classifier.classify(strokes.redraw(placed, pad)).digit)
+        as_drawn.append(classifier.classify(strokes.render(placed, pad["stroke_width"], pad["canvas_size"])).digit)
+    assert read == [5] * 10, read
+    assert as_drawn.count(5) < 5, as_drawn  # what the redrawing is for
