@@ -19,6 +19,7 @@ from typing import NamedTuple
 import numpy as np
 
 from pipeline.errors import PipelineError
+from pipeline.preprocess import BOX  # MNIST's digits are fitted into BOX x BOX of the 28x28 field
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,6 @@ class Augmentation:
 # (measured on MNIST digits), towards the 9 px of a 40 px digit drawn with the page's 18 px pen.
 KEEP, THICKER, THINNER = 1, 2, -2
 THICKEST_PEN = 6
-BOX = 20  # MNIST's digits are fitted into 20x20 of the 28x28 field
 LOW_RESOLUTION_BLOCK = 4  # 28x28 -> 7x7, about scikit-learn's 8x8 digits
 GREY_LEVELS = 16
 

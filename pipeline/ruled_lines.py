@@ -143,9 +143,10 @@ def drop_ruled_lines(mask: np.ndarray) -> np.ndarray:
     from pipeline.pen import squared_distances
 
     # Each kind is looked for without the other: the rows first, the columns without them, the rows
-    # again without the columns.
-    columns = page_lines(mask.T, (mask & ~page_lines(mask)).T).T
-    rows = page_lines(mask, mask & ~columns)
+    # again without the columns (the same search as the first when there are none: not made twice).
+    first_rows = page_lines(mask)
+    columns = page_lines(mask.T, (mask & ~first_rows).T).T
+    rows = page_lines(mask, mask & ~columns) if columns.any() else first_rows
     page = rows | columns
     if not page.any():
         return mask

@@ -23,10 +23,6 @@ def mask_of(image: np.ndarray) -> np.ndarray:
     return ink_mask(remove_background(shrink(to_levels(to_grayscale(image)))))
 
 
-def on_blank_paper(ink: np.ndarray) -> np.ndarray:
-    return in_pencil(ink)
-
-
 @pytest.fixture(scope="module")
 def classifier(committed_models):
     return Classifier(committed_models / "cnn", "litert")
@@ -52,7 +48,7 @@ def test_a_pencil_digit_on_a_page_loses_the_lines_and_keeps_its_strokes(squared)
     assert (kept & seven).sum() >= 0.97 * seven.sum()  # the strokes crossing them stay
     # and the reader sees about what it sees on blank paper: the lines' stubs at the crossings and a
     # stroke's gap where it passes through a square's corner cost a few grey levels on average
-    assert np.abs(preprocess(pencil_on_page(squared)) - preprocess(on_blank_paper(SEVEN))).mean() < 0.025
+    assert np.abs(preprocess(pencil_on_page(squared)) - preprocess(in_pencil(SEVEN))).mean() < 0.025
 
 
 @pytest.mark.parametrize("digit", [7, 2])
@@ -138,7 +134,7 @@ def test_fewer_lines_than_a_page_has_are_not_a_page():
     two[:100] = two[160:] = 0  # lines at about rows 112 and 140 only
     assert LINES > 2
     ink = np.maximum(two, SEVEN)
-    mask = mask_of(on_blank_paper(ink))
+    mask = mask_of(in_pencil(ink))
     assert not page_lines(mask)[0].any()
     assert (drop_ruled_lines(mask) == mask).all()
 
@@ -177,6 +173,4 @@ def test_a_squared_pages_dots_within_the_digit_are_specks_not_strokes():
         for col in range(10, 300, 25):
             if away[row : row + 3, col : col + 3].all():
                 dots[row : row + 3, col : col + 3] = 1.0
-    assert np.array_equal(
-        preprocess(on_blank_paper(np.maximum(dots, thin_seven))), preprocess(on_blank_paper(thin_seven))
-    )
+    assert np.array_equal(preprocess(in_pencil(np.maximum(dots, thin_seven))), preprocess(in_pencil(thin_seven)))

@@ -135,8 +135,13 @@ export function dropRuledLines(mask, width, height) {
   const columns = transpose(pageLines(transpose(mask, width, height), height, width,
                                       transpose(withoutRows, width, height)), height, width);
   const withoutColumns = new Uint8Array(n);
-  for (let i = 0; i < n; i++) withoutColumns[i] = mask[i] && !columns[i] ? 1 : 0;
-  const rows = pageLines(mask, width, height, withoutColumns);
+  let anyColumn = false;
+  for (let i = 0; i < n; i++) {
+    withoutColumns[i] = mask[i] && !columns[i] ? 1 : 0;
+    anyColumn ||= Boolean(columns[i]);
+  }
+  // without columns the search is the first one again: not made twice
+  const rows = anyColumn ? pageLines(mask, width, height, withoutColumns) : firstRows;
   const notColumns = new Uint8Array(n), notRows = new Uint8Array(n);
   const rowBand = new Uint8Array(n), columnBand = new Uint8Array(n);
   let anyPage = false;
