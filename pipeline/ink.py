@@ -65,6 +65,7 @@ class NotOneDigitError(PipelineError):
 
 
 SPECKS_ONLY = "That is not one digit: the image holds only specks (blank or noisy paper)."
+TOO_SMALL = "That is not one digit: the marks are too small to read (a speck, or a digit drawn tiny: draw it larger)."
 
 
 def to_levels(gray: np.ndarray) -> np.ndarray:
@@ -298,8 +299,8 @@ def digit_mask(mask: np.ndarray) -> np.ndarray:
         and cols.start >= left
         and cols.stop <= right
     ]
-    if max(bottom - top, right - left) < SMALLEST * min(mask.shape):  # a speck or two on blank paper
-        raise NotOneDigitError(SPECKS_ONLY)
+    if max(bottom - top, right - left) < SMALLEST * min(mask.shape):  # a speck, a tap, a digit drawn tiny
+        raise NotOneDigitError(TOO_SMALL)
     digit = np.isin(labels, inside)
     if scribbled(digit, max(bottom - top, right - left)):
         raise NotOneDigitError("That is not one digit: it has more strokes than a digit has (a scribble?).")

@@ -86,7 +86,7 @@ def test_a_single_dot_is_refused_and_a_huge_image_gets_an_answer(first_export, t
     common = ("--model-dir", str(first_export.folder), "--json")
     code, out, _ = cli_main(capfd, "predict", png_file(tmp_path / "dot.png", dot), *common)
     assert code == 1 and json.loads(out)["digit"] is None  # a tap on the pad is not a digit
-    assert json.loads(out)["reason"].startswith("That is not one digit: the image holds only specks")
+    assert json.loads(out)["reason"].startswith("That is not one digit: the marks are too small to read")
     code, out, err = cli_main(capfd, "predict", png_file(tmp_path / "big.png", big), *common)
     assert code == 0, err
     assert json.loads(out)["digit"] == 1 and len(json.loads(out)["probabilities"]) == 10

@@ -28,6 +28,28 @@ def test_a_large_drawing_keeps_the_pads_pen_and_a_small_one_gets_a_pen_in_propor
     assert strokes.reading_pen([np.array([[5.0, 5.0]])], pen, share) == 1.0  # a dot: never under 1 px
     with pytest.raises(PipelineError, match="no strokes"):
         strokes.reading_pen([], pen, share)
+    with pytest.raises(PipelineError, match="no strokes"):
+        strokes.reading_pen([np.array([[np.nan, 1.0]])], pen, share)
+    with_nan = [np.array([[10.0, 10.0], [np.nan, 500.0], [30.0, 10.0], [12.0, 46.0]])]
+    assert strokes.reading_pen(with_nan, pen, share) == pytest.approx(4.0)  # the finite points' box
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"reading_stroke_share": None},
+        {"reading_stroke_share": 1},
+        {"reading_stroke_share": 0},
+        {"stroke_width": 0},
+        {"stroke_width": 300},
+        {"canvas_size": 280.5},
+        {"canvas_size": "280"},
+    ],
+)
+def test_pad_settings_out_of_range_are_one_sentence(change):
+    settings = {**PAD, **change}
+    with pytest.raises(PipelineError, match="^The drawing pad's settings need .*; got .*[.]$"):
+        strokes.redraw(LINE, settings)
 
 
 def test_the_js_twin_chooses_the_same_pen():
@@ -67,6 +89,8 @@ def test_the_streamlit_canvas_paths_become_polylines_and_anything_else_is_skippe
     assert len(line) == 2 + strokes.QUADRATIC_STEPS
     assert line[strokes.QUADRATIC_STEPS // 2].tolist() == [20.0, 22.5]  # the curve at t = 0.5
     assert strokes.fabric_strokes(None) == [] and strokes.fabric_strokes({"objects": None}) == []
+    odd = {"objects": [{"type": "path", "path": 5}, {"type": "path", "path": [["M", 10**400, 1], "M12", []]}]}
+    assert strokes.fabric_strokes(odd) == [] and strokes.fabric_strokes({"objects": 7}) == []
 
 
 @pytest.fixture(scope="module")

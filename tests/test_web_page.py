@@ -216,6 +216,25 @@ def test_small_digits_are_read_from_their_strokes(open_page, server):
     check_clean(watch, server)
 
 
+def test_a_tap_is_a_dot_on_the_pad_and_in_what_the_page_reads(open_page, server):
+    """Chromium paints no zero-length line, round caps or not: a tap used to leave no ink on the pad
+    while its point still widened the strokes' box, so a small digit with a tap far from it was read
+    with the pad's thick pen, a blob (8). A tap is now a dot on the pad and in the redrawing, as
+    fabric.js draws it in the app."""
+    page, watch = open_page()
+    wait_for_status(page, "ready")
+    page.get_by_test_id("clear").click()
+    draw(page, [[(200, 210)]])
+    assert wait_for_prediction(page) == ""
+    assert "too small to read" in page.get_by_test_id("hint").text_content()
+    shown = page.get_by_test_id("canvas").evaluate(
+        "canvas => Array.from(canvas.getContext('2d').getImageData(190, 210, 21, 1).data)"
+    )
+    assert min(shown[0], shown[40], shown[80]) > 200  # the pad's 22 px pen: a dot 22 px across (RGBA)
+    assert last_read(page)[210, 200, 0] > 0  # redrawn with a pen in proportion to its box: a pixel
+    check_clean(watch, server)
+
+
 def test_model_selector_lists_every_tfjs_artifact_and_each_one_runs(open_page, server):
     entries = tfjs_entries(MODELS_DIR)
     page, watch = open_page("?backend=cpu")

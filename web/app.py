@@ -195,7 +195,7 @@ def draw_tab(classifier, option, kit=None) -> None:
 
     left, right = st.columns([1, 2])
     with left:
-        st.caption("Draw one digit, large:")
+        st.caption("Draw one digit:")
         drawing = st_canvas(
             stroke_width=STROKE_WIDTH,
             stroke_color="#FFFFFF",

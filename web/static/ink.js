@@ -28,6 +28,7 @@ export const SMALLEST = 0.06;
 
 const BLANK = 'The image is blank: there is no digit to read.';
 const SPECKS_ONLY = 'That is not one digit: the image holds only specks (blank or noisy paper).';
+const TOO_SMALL = 'That is not one digit: the marks are too small to read (a speck, or a digit drawn tiny: draw it larger).';
 
 // Raised (like BlankImageError in Python) when there is no ink: nothing to predict.
 export class BlankImageError extends Error {
@@ -332,7 +333,7 @@ export function digitMask(mask, width, height) {
   }
   const left = spans[0][0];
   const side = Math.max(bottom - top, right - left);
-  if (side < SMALLEST * Math.min(width, height)) throw new NotOneDigitError(SPECKS_ONLY);
+  if (side < SMALLEST * Math.min(width, height)) throw new NotOneDigitError(TOO_SMALL);   // a speck, a tap
   const inside = new Uint8Array(count + 1);
   for (let l = 1; l <= count; l++) {
     const box = boxes[l];

@@ -3,11 +3,13 @@
 // pen is a blob; the same paths drawn with a pen a tenth of the ink's box read as drawn large.
 
 // Twin of reading_pen: the pen (px, at most padPen, at least 1) that makes the redrawn ink's box,
-// the pen included, `share` pen. strokes: arrays of {x, y} canvas pixels.
+// the pen included, `share` pen. strokes: arrays of {x, y} canvas pixels; the settings are checked
+// when ui.js loads them.
 export function readingPen(strokes, padPen, share) {
   let left = Infinity, top = Infinity, right = -Infinity, bottom = -Infinity;
   for (const stroke of strokes) {
     for (const { x, y } of stroke) {
+      if (!Number.isFinite(x) || !Number.isFinite(y)) continue;   // as Python, the finite points' box
       left = Math.min(left, x); right = Math.max(right, x);
       top = Math.min(top, y); bottom = Math.max(bottom, y);
     }
@@ -33,8 +35,17 @@ export function redraw(strokes, { canvasSize, strokeWidth, readingStrokeShare })
   for (const stroke of strokes) {
     context.beginPath();
     context.moveTo(stroke[0].x, stroke[0].y);
-    for (const { x, y } of stroke) context.lineTo(x, y);   // a lone point with round caps is a dot
+    for (const { x, y } of stroke) context.lineTo(x, y);
     context.stroke();
+    dot(context, stroke[0], context.lineWidth);   // a tap: Chromium paints no zero-length line
   }
   return context.getImageData(0, 0, canvasSize, canvasSize);
+}
+
+// A white disc `width` across at `point` ({x, y}), as a round cap: how the pad draws a tap.
+export function dot(context, point, width) {
+  context.fillStyle = '#fff';
+  context.beginPath();
+  context.arc(point.x, point.y, width / 2, 0, 2 * Math.PI);
+  context.fill();
 }

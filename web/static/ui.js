@@ -1,6 +1,8 @@
 // The DOM side: the drawing pad, the result panel, the selectors, the status line and the banner.
 // No TF.js and no model logic here.
 
+import { dot } from './strokes.js';
+
 const byTestId = (id) => document.querySelector(`[data-testid="${id}"]`);
 
 // Fetch drawing.json: the canvas size, stroke width and reading pen's share, shared with the Streamlit app.
@@ -9,6 +11,13 @@ export async function loadDrawingSettings() {
   if (!response.ok) throw new Error(`Could not fetch drawing.json: HTTP ${response.status}.`);
   const { canvas_size: canvasSize, stroke_width: strokeWidth, reading_stroke_share: readingStrokeShare } =
     await response.json();
+  // the checks of pipeline/strokes.py's check_pad_settings
+  const number = (value) => typeof value === 'number' && Number.isFinite(value);
+  if (!(Number.isInteger(canvasSize) && canvasSize >= 28 && number(strokeWidth) && strokeWidth >= 1 &&
+        strokeWidth <= canvasSize && number(readingStrokeShare) && readingStrokeShare > 0 && readingStrokeShare < 1)) {
+    throw new Error('drawing.json needs a whole canvas_size of at least 28 px, a stroke_width of 1 px up to it ' +
+      `and a reading_stroke_share between 0 and 1; got ${canvasSize}, ${strokeWidth} and ${readingStrokeShare}.`);
+  }
   return { canvasSize, strokeWidth, readingStrokeShare };
 }
 
@@ -76,10 +85,14 @@ export function createDrawingPad(canvas, onChange, { canvasSize, strokeWidth }) 
     context.lineWidth = strokeWidth;
     context.lineCap = 'round';
     context.lineJoin = 'round';
-    context.beginPath();
-    context.moveTo(from.x, from.y);
-    context.lineTo(to.x, to.y);   // a zero-length line with round caps is a dot
-    context.stroke();
+    if (from.x === to.x && from.y === to.y) {
+      dot(context, from, strokeWidth);   // a tap: Chromium paints no zero-length line, even round-capped
+    } else {
+      context.beginPath();
+      context.moveTo(from.x, from.y);
+      context.lineTo(to.x, to.y);
+      context.stroke();
+    }
     empty = false;
   }
 
