@@ -121,3 +121,14 @@ def test_small_digits_are_read_from_their_strokes(page):
     print("read:", read)
     assert sum(answer == str(digit) for digit, answer in read.items()) >= 9, read
     assert page.get_by_test_id("stException").count() == 0
+
+
+def test_the_pads_column_holds_the_whole_pad(page):
+    """A third of the main area beside the sidebar was 265 px at this 1280 px window: the answer's column
+    covered the 280 px canvas's right edge, where strokes drew nothing. The pad's column now holds it."""
+    from pipeline.bench.browser import streamlit_canvas
+
+    canvas = streamlit_canvas(page).bounding_box()
+    pad_column, answer_column = (page.get_by_test_id("stColumn").nth(i).bounding_box() for i in (0, 1))
+    assert pad_column["width"] >= canvas["width"], (pad_column, canvas)
+    assert answer_column["x"] >= canvas["x"] + canvas["width"], (answer_column, canvas)

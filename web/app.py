@@ -67,6 +67,16 @@ HIDE_CANVAS_TOOLBAR = """<script>
 </script>"""
 
 
+# The pad's column is never narrower than the pad: a third of the main area beside the sidebar is
+# 239 px in a 1200 px window, 265 px in a 1280 px one, and the answer's column covered the canvas's edge.
+# The answer's column gives way instead (side by side from Streamlit's 640 px breakpoint up).
+PAD = '[data-testid="stBidiComponentIsolated"]'
+PAD_COLUMN = f"""<style>
+[data-testid="stColumn"]:has({PAD}) {{ min-width: {CANVAS_SIZE + 2}px; }}
+@media (min-width: 640px) {{ [data-testid="stHorizontalBlock"]:has({PAD}) {{ flex-wrap: nowrap; }} }}
+</style>"""
+
+
 # Clear empties the same canvas rather than mounting a new one: a canvas remounted by Clear showed
 # before it took strokes (the load benchmark lost 16 of 50 first strokes after a Clear) and, for a
 # moment, beside the old one. A changed `initial_drawing` makes the component empty itself and send
@@ -210,6 +220,7 @@ def draw_tab(classifier, option, kit=None) -> None:
         )
         st.button("Clear", on_click=clear_canvas, icon=":material/delete:")
         st.html(HIDE_CANVAS_TOOLBAR, unsafe_allow_javascript=True)
+        st.html(PAD_COLUMN)
     with right:
         hint = "Draw a digit (0–9) on the black square: the prediction follows as you draw."
         seen = None
