@@ -65,7 +65,9 @@ class NotOneDigitError(PipelineError):
 
 
 SPECKS_ONLY = "That is not one digit: the image holds only specks (blank or noisy paper)."
-TOO_SMALL = "That is not one digit: the marks are too small to read (a speck, or a digit drawn tiny: draw it larger)."
+TOO_SMALL = (
+    "That is not one digit: the marks are too small to read (a speck, or a digit drawn tiny: draw it larger)."
+)
 
 
 def to_levels(gray: np.ndarray) -> np.ndarray:

@@ -155,6 +155,25 @@ def committed_models(tmp_path_factory) -> Path:
     return folder / "exported_models"
 
 
+@pytest.fixture(scope="session")
+def read_digit(committed_models):
+    """image -> the digit the committed cnn reads on LiteRT after the reading recipe, or None when the
+    image is refused (blank, not one digit)."""
+    from pipeline.errors import PipelineError
+    from pipeline.preprocess import preprocess
+    from pipeline.runtime import Classifier
+
+    classifier = Classifier(committed_models / "cnn", "litert")
+
+    def read(image) -> int | None:
+        try:
+            return int(np.argmax(classifier.predict(preprocess(image)[None])[0]))
+        except PipelineError:
+            return None
+
+    return read
+
+
 # --- one real run of the article model, shared by the reliability tests ---------------------------
 
 

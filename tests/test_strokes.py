@@ -12,8 +12,6 @@ import pytest
 from pipeline import strokes
 from pipeline.bench import reading_sets
 from pipeline.errors import PipelineError
-from pipeline.preprocess import preprocess
-from pipeline.runtime import Classifier
 from tests.conftest import REPO_ROOT
 
 PAD = strokes.pad_settings()
@@ -93,24 +91,12 @@ def test_the_streamlit_canvas_paths_become_polylines_and_anything_else_is_skippe
     assert strokes.fabric_strokes(odd) == [] and strokes.fabric_strokes({"objects": 7}) == []
 
 
-@pytest.fixture(scope="module")
-def read(committed_models):
-    classifier = Classifier(committed_models / "cnn", "litert")
-
-    def read_(image) -> int | None:
-        try:
-            return int(np.argmax(classifier.predict(preprocess(image)[None])[0]))
-        except PipelineError:
-            return None
-
-    return read_
-
-
-def test_small_digits_are_read_redrawn_where_the_pads_pen_made_blobs(read):
+def test_small_digits_are_read_redrawn_where_the_pads_pen_made_blobs(read_digit):
     """The drawn set 40 to 90 px tall (measured on the full sweep, 40 to 250 px: 0.935 read right as
     drawn, every miss under 70 px; 1.000 redrawn)."""
     drawn = reading_sets.drawn_strokes(count=30, seed=900, heights=(40, 90))
-    as_drawn = [read(strokes.render(paths, PAD["stroke_width"], PAD["canvas_size"])) == d for paths, d, _ in drawn]
-    redrawn = [read(strokes.redraw(paths, PAD)) == d for paths, d, _ in drawn]
+    pen, size = PAD["stroke_width"], PAD["canvas_size"]
+    as_drawn = [read_digit(strokes.render(paths, pen, size)) == d for paths, d, _ in drawn]
+    redrawn = [read_digit(strokes.redraw(paths, PAD)) == d for paths, d, _ in drawn]
     assert np.mean(redrawn) >= 0.95, redrawn
     assert np.mean(as_drawn) <= 0.8, as_drawn  # what the redrawing is for

@@ -70,10 +70,10 @@ HIDE_CANVAS_TOOLBAR = """<script>
 # The pad's column is never narrower than the pad: a third of the main area beside the sidebar is
 # 239 px in a 1200 px window, 265 px in a 1280 px one, and the answer's column covered the canvas's edge.
 # The answer's column gives way instead (side by side from Streamlit's 640 px breakpoint up).
-PAD = '[data-testid="stBidiComponentIsolated"]'
+CANVAS_HOST = '[data-testid="stBidiComponentIsolated"]'  # the canvas component's element
 PAD_COLUMN = f"""<style>
-[data-testid="stColumn"]:has({PAD}) {{ min-width: {CANVAS_SIZE + 2}px; }}
-@media (min-width: 640px) {{ [data-testid="stHorizontalBlock"]:has({PAD}) {{ flex-wrap: nowrap; }} }}
+[data-testid="stColumn"]:has({CANVAS_HOST}) {{ min-width: {CANVAS_SIZE + 2}px; }}
+@media (min-width: 640px) {{ [data-testid="stHorizontalBlock"]:has({CANVAS_HOST}) {{ flex-wrap: nowrap; }} }}
 </style>"""
 
 
