@@ -207,6 +207,63 @@ def in_chromium(models_dir: Path, photos: list[bytes], jpeg: bytes) -> dict:
     return result
 
 
+def drawn_with_the_mouse(models_dir: Path, drawn: list) -> dict:
+    """Each of `drawn` (reading_sets.drawn_strokes: strokes, digit, height) drawn with the mouse on the
+    page and in the Streamlit app, in headless Chromium, with their default model: the share read right
+    in each (a refusal counts as wrong)."""
+    from playwright.sync_api import sync_playwright
+
+    from pipeline.bench.browser import (
+        draw,
+        draw_in_streamlit,
+        launch,
+        serve,
+        stop,
+        streamlit_clear,
+        streamlit_idle,
+        streamlit_server,
+        wait_for_prediction,
+        wait_for_status,
+    )
+    from pipeline.site import build_site
+
+    paths = [[stroke.tolist() for stroke in strokes] for strokes, _, _ in drawn]
+    digits = [str(digit) for _, digit, _ in drawn]
+    answers: dict[str, list[str]] = {"page": [], "app": []}
+    with tempfile.TemporaryDirectory(prefix="bench-drawn-") as tmp:
+        url, server = serve(build_site(Path(tmp) / "site", models_dir))
+        try:
+            with sync_playwright() as playwright:
+                browser = launch(playwright)
+                page = browser.new_page()
+                page.goto(url)
+                wait_for_status(page, "ready", timeout_ms=60_000)
+                for strokes in paths:
+                    page.get_by_test_id("clear").click()
+                    draw(page, strokes)
+                    answers["page"].append(wait_for_prediction(page))
+                browser.close()
+        finally:
+            stop(server)
+        with streamlit_server(models_dir, Path(tmp), Path(tmp) / "streamlit.log") as app_url:
+            with sync_playwright() as playwright:
+                browser = launch(playwright)
+                page = browser.new_page(viewport={"width": 1280, "height": 900})
+                page.goto(app_url)
+                metric = page.get_by_test_id("stMetricValue")
+                for strokes in paths:
+                    draw_in_streamlit(page, strokes)
+                    streamlit_idle(page)  # a digit of two strokes is read after each
+                    answers["app"].append(metric.text_content() if metric.count() else "")
+                    streamlit_clear(page)
+                streamlit_idle(page)
+                browser.close()
+    return {
+        where: {"count": len(drawn), "right": round(sum(a == d for a, d in zip(got, digits)) / len(drawn), 4)}
+        for where, got in answers.items()
+    }
+
+
 def side_by_side(models_dir: Path, page_photos: int = 200) -> dict:
     """Every set through the recipe before (BASELINE) and today's, with the published default model
     on LiteRT; the page on the first `page_photos` photos; 12-megapixel timings."""
@@ -254,6 +311,7 @@ def side_by_side(models_dir: Path, page_photos: int = 200) -> dict:
     figures["twelve_megapixels"] = {"python_seconds": round(python_photo_seconds(jpeg), 3)}
     photos = sets["photos"][:page_photos]
     page = in_chromium(models_dir, [png_bytes(sample.image) for sample in photos], jpeg)
+    figures["drawn_with_the_mouse"] = drawn_with_the_mouse(models_dir, reading_sets.drawn_strokes())
     python_answers = figures["sets"]["photos"]["today"]["answers"][:page_photos]
     figures["twelve_megapixels"]["chromium_seconds"] = round(page["ms"] / 1000, 3)
     figures["page_photos"] = {

@@ -441,6 +441,18 @@ def reading_section(figures: dict) -> str:
         f"**{page['same_as_python']:.4f}**. "
         f"Reading one 12-megapixel JPEG (decode + preprocess): **{timing['python_seconds']:.2f} s** in Python, "
         f"**{timing['chromium_seconds']:.2f} s** in Chromium."
+        + mouse_sentence(figures.get("drawn_with_the_mouse"))
+    )
+
+
+def mouse_sentence(mouse: dict | None) -> str:
+    """The drawn set drawn with the mouse on the page and in the app (absent from older figures)."""
+    if not mouse:
+        return ""
+    return (
+        f" The drawn set ({mouse['page']['count']} digits, 40 to 250 px tall) drawn with the mouse in Chromium: "
+        f"**{mouse['page']['right']:.4f}** read right on the page, **{mouse['app']['right']:.4f}** in the "
+        "Streamlit app."
     )
 
 
