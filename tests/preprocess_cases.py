@@ -64,6 +64,18 @@ def pencil_on_page(squared: bool) -> np.ndarray:
     return in_pencil(np.maximum(ruled_page(300, 300, 28, 0.06, squared), seven))
 
 
+def rings(centres, radius: float, size: int = 120) -> np.ndarray:
+    """Rings of `radius` px at `centres` ((row, col) each) drawn with a 3 px pen, size x size coverage."""
+    angles = np.linspace(0, 2 * np.pi, 48)
+    return np.max(
+        [
+            stroke(size, size, [(y + radius * np.sin(a), x + radius * np.cos(a)) for a in angles], 3)
+            for y, x in centres
+        ],
+        axis=0,
+    )
+
+
 def drawings() -> dict[str, np.ndarray]:
     seven = stroke(60, 48, [(8, 6), (8, 40), (52, 18)], 3)
     one = stroke(40, 40, [(4, 22), (36, 18)], 2)
@@ -76,6 +88,8 @@ def drawings() -> dict[str, np.ndarray]:
         "transparent background": rgba(one, ink_colour=(0, 0, 0), paper=(0, 0, 0), alpha=one * 255),
         "faint white ink (40 % opacity) on transparent": rgba(seven, alpha=seven * 102),
         "two ones side by side (not one digit)": rgba(np.hstack([one, one])),
+        "an eight (two loops)": rgba(rings([(38, 60), (82, 60)], 20)),
+        "three loops in a row (not one digit)": rgba(rings([(60, 26), (60, 60), (60, 94)], 16)),
         "noisy blank paper (not one digit)": rgba(
             np.clip(np.random.default_rng(0).normal(0.12, 0.05, (120, 120)), 0, 1),
             ink_colour=(0, 0, 0),
@@ -140,11 +154,11 @@ def make_cases() -> list[dict]:
 
     cases = []
     for name, image in {**drawings(), **field_cases(), **generated_photos()}.items():
-        refusal = None
+        refusal = reason = None
         try:
             expected = packed(preprocess(image).astype("<f4").tobytes())
         except (BlankImageError, NotOneDigitError) as exc:
-            expected, refusal = None, type(exc).__name__
+            expected, refusal, reason = None, type(exc).__name__, str(exc)
         cases.append(
             {
                 "name": name,
@@ -154,8 +168,9 @@ def make_cases() -> list[dict]:
                 "pixels": packed(image.tobytes()),
                 "float32_le": expected,
                 "refusal": refusal,
+                "reason": reason,
             }
-        )  # None: the recipe refuses it (refusal: BlankImageError or NotOneDigitError)
+        )  # None: the recipe refuses it (refusal: BlankImageError or NotOneDigitError, reason: its sentence)
     return cases
 
 

@@ -79,6 +79,24 @@ def test_a_single_dot_is_refused_and_ink_on_the_border_still_gives_an_input():
     assert np.isfinite(result).all() and result.max() > 0
 
 
+def test_loops_count_closed_paper_wider_than_the_pen():
+    """An 8's two loops are a digit's; three are a scribble's. A pinhole in a blob (JPEG, a pen's
+    gap) is not a loop: only holes at least the stroke width squared count."""
+    from pipeline.ink import loops
+    from tests.preprocess_cases import rings
+
+    assert loops(np.zeros((9, 9), bool)) == 0
+    assert [loops(rings(centres, 16) > 0.5) for centres in ([(60, 60)], [(40, 60), (80, 60)])] == [1, 2]
+    assert loops(rings([(60, 26), (60, 60), (60, 94)], 16) > 0.5) == 3
+    blob = np.zeros((40, 40), bool)
+    blob[5:35, 5:35] = True
+    blob[20, 20] = blob[10, 11] = False
+    assert loops(blob) == 0
+    with pytest.raises(NotOneDigitError, match="more loops than a digit has"):
+        preprocess((rings([(60, 26), (60, 60), (60, 94)], 16) * 255).astype(np.uint8))
+    assert preprocess((rings([(40, 60), (80, 60)], 20) * 255).astype(np.uint8)).max() > 0  # an 8 is read
+
+
 @pytest.mark.parametrize(
     "bad, message",
     [

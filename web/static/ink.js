@@ -24,6 +24,7 @@ export const DIGIT_GAP = 0.03;
 export const SPECKS = 20;
 export const SPECK_SHARE = 0.3;
 export const SCRIBBLE = 4.2;
+export const LOOPS = 2;                 // LOOPS
 export const SMALLEST = 0.06;
 
 const BLANK = 'The image is blank: there is no digit to read.';
@@ -188,9 +189,9 @@ export function otsuThreshold(values) {
   return best;
 }
 
-// 8-connected components of mask: {labels (Int32Array, 0 = background), count}, labelled in raster
-// order of their first pixel, as scipy.ndimage.label does.
-export function label(mask, width, height) {
+// 8-connected components of mask (4-connected when diagonal is false): {labels (Int32Array, 0 =
+// background), count}, labelled in raster order of their first pixel, as scipy.ndimage.label does.
+export function label(mask, width, height, diagonal = true) {
   const labels = new Int32Array(width * height);
   const stack = [];
   let count = 0;
@@ -203,6 +204,7 @@ export function label(mask, width, height) {
       for (let dy = -1; dy <= 1; dy++) {
         for (let dx = -1; dx <= 1; dx++) {
           const ny = y + dy, nx = x + dx, j = ny * width + nx;
+          if (!diagonal && dy !== 0 && dx !== 0) continue;
           if (ny < 0 || ny >= height || nx < 0 || nx >= width || !mask[j] || labels[j]) continue;
           labels[j] = count;
           stack.push(j);
@@ -345,6 +347,9 @@ export function digitMask(mask, width, height) {
   if (scribbled(digit, width, height, side)) {
     throw new NotOneDigitError('That is not one digit: it has more strokes than a digit has (a scribble?).');
   }
+  if (loops(digit, width, height) > LOOPS) {
+    throw new NotOneDigitError('That is not one digit: it closes more loops than a digit has (a scribble?).');
+  }
   return digit;
 }
 
@@ -353,6 +358,33 @@ function scribbled(digit, width, height, side) {
   let area = 0;
   for (const v of digit) area += v;
   return area / strokeWidth(digit, width, height) > SCRIBBLE * side;
+}
+
+// Twin of loops: how many loops the digit's strokes close (holes of paper at least stroke width squared).
+export function loops(digit, width, height) {
+  let top = height, bottom = -1, left = width, right = -1;
+  for (let i = 0; i < digit.length; i++) {
+    if (!digit[i]) continue;
+    const y = Math.floor(i / width), x = i % width;
+    top = Math.min(top, y); bottom = Math.max(bottom, y); left = Math.min(left, x); right = Math.max(right, x);
+  }
+  if (bottom < 0) return 0;
+  const cropWidth = right - left + 1, cropHeight = bottom - top + 1;
+  const crop = new Uint8Array(cropWidth * cropHeight);
+  const paper = new Uint8Array((cropWidth + 2) * (cropHeight + 2)).fill(1);   // padded with paper
+  for (let y = 0; y < cropHeight; y++) {
+    for (let x = 0; x < cropWidth; x++) {
+      crop[y * cropWidth + x] = digit[(top + y) * width + left + x];
+      paper[(y + 1) * (cropWidth + 2) + x + 1] = crop[y * cropWidth + x] ? 0 : 1;
+    }
+  }
+  const { labels, count } = label(paper, cropWidth + 2, cropHeight + 2, false);   // 1 is the paper outside
+  const areas = new Float64Array(count + 1);
+  for (const l of labels) areas[l]++;
+  const pen = strokeWidth(crop, cropWidth, cropHeight);
+  let holes = 0;
+  for (let l = 2; l <= count; l++) if (areas[l] >= pen * pen) holes++;
+  return holes;
 }
 
 // Twin of find_digit: gray (Float64Array, toGrayscale's) -> {digit (Uint8Array), shade (Float64Array),
