@@ -58,15 +58,19 @@ def check_pad_settings(settings: dict) -> None:
         )
 
 
-def reading_pen(strokes: Sequence[np.ndarray], pad_pen: float, share: float) -> float:
+def reading_pen(strokes: Sequence[np.ndarray], pad_pen: float, share: float, size: float | None = None) -> float:
     """The pen (px, at most `pad_pen`, at least 1) for redrawing `strokes` ((n, 2) float arrays of x, y
     canvas pixels) so that the ink's box, the pen included, is `share` pen: pen = share x (side + pen),
-    `side` being the longer side of the finite points' box. PipelineError when there are none."""
+    `side` being the longer side of the finite points' box, the points held within the `size` px canvas
+    when given (the pad keeps a stroke that leaves it, but only what is on it is drawn and read).
+    PipelineError when there are none."""
     arrays = [np.asarray(stroke, np.float64).reshape(-1, 2) for stroke in strokes]
     points = np.concatenate(arrays) if arrays else np.zeros((0, 2))
     points = points[np.isfinite(points).all(axis=1)]
     if len(points) == 0:
         raise PipelineError("There are no strokes to redraw.")
+    if size is not None:
+        points = np.clip(points, 0.0, size)
     side = float(np.ptp(points, axis=0).max())
     return float(min(pad_pen, max(1.0, share * side / (1.0 - share))))
 
@@ -92,7 +96,7 @@ def redraw(strokes: Sequence[np.ndarray], settings: dict) -> np.ndarray:
     """The pad's strokes -> the canvas-sized uint8 image to read: drawn with `reading_pen`.
     PipelineError for settings out of range (check_pad_settings) or no strokes."""
     check_pad_settings(settings)
-    pen = reading_pen(strokes, settings["stroke_width"], settings["reading_stroke_share"])
+    pen = reading_pen(strokes, settings["stroke_width"], settings["reading_stroke_share"], settings["canvas_size"])
     return render(strokes, pen, settings["canvas_size"])
 
 

@@ -30,6 +30,9 @@ def test_a_large_drawing_keeps_the_pads_pen_and_a_small_one_gets_a_pen_in_propor
         strokes.reading_pen([np.array([[np.nan, 1.0]])], pen, share)
     with_nan = [np.array([[10.0, 10.0], [np.nan, 500.0], [30.0, 10.0], [12.0, 46.0]])]
     assert strokes.reading_pen(with_nan, pen, share) == pytest.approx(4.0)  # the finite points' box
+    off_the_pad = [np.array([[-90.0, 10.0], [30.0, 10.0], [12.0, 46.0]]), np.array([[12.0, 46.0], [12.0, 900.0]])]
+    assert strokes.reading_pen(off_the_pad, pen, share) == pen
+    assert strokes.reading_pen(off_the_pad, pen, share, size=50) == pytest.approx(40 / 9)  # 0..30 x 10..50 on it
 
 
 @pytest.mark.parametrize(
@@ -51,18 +54,25 @@ def test_pad_settings_out_of_range_are_one_sentence(change):
 
 
 def test_the_js_twin_chooses_the_same_pen():
-    cases = [LINE, [np.array([[10.0, 10.0], [30.0, 10.0]]), np.array([[12.0, 46.0], [13.5, 20.25]])]]
+    cases = [
+        LINE,
+        [np.array([[10.0, 10.0], [30.0, 10.0]]), np.array([[12.0, 46.0], [13.5, 20.25]])],
+        [np.array([[-30.0, 10.0], [30.0, 10.0], [12.0, 46.0]]), np.array([[12.0, 46.0], [15.5, 70.0]])],  # off
+    ]
+    size = 60  # a small pad, so that the third case's points leave it
     script = (
         "import { readingPen } from './web/static/strokes.js';"
         f"const cases = {json.dumps([[p.tolist() for p in case] for case in cases])};"
         "console.log(JSON.stringify(cases.map((c) => readingPen("
-        f"c.map((s) => s.map(([x, y]) => ({{ x, y }}))), {PAD['stroke_width']}, {PAD['reading_stroke_share']}))));"
+        f"c.map((s) => s.map(([x, y]) => ({{ x, y }}))), {PAD['stroke_width']}, {PAD['reading_stroke_share']}, "
+        f"{size}))));"
     )
     out = subprocess.run(
         ["node", "--input-type=module", "-e", script], cwd=REPO_ROOT, capture_output=True, text=True, check=True
     )
-    python = [strokes.reading_pen(c, PAD["stroke_width"], PAD["reading_stroke_share"]) for c in cases]
+    python = [strokes.reading_pen(c, PAD["stroke_width"], PAD["reading_stroke_share"], size) for c in cases]
     assert json.loads(out.stdout) == python
+    assert python[2] < strokes.reading_pen(cases[2], PAD["stroke_width"], PAD["reading_stroke_share"])
 
 
 def test_a_lone_point_is_a_round_dot_the_pens_width():

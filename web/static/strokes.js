@@ -3,13 +3,16 @@
 // pen is a blob; the same paths drawn with a pen a tenth of the ink's box read as drawn large.
 
 // Twin of reading_pen: the pen (px, at most padPen, at least 1) that makes the redrawn ink's box,
-// the pen included, `share` pen. strokes: arrays of {x, y} canvas pixels; the settings are checked
-// when ui.js loads them.
-export function readingPen(strokes, padPen, share) {
+// the pen included, `share` pen. strokes: arrays of {x, y} canvas pixels, held within the `size` px
+// canvas when given (the pad captures a stroke that leaves it); the settings are checked when ui.js
+// loads them.
+export function readingPen(strokes, padPen, share, size = undefined) {
+  const within = (v) => (size === undefined ? v : Math.min(Math.max(v, 0), size));
   let left = Infinity, top = Infinity, right = -Infinity, bottom = -Infinity;
   for (const stroke of strokes) {
-    for (const { x, y } of stroke) {
-      if (!Number.isFinite(x) || !Number.isFinite(y)) continue;   // as Python, the finite points' box
+    for (const point of stroke) {
+      if (!Number.isFinite(point.x) || !Number.isFinite(point.y)) continue;   // as Python, the finite points' box
+      const x = within(point.x), y = within(point.y);
       left = Math.min(left, x); right = Math.max(right, x);
       top = Math.min(top, y); bottom = Math.max(bottom, y);
     }
@@ -29,7 +32,7 @@ export function redraw(strokes, { canvasSize, strokeWidth, readingStrokeShare })
   context.fillStyle = '#000';
   context.fillRect(0, 0, canvasSize, canvasSize);
   context.strokeStyle = '#fff';
-  context.lineWidth = readingPen(strokes, strokeWidth, readingStrokeShare);
+  context.lineWidth = readingPen(strokes, strokeWidth, readingStrokeShare, canvasSize);
   context.lineCap = 'round';
   context.lineJoin = 'round';
   for (const stroke of strokes) {
