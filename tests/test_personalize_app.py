@@ -29,6 +29,16 @@ def app_url(tmp_path_factory, cnn_dir):
         yield url
 
 
+# The teaching buttons (and Forget, Export) whose label is wider than the room inside the button: in one
+# row of ten, a 1000 px window with the sidebar open left each button 26 px, its digit hidden.
+LABELS_CUT_OFF = """() => [...document.querySelectorAll('[class*=st-key-teach-] button, .st-key-forget button, '
+                                                  + '.st-key-export-examples button')].filter(button => {
+    const style = getComputedStyle(button), label = button.querySelector('p');
+    const room = button.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    return label.scrollWidth > room + 0.5 || label.getBoundingClientRect().width > room + 0.5;
+}).map(button => button.textContent)"""
+
+
 def read(page, digit: int, seed: int) -> str:
     draw_in_streamlit(page, [[tuple(p) for p in line] for line in strokes(STYLE, digit, seed)])
     metric = page.get_by_test_id("stMetricValue")
@@ -57,7 +67,7 @@ def test_teaching_the_app_and_sessions_stay_apart(app_url, tmp_path):
     with sync_playwright() as playwright:
         browser = launch(playwright)
         alice = browser.new_context(viewport={"width": 1280, "height": 1000}, accept_downloads=True).new_page()
-        bob = browser.new_context(viewport={"width": 1280, "height": 1000}).new_page()
+        bob = browser.new_context(viewport={"width": 1000, "height": 1000}).new_page()  # a smaller window
         alice.goto(app_url)
         before = read(alice, 7, 3005)  # ٧, a V
         streamlit_clear(alice)
@@ -73,6 +83,7 @@ def test_teaching_the_app_and_sessions_stay_apart(app_url, tmp_path):
         assert taught(bob) == 0
         assert read(bob, 7, 3005) == before
         assert bob.get_by_text("Personalised").count() == 0
+        assert bob.evaluate(LABELS_CUT_OFF) == [], "each teaching button shows its digit whole"
 
         with alice.expect_download() as download:
             alice.locator(".st-key-export-examples button").click()

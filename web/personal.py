@@ -108,22 +108,25 @@ def teach_panel(kit: Kit | None, image: np.ndarray | None, after_teach) -> None:
     if kit is None:
         return
     st.write("Not right? This is a …")
-    columns = st.columns(10)
-    for digit, column in enumerate(columns):
-        with column:
-            st.button(
-                str(digit),
-                key=f"teach-{digit}",
-                disabled=image is None,
-                on_click=teach,
-                args=(kit, digit, image, after_teach),
-            )
+    # two rows of five: in one row of ten, a 1000 px window with the sidebar open left each button
+    # 26 px, too narrow to show its digit
+    for row in (range(5), range(5, 10)):
+        for digit, column in zip(row, st.columns(5)):
+            with column:
+                st.button(
+                    str(digit),
+                    key=f"teach-{digit}",
+                    disabled=image is None,
+                    on_click=teach,
+                    args=(kit, digit, image, after_teach),
+                    width="stretch",
+                )
     taught = examples(kit)
     st.caption(
         f"{len(taught)} example{'s' if len(taught) != 1 else ''} taught · they stay in this "
         "browser session: they never leave it, and no other session sees them."
     )
-    left, middle = st.columns(2)
+    left, middle = st.columns([1, 2])  # "Export examples" is twice as long as "Forget"
     with left:
         st.button("Forget", key="forget", on_click=forget, args=(kit,), disabled=not taught)
     with middle:
