@@ -64,12 +64,13 @@ def pencil_on_page(squared: bool) -> np.ndarray:
     return in_pencil(np.maximum(ruled_page(300, 300, 28, 0.06, squared), seven))
 
 
-def rings(centres, radius: float, size: int = 120) -> np.ndarray:
-    """Rings of `radius` px at `centres` ((row, col) each) drawn with a 3 px pen, size x size coverage."""
+def rings(centres, radius: float, size: int = 120, pen: float = 3) -> np.ndarray:
+    """Rings of `radius` px at `centres` ((row, col) each) drawn with `stroke`'s pen of radius `pen` px,
+    size x size coverage."""
     angles = np.linspace(0, 2 * np.pi, 48)
     return np.max(
         [
-            stroke(size, size, [(y + radius * np.sin(a), x + radius * np.cos(a)) for a in angles], 3)
+            stroke(size, size, [(y + radius * np.sin(a), x + radius * np.cos(a)) for a in angles], pen)
             for y, x in centres
         ],
         axis=0,
@@ -90,6 +91,7 @@ def drawings() -> dict[str, np.ndarray]:
         "two ones side by side (not one digit)": rgba(np.hstack([one, one])),
         "an eight (two loops)": rgba(rings([(38, 60), (82, 60)], 20)),
         "three loops in a row (not one digit)": rgba(rings([(60, 26), (60, 60), (60, 94)], 16)),
+        "a thin-pen eight, its loops overlapping a little": rgba(rings([(36, 60), (78, 60)], 24, pen=0.5)),
         "noisy blank paper (not one digit)": rgba(
             np.clip(np.random.default_rng(0).normal(0.12, 0.05, (120, 120)), 0, 1),
             ink_colour=(0, 0, 0),

@@ -81,7 +81,8 @@ def test_a_single_dot_is_refused_and_ink_on_the_border_still_gives_an_input():
 
 def test_loops_count_closed_paper_wider_than_the_pen():
     """An 8's two loops are a digit's; three are a scribble's. A pinhole in a blob (JPEG, a pen's
-    gap) is not a loop: only holes at least the stroke width squared count."""
+    gap) is not a loop, nor is the lens where an 8's two circles overlap, drawn with a fine pen: a loop
+    is at least the pen and a tenth of the digit across."""
     from pipeline.ink import loops
     from tests.preprocess_cases import rings
 
@@ -92,6 +93,9 @@ def test_loops_count_closed_paper_wider_than_the_pen():
     blob[5:35, 5:35] = True
     blob[20, 20] = blob[10, 11] = False
     assert loops(blob) == 0
+    snowman = rings([(36, 60), (78, 60)], 24, pen=0.5) > 0.5  # two circles overlapping by 6 of 90 px
+    assert loops(snowman) == 2
+    assert loops(rings([(36, 60), (70, 60)], 24, pen=0.5) > 0.5) == 3  # by 14 of 82 px: chain links
     with pytest.raises(NotOneDigitError, match="more loops than a digit has"):
         preprocess((rings([(60, 26), (60, 60), (60, 94)], 16) * 255).astype(np.uint8))
     assert preprocess((rings([(40, 60), (80, 60)], 20) * 255).astype(np.uint8)).max() > 0  # an 8 is read

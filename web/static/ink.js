@@ -24,7 +24,8 @@ export const DIGIT_GAP = 0.03;
 export const SPECKS = 20;
 export const SPECK_SHARE = 0.3;
 export const SCRIBBLE = 4.2;
-export const LOOPS = 2;                 // LOOPS
+export const LOOPS = 2;                 // LOOPS, LOOP_SIDE
+export const LOOP_SIDE = 0.1;
 export const SMALLEST = 0.06;
 
 const BLANK = 'The image is blank: there is no digit to read.';
@@ -360,7 +361,8 @@ function scribbled(digit, width, height, side) {
   return area / strokeWidth(digit, width, height) > SCRIBBLE * side;
 }
 
-// Twin of loops: how many loops the digit's strokes close (holes of paper at least stroke width squared).
+// Twin of loops: how many loops the digit's strokes close (holes of paper at least as many pixels as
+// the square of the widest of the stroke width, 1 px and LOOP_SIDE of the box's longer side).
 export function loops(digit, width, height) {
   let top = height, bottom = -1, left = width, right = -1;
   for (let i = 0; i < digit.length; i++) {
@@ -381,9 +383,9 @@ export function loops(digit, width, height) {
   const { labels, count } = label(paper, cropWidth + 2, cropHeight + 2, false);   // 1 is the paper outside
   const areas = new Float64Array(count + 1);
   for (const l of labels) areas[l]++;
-  const pen = strokeWidth(crop, cropWidth, cropHeight);
+  const least = Math.max(strokeWidth(crop, cropWidth, cropHeight), 1, LOOP_SIDE * Math.max(cropWidth, cropHeight));
   let holes = 0;
-  for (let l = 2; l <= count; l++) if (areas[l] >= pen * pen) holes++;
+  for (let l = 2; l <= count; l++) if (areas[l] >= least * least) holes++;
   return holes;
 }
 
