@@ -254,10 +254,17 @@ def desk_pixels(strength: np.ndarray, low: float) -> np.ndarray:
 
 def digit_sized(mask: np.ndarray) -> bool:
     """True when `mask`'s pixels span a box at least SMALLEST of the image's shorter side."""
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    if rows.size == 0:
+    box = ink_box(mask)
+    if box is None:
         return False
-    return max(rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1) >= SMALLEST * min(mask.shape)
+    rows, cols = box
+    return max(rows.stop - rows.start, cols.stop - cols.start) >= SMALLEST * min(mask.shape)
+
+
+def ink_box(mask: np.ndarray) -> tuple[slice, slice] | None:
+    """HxW bool -> (rows, cols) slices of the smallest box holding its True pixels; None when none is."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    return None if rows.size == 0 else (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
 
 
 def digit_mask(mask: np.ndarray) -> np.ndarray:
@@ -332,10 +339,10 @@ def loops(digit: np.ndarray) -> int:
 
     from pipeline.pen import stroke_width
 
-    rows, cols = np.flatnonzero(digit.any(axis=1)), np.flatnonzero(digit.any(axis=0))
-    if rows.size == 0:
+    box = ink_box(digit)
+    if box is None:
         return 0
-    crop = digit[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    crop = digit[box]
     paper, count = ndimage.label(np.pad(~crop, 1, constant_values=True))  # 1 is the paper outside
     areas = np.bincount(paper.ravel(), minlength=count + 1)[2:]
     least = max(stroke_width(crop), 1.0, LOOP_SIDE * max(crop.shape))

@@ -255,13 +255,19 @@ export function components(mask, width, height) {
 
 // Twin of digit_sized: the set pixels span a box at least SMALLEST of the image's shorter side.
 function digitSized(mask, width, height) {
+  const box = inkBox(mask, width, height);
+  return box !== null && Math.max(box.height, box.width) >= SMALLEST * Math.min(width, height);
+}
+
+// Twin of ink_box: {top, left, height, width} of the smallest box holding the set pixels, or null.
+function inkBox(mask, width, height) {
   let top = height, bottom = -1, left = width, right = -1;
   for (let i = 0; i < mask.length; i++) {
     if (!mask[i]) continue;
     const y = Math.floor(i / width), x = i % width;
     top = Math.min(top, y); bottom = Math.max(bottom, y); left = Math.min(left, x); right = Math.max(right, x);
   }
-  return bottom >= 0 && Math.max(bottom - top + 1, right - left + 1) >= SMALLEST * Math.min(width, height);
+  return bottom < 0 ? null : { top, left, height: bottom - top + 1, width: right - left + 1 };
 }
 
 // Twin of desk_pixels: the wide frames grown back over what is above low, unless that is all.
@@ -364,14 +370,9 @@ function scribbled(digit, width, height, side) {
 // Twin of loops: how many loops the digit's strokes close (holes of paper at least as many pixels as
 // the square of the widest of the stroke width, 1 px and LOOP_SIDE of the box's longer side).
 export function loops(digit, width, height) {
-  let top = height, bottom = -1, left = width, right = -1;
-  for (let i = 0; i < digit.length; i++) {
-    if (!digit[i]) continue;
-    const y = Math.floor(i / width), x = i % width;
-    top = Math.min(top, y); bottom = Math.max(bottom, y); left = Math.min(left, x); right = Math.max(right, x);
-  }
-  if (bottom < 0) return 0;
-  const cropWidth = right - left + 1, cropHeight = bottom - top + 1;
+  const box = inkBox(digit, width, height);
+  if (box === null) return 0;
+  const { top, left, width: cropWidth, height: cropHeight } = box;
   const crop = new Uint8Array(cropWidth * cropHeight);
   const paper = new Uint8Array((cropWidth + 2) * (cropHeight + 2)).fill(1);   // padded with paper
   for (let y = 0; y < cropHeight; y++) {
