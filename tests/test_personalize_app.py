@@ -29,8 +29,8 @@ def app_url(tmp_path_factory, cnn_dir):
         yield url
 
 
-# The teaching buttons (and Forget, Export) whose label is wider than the room inside the button: in one
-# row of ten, a 1000 px window with the sidebar open left each button 26 px, its digit hidden.
+# The teaching buttons (and Forget, Export) whose label is wider than the room inside the button: in
+# fixed columns, a window 769 to 1000 px wide with the sidebar open left each button 26 px, its digit hidden.
 LABELS_CUT_OFF = """() => [...document.querySelectorAll('[class*=st-key-teach-] button, .st-key-forget button, '
                                                   + '.st-key-export-examples button')].filter(button => {
     const style = getComputedStyle(button), label = button.querySelector('p');
@@ -67,13 +67,14 @@ def test_teaching_the_app_and_sessions_stay_apart(app_url, tmp_path):
     with sync_playwright() as playwright:
         browser = launch(playwright)
         alice = browser.new_context(viewport={"width": 1280, "height": 1000}, accept_downloads=True).new_page()
-        bob = browser.new_context(viewport={"width": 1000, "height": 1000}).new_page()  # a smaller window
+        bob = browser.new_context(viewport={"width": 880, "height": 1000}).new_page()  # the sidebar open, narrow
         alice.goto(app_url)
         before = read(alice, 7, 3005)  # ٧, a V
         streamlit_clear(alice)
         for seed in (0, 1, 2):
             teach(alice, 7, seed)
         assert taught(alice) == 3
+        assert alice.evaluate(LABELS_CUT_OFF) == []
         after = read(alice, 7, 3005)
         assert alice.get_by_text("Personalised").first.is_visible()
         print(f"\napp: the same new ٧ read as {before!r} before teaching, {after!r} after 3 examples")
@@ -84,6 +85,8 @@ def test_teaching_the_app_and_sessions_stay_apart(app_url, tmp_path):
         assert read(bob, 7, 3005) == before
         assert bob.get_by_text("Personalised").count() == 0
         assert bob.evaluate(LABELS_CUT_OFF) == [], "each teaching button shows its digit whole"
+        metric = bob.get_by_test_id("stMetric").bounding_box()  # in fixed columns: 40 px, "Pre…"
+        assert metric["width"] >= 150, metric
 
         with alice.expect_download() as download:
             alice.locator(".st-key-export-examples button").click()

@@ -83,6 +83,7 @@ PAD_COLUMN = f"""<style>
 # the empty drawing; until then the drawing it last sent is still the widget's value, so the app
 # remembers that drawing's digest and shows it as blank.
 CANVAS_KEY = "canvas"
+ANSWER_WIDTH = 170  # px: the prediction, the 28x28 it read and the captions, beside the probabilities
 
 
 def clear_canvas() -> None:
@@ -182,21 +183,23 @@ def show_prediction(classifier: Classifier, option: serving.RuntimeOption, image
     probabilities, note = teaching.adjust(kit, prediction.image, prediction.probabilities)
     index = int(np.argmax(probabilities))
     height, width = serving.input_size(classifier)
-    left, right = st.columns([1, 2])
-    with left:
-        st.metric("Prediction", classifier.labels[index])
-        st.caption(f"confidence {probabilities[index]:.1%}")
-        if note:
-            st.caption(note)
-        st.image(
-            serving.model_view(classifier, prediction.image),
-            caption=f"What the model saw ({height}×{width})",
-            clamp=True,
-        )
-        st.caption(f"{option.label} · {result.milliseconds:.2f} ms (preprocessing + inference)")
-    with right:
-        chart = pd.DataFrame({"label": classifier.labels, "probability": probabilities})
-        st.bar_chart(chart, x="label", y="probability", sort=False)
+    # a row that wraps rather than fixed columns: beside the pad, in a window under 1000 px with the
+    # sidebar open, a third of the answer's column was 70 px and broke every word of its captions
+    with st.container(horizontal=True, gap="medium"):
+        with st.container(width=ANSWER_WIDTH):
+            st.metric("Prediction", classifier.labels[index])
+            st.caption(f"confidence {probabilities[index]:.1%}")
+            if note:
+                st.caption(note)
+            st.image(
+                serving.model_view(classifier, prediction.image),
+                caption=f"What the model saw ({height}×{width})",
+                clamp=True,
+            )
+            st.caption(f"{option.label} · {result.milliseconds:.2f} ms (preprocessing + inference)")
+        with st.container(width="stretch"):
+            chart = pd.DataFrame({"label": classifier.labels, "probability": probabilities})
+            st.bar_chart(chart, x="label", y="probability", sort=False)
     return prediction.image
 
 

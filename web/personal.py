@@ -108,28 +108,24 @@ def teach_panel(kit: Kit | None, image: np.ndarray | None, after_teach) -> None:
     if kit is None:
         return
     st.write("Not right? This is a …")
-    # two rows of five: in one row of ten, a 1000 px window with the sidebar open left each button
-    # 26 px, too narrow to show its digit
-    for row in (range(5), range(5, 10)):
-        for digit, column in zip(row, st.columns(5)):
-            with column:
-                st.button(
-                    str(digit),
-                    key=f"teach-{digit}",
-                    disabled=image is None,
-                    on_click=teach,
-                    args=(kit, digit, image, after_teach),
-                    width="stretch",
-                )
+    # a row that wraps: fixed columns (ten, or two rows of five) left each button 26 px in a window
+    # 769 to 1000 px wide with the sidebar open, too narrow to show its digit
+    with st.container(horizontal=True, gap="small"):
+        for digit in range(10):
+            st.button(
+                str(digit),
+                key=f"teach-{digit}",
+                disabled=image is None,
+                on_click=teach,
+                args=(kit, digit, image, after_teach),
+            )
     taught = examples(kit)
     st.caption(
         f"{len(taught)} example{'s' if len(taught) != 1 else ''} taught · they stay in this "
         "browser session: they never leave it, and no other session sees them."
     )
-    left, middle = st.columns([1, 2])  # "Export examples" is twice as long as "Forget"
-    with left:
+    with st.container(horizontal=True, gap="small"):
         st.button("Forget", key="forget", on_click=forget, args=(kit,), disabled=not taught)
-    with middle:
         st.download_button(
             "Export examples",
             key="export-examples",
