@@ -61,9 +61,10 @@ def check_pad_settings(settings: dict) -> None:
 def reading_pen(strokes: Sequence[np.ndarray], pad_pen: float, share: float, size: float | None = None) -> float:
     """The pen (px, at most `pad_pen`, at least 1) for redrawing `strokes` ((n, 2) float arrays of x, y
     canvas pixels) so that the ink's box, the pen included, is `share` pen: pen = share x (side + pen),
-    `side` being the longer side of the finite points' box, the points held within the `size` px canvas
-    when given (the pad keeps a stroke that leaves it, but only what is on it is drawn and read).
-    PipelineError when there are none."""
+    `side` being the longer side of the finite points' box, each point moved onto the `size` px canvas
+    when given: the pad keeps a stroke that leaves it, but only what is on it is drawn and read (a
+    stroke that runs outside along an edge still widens the box along that edge). PipelineError when
+    there are none."""
     arrays = [np.asarray(stroke, np.float64).reshape(-1, 2) for stroke in strokes]
     points = np.concatenate(arrays) if arrays else np.zeros((0, 2))
     points = points[np.isfinite(points).all(axis=1)]
