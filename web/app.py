@@ -184,7 +184,7 @@ def show_prediction(classifier: Classifier, option: serving.RuntimeOption, image
     index = int(np.argmax(probabilities))
     height, width = serving.input_size(classifier)
     # a row that wraps rather than fixed columns: beside the pad, in a window under 1000 px with the
-    # sidebar open, a third of the answer's column was 70 px and broke every word of its captions
+    # sidebar open, a third of the answer's column was 40 px and broke every word of its captions
     with st.container(horizontal=True, gap="medium"):
         with st.container(width=ANSWER_WIDTH):
             st.metric("Prediction", classifier.labels[index])
