@@ -56,6 +56,7 @@ def in_pencil(coverage: np.ndarray) -> np.ndarray:
 
 
 SEVEN_POINTS = [(80, 90), (80, 200), (230, 130)]  # a 7 on a 300x300 page, its bar on row 80
+W_POINTS = [(20, 15), (100, 40), (30, 70), (100, 100), (20, 125)]  # a W in a 120x140 image
 
 
 def pencil_on_page(squared: bool) -> np.ndarray:
@@ -92,6 +93,7 @@ def drawings() -> dict[str, np.ndarray]:
         "an eight (two loops)": rgba(rings([(38, 60), (82, 60)], 20)),
         "three loops in a row (not one digit)": rgba(rings([(60, 26), (60, 60), (60, 94)], 16)),
         "a thin-pen eight, its loops overlapping a little": rgba(rings([(36, 60), (78, 60)], 24, pen=0.5)),
+        "a W zig-zag (not one digit)": rgba(stroke(120, 140, W_POINTS, 3)),
         "noisy blank paper (not one digit)": rgba(
             np.clip(np.random.default_rng(0).normal(0.12, 0.05, (120, 120)), 0, 1),
             ink_colour=(0, 0, 0),

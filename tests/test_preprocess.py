@@ -101,6 +101,60 @@ def test_loops_count_closed_paper_wider_than_the_pen():
     assert preprocess((rings([(40, 60), (80, 60)], 20) * 255).astype(np.uint8)).max() > 0  # an 8 is read
 
 
+def test_crossings_count_the_strokes_each_row_and_column_meets():
+    """A W's rows meet four strokes, a 0's two, an 8's columns four: a digit is read, a zig-zag refused."""
+    from pipeline.ink import crossed, crossings
+    from tests.preprocess_cases import W_POINTS, rings, stroke
+
+    rows, columns = crossings(np.zeros((5, 5), bool))
+    assert rows.size == columns.size == 0 and not crossed(np.zeros((5, 5), bool))
+    ring = np.zeros((7, 7), bool)
+    ring[1:6, 1:6], ring[2:5, 2:5] = True, False
+    rows, columns = crossings(ring)  # the box is the ring's 5x5
+    assert rows.tolist() == columns.tolist() == [1, 2, 2, 2, 1]
+    eight = rings([(38, 60), (82, 60)], 20) > 0.5
+    assert max(crossings(eight)[0]) == 2 and max(crossings(eight)[1]) == 4 and not crossed(eight)
+    w = stroke(120, 140, W_POINTS, 3) > 0.5
+    assert np.mean(crossings(w)[0] == 4) > 0.5 and crossed(w) and not crossed(w.T[::-1])  # lying down: an E
+    with pytest.raises(NotOneDigitError, match="zig-zag more than a digit"):
+        preprocess((w * 255).astype(np.uint8))
+
+
+def test_the_js_twins_count_the_same_crossings_and_loops():
+    """ink.js's `crossings` and `loops` against Python's on random masks, from specks to blobs with holes."""
+    import subprocess
+
+    from scipy import ndimage
+
+    from pipeline.ink import crossings, loops
+    from tests.conftest import REPO_ROOT
+
+    rng = np.random.default_rng(0)
+    masks = [np.zeros((4, 6), bool)]
+    for _ in range(60):
+        noise = rng.random((int(rng.integers(3, 70)), int(rng.integers(3, 70))))
+        masks.append(ndimage.uniform_filter(noise, int(rng.integers(1, 6))) < rng.uniform(0.2, 0.6))
+    script = (
+        "import { readFileSync } from 'node:fs'; import { crossings, loops } from './web/static/ink.js';"
+        "const masks = JSON.parse(readFileSync(0, 'utf8'));"
+        "console.log(JSON.stringify(masks.map(({ width, height, bits }) => {"
+        "  const mask = Uint8Array.from(bits); const { rows, columns } = crossings(mask, width, height);"
+        "  return [Array.from(rows), Array.from(columns), loops(mask, width, height)]; })));"
+    )
+    cases = [{"width": m.shape[1], "height": m.shape[0], "bits": m.astype(int).ravel().tolist()} for m in masks]
+    out = subprocess.run(
+        ["node", "--input-type=module", "-e", script],
+        input=json.dumps(cases),
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    python = [[*(c.tolist() for c in crossings(m)), loops(m)] for m in masks]
+    assert json.loads(out.stdout) == python
+    assert len({counts for _, _, counts in python}) > 3  # the masks hold several numbers of loops
+
+
 @pytest.mark.parametrize(
     "bad, message",
     [

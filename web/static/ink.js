@@ -26,6 +26,8 @@ export const SPECK_SHARE = 0.3;
 export const SCRIBBLE = 4.2;
 export const LOOPS = 2;                 // LOOPS, LOOP_SIDE
 export const LOOP_SIDE = 0.1;
+export const CROSSINGS = [3, 4];        // CROSSINGS, CROSSED: [rows, columns]
+export const CROSSED = [0.2, 0.25];
 export const SMALLEST = 0.06;
 
 const BLANK = 'The image is blank: there is no digit to read.';
@@ -357,6 +359,9 @@ export function digitMask(mask, width, height) {
   if (loops(digit, width, height) > LOOPS) {
     throw new NotOneDigitError('That is not one digit: it closes more loops than a digit has (a scribble?).');
   }
+  if (crossed(digit, width, height)) {
+    throw new NotOneDigitError("That is not one digit: its strokes zig-zag more than a digit's (a scribble?).");
+  }
   return digit;
 }
 
@@ -388,6 +393,32 @@ export function loops(digit, width, height) {
   let holes = 0;
   for (let l = 2; l <= count; l++) if (areas[l] >= least * least) holes++;
   return holes;
+}
+
+// Twin of crossings: how many strokes (runs of ink) each row and each column of the ink's box crosses,
+// as {rows, columns} (Int32Array; both empty for an empty mask).
+export function crossings(digit, width, height) {
+  const box = inkBox(digit, width, height);
+  if (box === null) return { rows: new Int32Array(0), columns: new Int32Array(0) };
+  const { top, left, width: boxWidth, height: boxHeight } = box;
+  const rows = new Int32Array(boxHeight), columns = new Int32Array(boxWidth);
+  for (let y = 0; y < boxHeight; y++) {
+    for (let x = 0; x < boxWidth; x++) {
+      const i = (top + y) * width + left + x;
+      if (!digit[i]) continue;
+      if (x === 0 || !digit[i - 1]) rows[y]++;        // a run starts in this row
+      if (y === 0 || !digit[i - width]) columns[x]++; // and in this column
+    }
+  }
+  return { rows, columns };
+}
+
+// Twin of crossed: more than CROSSED of the box's rows (columns) cross the strokes more than CROSSINGS times.
+function crossed(digit, width, height) {
+  const { rows, columns } = crossings(digit, width, height);
+  if (rows.length === 0) return false;
+  const share = (counts, limit) => counts.reduce((n, c) => n + (c > limit ? 1 : 0), 0) / counts.length;
+  return share(rows, CROSSINGS[0]) > CROSSED[0] || share(columns, CROSSINGS[1]) > CROSSED[1];
 }
 
 // Twin of find_digit: gray (Float64Array, toGrayscale's) -> {digit (Uint8Array), shade (Float64Array),
