@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.errors import PipelineError
-from pipeline.ink import BlankImageError, NotOneDigitError, find_digit  # noqa: F401 (errors: re-exported)
+from pipeline.ink import BlankImageError, NotOneDigitError, find_digit, ink_box  # noqa: F401 (errors: re-exported)
 from pipeline.pen import normalise_pen
 
 SIZE = 28  # the model's input is SIZE x SIZE
@@ -139,9 +139,7 @@ def preprocess(image) -> np.ndarray:
 
 def crop_box(mask: np.ndarray, image: np.ndarray | None = None) -> np.ndarray:
     """HxW bool with some True -> the smallest rectangle holding all of it (of `image`, if given)."""
-    rows = np.flatnonzero(mask.any(axis=1))
-    cols = np.flatnonzero(mask.any(axis=0))
-    return (mask if image is None else image)[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    return (mask if image is None else image)[ink_box(mask)]
 
 
 def read_image(source: str | Path | bytes, formats: tuple[str, ...] = ("PNG", "JPEG")) -> np.ndarray:

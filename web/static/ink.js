@@ -5,7 +5,7 @@
 // row-major typed arrays with their width and height; masks are Uint8Array of 0/1.
 
 import { dropRuledLines } from './lines.js';
-import { beyondDisc, strokeWidth, withinDisc } from './pen.js';
+import { beyondDisc, inkBox, strokeWidth, withinDisc } from './pen.js';
 
 export const WORK_SIDE = 512;           // WORK_SIDE
 export const BACKGROUND_WINDOW = 0.25;  // BACKGROUND_WINDOW
@@ -259,17 +259,6 @@ export function components(mask, width, height) {
 function digitSized(mask, width, height) {
   const box = inkBox(mask, width, height);
   return box !== null && Math.max(box.height, box.width) >= SMALLEST * Math.min(width, height);
-}
-
-// Twin of ink_box: {top, left, height, width} of the smallest box holding the set pixels, or null.
-function inkBox(mask, width, height) {
-  let top = height, bottom = -1, left = width, right = -1;
-  for (let i = 0; i < mask.length; i++) {
-    if (!mask[i]) continue;
-    const y = Math.floor(i / width), x = i % width;
-    top = Math.min(top, y); bottom = Math.max(bottom, y); left = Math.min(left, x); right = Math.max(right, x);
-  }
-  return bottom < 0 ? null : { top, left, height: bottom - top + 1, width: right - left + 1 };
 }
 
 // Twin of desk_pixels: the wide frames grown back over what is above low, unless that is all.

@@ -3,6 +3,18 @@
 export const TARGET_WIDTH = 2.0;  // TARGET_WIDTH
 export const TOLERANCE = 1.3;  // TOLERANCE
 
+// Twin of ink.py's ink_box: {top, left, height, width} of the smallest box holding the set pixels, or
+// null. Here, in the module the others import, so that pen.js, ink.js and preprocess.js share it.
+export function inkBox(mask, width, height) {
+  let top = height, bottom = -1, left = width, right = -1;
+  for (let i = 0; i < mask.length; i++) {
+    if (!mask[i]) continue;
+    const y = Math.floor(i / width), x = i % width;
+    top = Math.min(top, y); bottom = Math.max(bottom, y); left = Math.min(left, x); right = Math.max(right, x);
+  }
+  return bottom < 0 ? null : { top, left, height: bottom - top + 1, width: right - left + 1 };
+}
+
 // Twin of stroke_width: 2 x area / (pixel edges between ink and paper, the image's edge included).
 export function strokeWidth(mask, width, height) {
   let area = 0, edges = 0;
@@ -109,16 +121,11 @@ export function normalisePen(mask, width, height, boxScale) {
   if (strokes === 0.0 || strokes >= wanted / TOLERANCE) return mask;
   const radius = (wanted - strokes) / 2;
   // Work on the mask's box and a margin around it: pixels further away are not reached.
-  let top = height, bottom = -1, left = width, right = -1;
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      if (!mask[y * width + x]) continue;
-      top = Math.min(top, y); bottom = Math.max(bottom, y); left = Math.min(left, x); right = Math.max(right, x);
-    }
-  }
+  const ink = inkBox(mask, width, height);
   const margin = Math.ceil(radius) + 1;
-  top = Math.max(0, top - margin); left = Math.max(0, left - margin);
-  bottom = Math.min(height - 1, bottom + margin); right = Math.min(width - 1, right + margin);
+  const top = Math.max(0, ink.top - margin), left = Math.max(0, ink.left - margin);
+  const bottom = Math.min(height - 1, ink.top + ink.height - 1 + margin);
+  const right = Math.min(width - 1, ink.left + ink.width - 1 + margin);
   const boxWidth = right - left + 1, boxHeight = bottom - top + 1;
   const box = new Uint8Array(boxWidth * boxHeight);
   for (let y = 0; y < boxHeight; y++) {

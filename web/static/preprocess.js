@@ -9,7 +9,7 @@
 // the Python to_grayscale. Output: Float32Array(28 * 28), row-major, 0..1, white ink on black.
 
 import { BlankImageError, NotOneDigitError, findDigit } from './ink.js';
-import { normalisePen } from './pen.js';
+import { inkBox, normalisePen } from './pen.js';
 
 export const SIZE = 28;            // SIZE in preprocess.py: the model's input is SIZE x SIZE
 export const BOX = 20;             // BOX: the digit is fitted in BOX x BOX
@@ -111,28 +111,14 @@ export function centreInField(digit, height, width) {
   return field;
 }
 
-// Twin of crop_box: {top, left, height, width} of the smallest rectangle holding mask's set pixels.
-function cropBox(mask, width, height) {
-  let top = height, bottom = -1, left = width, right = -1;
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      if (mask[y * width + x]) {
-        top = Math.min(top, y); bottom = Math.max(bottom, y);
-        left = Math.min(left, x); right = Math.max(right, x);
-      }
-    }
-  }
-  return { top, left, height: bottom - top + 1, width: right - left + 1 };
-}
-
 // Twin of preprocess: any drawing or photo -> Float32Array(784) in 0..1, MNIST-style.
 // Throws BlankImageError when there is no ink, NotOneDigitError when it is not one digit.
 export function preprocess(imageData) {
   const { digit: found, shade, width, height } = findDigit(toGrayscale(imageData), imageData.width, imageData.height);
-  const first = cropBox(found, width, height);
+  const first = inkBox(found, width, height);
   const mask = normalisePen(found, width, height, BOX / Math.max(first.height, first.width));
   // the ink as found keeps its shades (anti-aliased edges); what the pen added is full ink
-  const box = cropBox(mask, width, height);
+  const box = inkBox(mask, width, height);
   const crop = new Float64Array(box.height * box.width);
   for (let y = 0; y < box.height; y++) {
     for (let x = 0; x < box.width; x++) {
