@@ -138,8 +138,12 @@ def preprocess(image) -> np.ndarray:
 
 
 def crop_box(mask: np.ndarray, image: np.ndarray | None = None) -> np.ndarray:
-    """HxW bool with some True -> the smallest rectangle holding all of it (of `image`, if given)."""
-    return (mask if image is None else image)[ink_box(mask)]
+    """HxW bool with some True -> the smallest rectangle holding all of it (of `image`, if given).
+    ValueError when `mask` holds no True."""
+    box = ink_box(mask)
+    if box is None:
+        raise ValueError("crop_box needs a mask with some True pixels.")
+    return (mask if image is None else image)[box]
 
 
 def read_image(source: str | Path | bytes, formats: tuple[str, ...] = ("PNG", "JPEG")) -> np.ndarray:

@@ -118,6 +118,18 @@ def test_crossings_count_the_strokes_each_row_and_column_meets():
     assert np.mean(crossings(w)[0] == 4) > 0.5 and crossed(w) and not crossed(w.T[::-1])  # lying down: an E
     with pytest.raises(NotOneDigitError, match="zig-zag more than a digit"):
         preprocess((w * 255).astype(np.uint8))
+    dashes = np.zeros((3, 12), np.uint8)
+    dashes[1, ::2] = 255  # 0/255, not bool: still six runs
+    assert crossings(dashes)[0].tolist() == [6]
+
+
+@pytest.mark.parametrize("style, digit, seed, pen", [("standard", 9, 10, 2), ("eastern-arabic", 3, 8, 4)])
+def test_digits_that_cross_a_row_four_times_are_still_read(style, digit, seed, pen):
+    """A fine-pen 9 whose retraced stem leaves a sliver beside its bowl, and the Eastern Arabic three's
+    three-toothed top, cross some rows four times (25 % and 23 % of them): a digit, not a zig-zag."""
+    from pipeline.style_set import render, strokes
+
+    assert preprocess(render(strokes(style, digit, seed), pen)).max() > 0
 
 
 def test_the_js_twins_count_the_same_crossings_and_loops():

@@ -26,8 +26,8 @@ export const SPECK_SHARE = 0.3;
 export const SCRIBBLE = 4.2;
 export const LOOPS = 2;                 // LOOPS, LOOP_SIDE
 export const LOOP_SIDE = 0.1;
-export const CROSSINGS = [3, 4];        // CROSSINGS, CROSSED: [rows, columns]
-export const CROSSED = [0.2, 0.25];
+export const CROSSINGS = [3, 4];        // CROSSINGS ([rows, columns]), CROSSED
+export const CROSSED = 0.3;
 export const SMALLEST = 0.06;
 
 const BLANK = 'The image is blank: there is no digit to read.';
@@ -384,8 +384,8 @@ export function loops(digit, width, height) {
   return holes;
 }
 
-// Twin of crossings: how many strokes (runs of ink) each row and each column of the ink's box crosses,
-// as {rows, columns} (Int32Array; both empty for an empty mask).
+// Twin of crossings: how many runs of ink each row and each column of the ink's box crosses, as
+// {rows, columns} (Int32Array; both empty for an empty mask).
 export function crossings(digit, width, height) {
   const box = inkBox(digit, width, height);
   if (box === null) return { rows: new Int32Array(0), columns: new Int32Array(0) };
@@ -402,12 +402,12 @@ export function crossings(digit, width, height) {
   return { rows, columns };
 }
 
-// Twin of crossed: more than CROSSED of the box's rows (columns) cross the strokes more than CROSSINGS times.
+// Twin of crossed: more than CROSSED of the box's rows (columns) cross more than CROSSINGS runs of ink.
 function crossed(digit, width, height) {
   const { rows, columns } = crossings(digit, width, height);
   if (rows.length === 0) return false;
   const share = (counts, limit) => counts.reduce((n, c) => n + (c > limit ? 1 : 0), 0) / counts.length;
-  return share(rows, CROSSINGS[0]) > CROSSED[0] || share(columns, CROSSINGS[1]) > CROSSED[1];
+  return share(rows, CROSSINGS[0]) > CROSSED || share(columns, CROSSINGS[1]) > CROSSED;
 }
 
 // Twin of find_digit: gray (Float64Array, toGrayscale's) -> {digit (Uint8Array), shade (Float64Array),
