@@ -58,21 +58,46 @@ def check_pad_settings(settings: dict) -> None:
         )
 
 
+def on_canvas(stroke: np.ndarray, size: float) -> list[tuple[float, float]]:
+    """One stroke ((n, 2) x, y canvas pixels; points not finite skipped) -> the ends of the parts of its
+    segments that lie on the `size` px canvas, [0, size] on both axes, clipped by Liang and Barsky's
+    algorithm ("A new concept and method for line clipping", ACM TOG 3(1), 1984); a lone point if it
+    lies on the canvas. Plain float arithmetic in a fixed order, as strokes.js's twin does."""
+    array = np.asarray(stroke, np.float64).reshape(-1, 2)
+    points = [(float(x), float(y)) for x, y in array[np.isfinite(array).all(axis=1)]]
+    if len(points) == 1:
+        return [p for p in points if 0.0 <= p[0] <= size and 0.0 <= p[1] <= size]
+    ends = []
+    for (x0, y0), (x1, y1) in zip(points, points[1:]):
+        dx, dy = x1 - x0, y1 - y0
+        first, last = 0.0, 1.0
+        for p, q in ((-dx, x0), (dx, size - x0), (-dy, y0), (dy, size - y0)):
+            if p == 0.0:
+                if q < 0.0:  # parallel to this edge and beyond it
+                    first, last = 1.0, 0.0
+            elif p < 0.0:
+                first = max(first, q / p)
+            else:
+                last = min(last, q / p)
+        if first <= last:
+            ends += [(x0 + first * dx, y0 + first * dy), (x0 + last * dx, y0 + last * dy)]
+    return ends
+
+
 def reading_pen(strokes: Sequence[np.ndarray], pad_pen: float, share: float, size: float | None = None) -> float:
     """The pen (px, at most `pad_pen`, at least 1) for redrawing `strokes` ((n, 2) float arrays of x, y
     canvas pixels) so that the ink's box, the pen included, is `share` pen: pen = share x (side + pen),
-    `side` being the longer side of the finite points' box, each point moved onto the `size` px canvas
-    when given: the pad keeps a stroke that leaves it, but only what is on it is drawn and read (a
-    stroke that runs outside along an edge still widens the box along that edge). PipelineError when
-    there are none."""
+    `side` being the longer side of the box of the finite points or, when `size` is given, of what
+    lies on the `size` px canvas (`on_canvas`; 0 when nothing does): the pad keeps a stroke that
+    leaves it, but only what is on it is drawn and read. PipelineError when there are no finite points."""
     arrays = [np.asarray(stroke, np.float64).reshape(-1, 2) for stroke in strokes]
     points = np.concatenate(arrays) if arrays else np.zeros((0, 2))
     points = points[np.isfinite(points).all(axis=1)]
     if len(points) == 0:
         raise PipelineError("There are no strokes to redraw.")
     if size is not None:
-        points = np.clip(points, 0.0, size)
-    side = float(np.ptp(points, axis=0).max())
+        points = np.array([end for stroke in arrays for end in on_canvas(stroke, size)]).reshape(-1, 2)
+    side = float(np.ptp(points, axis=0).max()) if len(points) else 0.0
     return float(min(pad_pen, max(1.0, share * side / (1.0 - share))))
 
 

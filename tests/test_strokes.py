@@ -33,6 +33,20 @@ def test_a_large_drawing_keeps_the_pads_pen_and_a_small_one_gets_a_pen_in_propor
     off_the_pad = [np.array([[-90.0, 10.0], [30.0, 10.0], [12.0, 46.0]]), np.array([[12.0, 46.0], [12.0, 900.0]])]
     assert strokes.reading_pen(off_the_pad, pen, share) == pen
     assert strokes.reading_pen(off_the_pad, pen, share, size=50) == pytest.approx(40 / 9)  # 0..30 x 10..50 on it
+    # a stroke that leaves the pad at the top and runs on outside it: only its part on the pad counts
+    runs_outside = [np.array([[40.0, 10.0], [50.0, 30.0]]), np.array([[45.0, 20.0], [45.0, -2.0], [95.0, -2.0]])]
+    assert strokes.reading_pen(runs_outside, pen, share, size=100) == pytest.approx(30 / 9)  # 40..50 x 0..30
+    assert strokes.reading_pen([np.array([[-5.0, -5.0], [-5.0, 90.0]])], pen, share, size=50) == 1.0  # none on it
+
+
+def test_on_canvas_clips_each_segment_to_the_canvas():
+    assert strokes.on_canvas(np.array([[1.0, 2.0], [3.0, 4.0]]), 10) == [(1.0, 2.0), (3.0, 4.0)]
+    assert strokes.on_canvas(np.array([[-10.0, 5.0], [10.0, 5.0]]), 5) == [(0.0, 5.0), (5.0, 5.0)]
+    assert strokes.on_canvas(np.array([[-1.0, -1.0], [6.0, 6.0], [6.0, 9.0]]), 5) == [(0.0, 0.0), (5.0, 5.0)]
+    assert strokes.on_canvas(np.array([[-1.0, 1.0], [-1.0, 4.0]]), 5) == []  # along an edge, outside it
+    assert strokes.on_canvas(np.array([[2.0, 2.0]]), 5) == [(2.0, 2.0)]
+    assert strokes.on_canvas(np.array([[2.0, 7.0]]), 5) == []
+    assert strokes.on_canvas(np.array([[np.nan, 0.0], [1.0, 1.0]]), 5) == [(1.0, 1.0)]  # the finite point
 
 
 @pytest.mark.parametrize(
@@ -58,6 +72,8 @@ def test_the_js_twin_chooses_the_same_pen():
         LINE,
         [np.array([[10.0, 10.0], [30.0, 10.0]]), np.array([[12.0, 46.0], [13.5, 20.25]])],
         [np.array([[-30.0, 10.0], [30.0, 10.0], [12.0, 46.0]]), np.array([[12.0, 46.0], [15.5, 70.0]])],  # off
+        [np.array([[20.0, 10.0], [25.0, 30.0]]), np.array([[22, 20], [22.1, -3.3], [59.7, -1.9], [70, 50]])],
+        [np.array([[-5.0, -5.0], [-5.0, 90.0]]), np.array([[np.nan, 3.0]])],  # nothing on the pad
     ]
     size = 60  # a small pad, so that the third case's points leave it
     script = (
