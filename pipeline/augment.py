@@ -1,13 +1,14 @@
 """Training-time augmentation for digits as people give them, in numpy.
 
 Each image gets a random affine warp (rotation, scaling, shear, shift) and, one time in three each,
-a thicker or thinner stroke. A recipe may also ask for a thick pen (a wider max filter, the digit
-shrunk by the same pixels so its box stays MNIST's size, as the reading recipe would fit it) and for
-low resolution (each 4x4 block averaged, 16 grey levels, bilinear back up: a small scan or
-scikit-learn's 8x8 `digits` blown up). The random draws are numpy's, keyed on (seed, epoch, batch) by
-the caller, so a run is repeatable whatever order batches are made in. The pixels are moved by numpy
-(any Keras backend, no TensorFlow) or, under TensorFlow, by its C++ image ops inside tf.data;
-a test holds the two to the same output. Nothing here is part of the exported model.
+a thicker or thinner stroke. A recipe may also ask for a thick pen (a max filter over a disc, a real
+pen's round tip, the digit shrunk by the same pixels so its box stays MNIST's size, as the reading
+recipe would fit it) and for low resolution (each 4x4 block averaged, 16 grey levels, bilinear back
+up: a small scan or scikit-learn's 8x8 `digits` blown up). The random draws are numpy's, keyed on
+(seed, epoch, batch) by the caller, so a run is repeatable whatever order batches are made in. The
+pixels are moved by numpy (any Keras backend, no TensorFlow) or, under TensorFlow, by its C++ image
+ops inside tf.data; a test holds the two to the same output. Nothing here is part of the exported
+model.
 """
 
 from __future__ import annotations
@@ -21,6 +22,14 @@ import numpy as np
 from pipeline.errors import PipelineError
 from pipeline.preprocess import BOX  # MNIST's digits are fitted into BOX x BOX of the 28x28 field
 
+# Each image's pen: the width of the max filter its strokes get (KEEP: 1, the stroke as it is), or THINNER
+# (a 2x2 min filter). Thick pens go up to a recipe's thickest_pen: THICKEST_PEN by default, strokes about
+# 6.7 px wide in the 20 px box (measured on MNIST digits); the served recipe's 10 reaches the pad's 22 px
+# pen on a digit drawn 40-50 px tall (pipeline/bench/cnn_ablation.md).
+KEEP, THICKER, THINNER = 1, 2, -2
+THICKEST_PEN = 6
+WIDEST_PEN = 12  # px: at 12 the digit is shrunk to 0.65 of its size to make room for the pen
+
 
 @dataclass(frozen=True)
 class Augmentation:
@@ -31,7 +40,8 @@ class Augmentation:
     max_shear: float = 0.15
     max_shift_pixels: float = 2.5
     stroke_change: float = 2 / 3  # share of warped images drawn thicker or thinner (half each)
-    thick_pen: float = 0.0  # share of warped images drawn with a thick pen instead (3..THICKEST_PEN px)
+    thick_pen: float = 0.0  # a share: of warped images drawn with a thick pen instead (3..thickest_pen px)
+    thickest_pen: int = THICKEST_PEN  # a width: px across, in the 28x28 field
     low_resolution: float = 0.0  # share of warped images seen at a quarter of their resolution
     share: float = 1.0  # share of images augmented; the others are used as they are
 
@@ -42,6 +52,8 @@ class Augmentation:
         for name in ("max_rotation_degrees", "max_shear", "max_shift_pixels"):
             if getattr(self, name) < 0:
                 raise PipelineError(f"Augmentation {name} must not be negative.")
+        if not THICKER < self.thickest_pen <= WIDEST_PEN:
+            raise PipelineError(f"Augmentation thickest_pen must be {THICKER + 1} to {WIDEST_PEN} px.")
         for name in ("stroke_change", "thick_pen", "low_resolution", "share"):
             if not 0 <= getattr(self, name) <= 1:
                 raise PipelineError(f"Augmentation {name} must be between 0 and 1.")
@@ -50,11 +62,6 @@ class Augmentation:
         return {**asdict(self), "scale_range": list(self.scale_range)}
 
 
-# Each image's pen: the side of the max filter its strokes get (KEEP: 1, the stroke as it is), or THINNER
-# (a 2x2 min filter). Thick pens go up to THICKEST_PEN: strokes about 6.7 px wide in the 20 px box
-# (measured on MNIST digits), towards the 9 px of a 40 px digit drawn with the page's 18 px pen.
-KEEP, THICKER, THINNER = 1, 2, -2
-THICKEST_PEN = 6
 LOW_RESOLUTION_BLOCK = 4  # 28x28 -> 7x7, about scikit-learn's 8x8 digits
 GREY_LEVELS = 16
 
@@ -81,9 +88,10 @@ def draw(rng: np.random.Generator, count: int, ranges: Augmentation, size: int =
     ).astype(np.int32)
     kept = rng.uniform(size=count) >= ranges.share if ranges.share < 1 else np.zeros(count, bool)
     thick = rng.uniform(size=count) < ranges.thick_pen
-    pens = np.where(thick, rng.integers(THICKER + 1, THICKEST_PEN + 1, count), pens).astype(np.int32)
-    # the pen widens the box by pen - 1 pixels: shrinking by BOX / (BOX + pen - 1) keeps it within
-    # about a pixel of MNIST's 20 (measured: a median of 20 for pens up to 5, 21 for 6)
+    pens = np.where(thick, rng.integers(THICKER + 1, ranges.thickest_pen + 1, count), pens).astype(np.int32)
+    # the pen widens the box by pen - 1 pixels; shrinking by BOX / (BOX + pen - 1) makes up for most of it
+    # (measured, round pens: a median box of 20 px up to 5 px, 21-22 up to 9, 23 for 10, where the reading
+    # recipe fits every digit into 20; (BOX - pen + 1) / BOX would keep 20 and is not tried yet)
     scale = np.where(thick, scale * BOX / (BOX + pens - 1), scale)
     low_resolution = rng.uniform(size=count) < ranges.low_resolution
     # inverse map: input = A^-1 (output - centre - shift) + centre, A = scale * rotation * shear
@@ -129,18 +137,25 @@ def warp(images: np.ndarray, transforms: np.ndarray) -> np.ndarray:
     return top * (1 - wy) + bottom * wy
 
 
+def disc(side: int) -> np.ndarray:
+    """side x side bool: the pixels whose centres lie within the disc inscribed in the square (all of
+    them for sides 2 and 3)."""
+    centre = (side - 1) / 2
+    ys, xs = np.mgrid[0:side, 0:side]
+    return (ys - centre) ** 2 + (xs - centre) ** 2 <= (side / 2) ** 2
+
+
 def max_filter(images: np.ndarray, side: int) -> np.ndarray:
-    """[B, H, W] -> the maximum over each side x side window, as TensorFlow's
-    max_pool2d(ksize=side, strides=1, padding="SAME") places it: (side - 1) // 2 pixels before each
-    pixel, the rest after; pixels off the edge are ignored."""
+    """[B, H, W] -> the maximum over each pixel's `disc(side)`, placed as TensorFlow's max_pool2d and
+    dilation2d (strides 1, padding "SAME") place it: (side - 1) // 2 pixels before each pixel, the rest
+    after; pixels off the edge are ignored."""
     before = (side - 1) // 2
     after = side - 1 - before
     padded = np.pad(images, ((0, 0), (before, after), (before, after)), constant_values=-np.inf)
     height, width = images.shape[1:]
     out = np.full_like(images, -np.inf)
-    for dy in range(side):
-        for dx in range(side):
-            np.maximum(out, padded[:, dy : dy + height, dx : dx + width], out=out)
+    for dy, dx in zip(*np.nonzero(disc(side))):
+        np.maximum(out, padded[:, dy : dy + height, dx : dx + width], out=out)
     return out
 
 
@@ -179,8 +194,9 @@ def apply(images: np.ndarray, transforms: np.ndarray, pens: np.ndarray, low: np.
     return warped.astype(np.float32, copy=False)
 
 
-def apply_tf(tf, images, transforms, pens, low):
-    """The same warps with TensorFlow's image ops: C++, in tf.data's threads, far faster than numpy."""
+def apply_tf(tf, images, transforms, pens, low, thickest_pen: int):
+    """The same warps with TensorFlow's image ops: C++, in tf.data's threads, far faster than numpy.
+    `thickest_pen`: the recipe's, the widest pen among `pens` (a wider one would be left as it is)."""
     size = images.shape[1]
     warped = tf.raw_ops.ImageProjectiveTransformV3(
         images=images[..., None],
@@ -192,8 +208,15 @@ def apply_tf(tf, images, transforms, pens, low):
     )
     pen = pens[:, None, None, None]
     stroked = tf.where(pen == THINNER, -tf.nn.max_pool2d(-warped, ksize=2, strides=1, padding="SAME"), warped)
-    for side in range(THICKER, THICKEST_PEN + 1):
-        stroked = tf.where(pen == side, tf.nn.max_pool2d(warped, ksize=side, strides=1, padding="SAME"), stroked)
+    stroked = tf.where(pen == THICKER, tf.nn.max_pool2d(warped, ksize=THICKER, strides=1, padding="SAME"), stroked)
+    for side in range(THICKER + 1, thickest_pen + 1):
+        # grey dilation by a disc, of the few images with this pen only: over the whole batch, eight
+        # widths of it made the served recipe's epochs 1.3x slower on 2 cores
+        chosen = tf.where(pens == side)  # [k, 1] indices into the batch
+        footprint = np.where(disc(side), 0.0, -1e9).astype(np.float32)[:, :, None]
+        ones = [1, 1, 1, 1]
+        dilated = tf.nn.dilation2d(tf.gather_nd(warped, chosen), footprint, ones, "SAME", "NHWC", ones)
+        stroked = tf.tensor_scatter_nd_update(stroked, chosen, dilated)
     stroked = tf.clip_by_value(stroked, 0.0, 1.0)
     block = LOW_RESOLUTION_BLOCK
     small = tf.nn.avg_pool2d(stroked, ksize=block, strides=block, padding="VALID")

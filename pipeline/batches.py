@@ -79,6 +79,7 @@ def tf_dataset(tf, batches: EpochBatches, first_step: int = 0):
                 tf.ensure_shape(parts[2], [None, 8]),
                 tf.ensure_shape(parts[3], [None]),
                 tf.ensure_shape(parts[4], [None]),
+                batches.augmentation.thickest_pen,
             )
         return tf.ensure_shape(images, [None, *size]), tf.ensure_shape(parts[1], [None, classes])
 

@@ -241,13 +241,13 @@ CNN_MNIST = Recipe(
 )
 
 # The served recipe (issue 20): the same network, one more epoch, and a fifth of the augmented images
-# drawn with a thick pen, 15 % seen at low resolution: what the 5-epoch recipe read worst (small
-# digits drawn with the pad's pen, scans at 8x8). Chosen among four candidates trained this way
+# drawn with a round thick pen up to 10 px, 15 % seen at low resolution: what the 5-epoch recipe read
+# worst (small digits drawn with the pad's pen, scans at 8x8). Chosen among candidates trained this way
 # (pipeline/bench/cnn_ablation.md); BENCHMARKS.md has the recipes side by side.
 CNN = replace(
     CNN_MNIST,
     epochs=6,
-    augmentation=Augmentation(share=0.5, thick_pen=0.2, low_resolution=0.15),
+    augmentation=Augmentation(share=0.5, thick_pen=0.2, thickest_pen=10, low_resolution=0.15),
     description="A small CNN with batch norm, trained with Adam and augmentation (shifts, rotations, "
     "scaling, thicker and thinner strokes, thick pens, low resolution) for digits as people give "
     "them: drawn, photographed, small, scanned coarse.",

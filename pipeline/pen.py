@@ -1,9 +1,9 @@
 """Any size, any pen: give a digit's strokes MNIST's width, whatever the pen and the drawing's size.
 
 Fitting a crop into MNIST's 20x20 box scales the pen with it: a digit drawn 44 pixels tall with the
-pad's thick pen becomes a blob (2, 3 and 5 read as 8), a thin pen on a large photo fades to a
-hair (read as 1). So the ink mask is first thickened or thinned, in its own pixels, until its strokes
-will be TARGET_WIDTH wide in the box: a disc-shaped dilation or erosion by the Euclidean distance
+pad's thick pen becomes a blob (2, 3 and 5 read as 8 by the 5-epoch CNN), a thin pen on a large photo
+fades to a hair (read as 1). So the ink mask is first thickened or thinned, in its own pixels, until its
+strokes will be TARGET_WIDTH wide in the box: a disc-shaped dilation or erosion by the Euclidean distance
 transform (Felzenszwalb and Huttenlocher 2012, "Distance transforms of sampled functions"; SciPy's
 `distance_transform_edt` here, its whole-number squared distances in `web/static/pen.js`).
 """

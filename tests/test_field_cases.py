@@ -3,11 +3,10 @@
 
 Photos of paper are read by pipeline/ink.py's recipe (background removal, hysteresis with Otsu's
 threshold, lines and desk dropped) and pipeline/pen.py's pen. A digit drawn small with the pad's thick
-pen fills its own gaps: the page and the app now read the pad's strokes redrawn with a pen in
-proportion (pipeline/strokes.py; the kind is tested below and, with the mouse, in test_web_page.py and
-test_streamlit_e2e.py). The PNG of such a drawing has lost its strokes: no redrawing of the mask
-recovers the gaps, and the CNN trained with thick pens reads it as an 8 (0.60), so it is a strict
-expected failure: a change that fixes it turns its test red until the mark is removed.
+pen fills its own gaps: the page and the app read the pad's strokes redrawn with a pen in proportion
+(pipeline/strokes.py; tested below and, with the mouse, in test_web_page.py and test_streamlit_e2e.py).
+A picture of such a drawing has no strokes to redraw: the CNN reads it because it is trained with
+round pens up to half the digit's height (pipeline/augment.py; the kind is tested below).
 """
 
 from __future__ import annotations
@@ -23,7 +22,6 @@ from pipeline.runtime import Classifier
 from tests.conftest import REPO_ROOT
 
 FIELD_CASES = REPO_ROOT / "tests" / "fixtures" / "field-cases"
-NOT_YET = pytest.mark.xfail(strict=True, reason="issue 20: a PNG of a blob with two notches, read 8")
 
 CASES = [
     ("min_lined_5.png", 5),
@@ -34,7 +32,7 @@ CASES = [
     ("min_noise8_blank.png", "refuse"),
     ("min_multi_11.png", "refuse"),
     ("min_thinpen_7_600.png", 7),
-    pytest.param("page_pen_small_5_44px.png", 5, marks=NOT_YET),
+    ("page_pen_small_5_44px.png", 5),
 ]
 
 
@@ -122,18 +120,36 @@ def test_not_one_digit_refuses_pairs_and_noise_and_keeps_real_digits(mnist):
 
 def test_a_five_drawn_44_px_tall_on_the_pad_is_read_from_its_strokes(classifier):
     """The kind of page_pen_small_5_44px.png: a 5 drawn about 44 px tall with the pad's 22 px pen. The
-    canvas as drawn is a blob (measured: ten drawings of it read 8 or 0); the strokes the pad keeps,
-    redrawn as the page and the app read them, are a 5 all ten times."""
+    canvas as drawn is a blob (the pictures are tested below); the strokes the pad keeps, redrawn as the
+    page and the app read them, are a 5 all ten times."""
     from pipeline import strokes
     from pipeline.style_set import strokes as drawing
 
     pad = strokes.pad_settings()
-    read, as_drawn = [], []
+    read = []
     for seed in range(10):
         paths = drawing("standard", 5, seed)
         low, size = np.concatenate(paths).min(axis=0), np.ptp(np.concatenate(paths), axis=0)
         placed = [(path - low) * (44 - pad["stroke_width"]) / size[1] + 120 for path in paths]
         read.append(classifier.classify(strokes.redraw(placed, pad)).digit)
-        as_drawn.append(classifier.classify(strokes.render(placed, pad["stroke_width"], pad["canvas_size"])).digit)
     assert read == [5] * 10, read
-    assert as_drawn.count(5) < 5, as_drawn  # what the redrawing is for
+
+
+def test_pictures_of_small_digits_drawn_with_the_pads_pen_are_mostly_read(classifier):
+    """The kind of page_pen_small_5_44px.png as a picture: style_set's digits drawn 40 to 70 px tall
+    with the pad's 22 px pen and saved as PNGs, their loops and gaps filled. Measured: the CNN trained
+    with square pens up to 6 px read these 60 at 0.53 (the bench's 200, pipeline/bench/reading_sets.
+    small_pad_pictures: 0.59), the served one, with round pens up to 10 px, at 0.93 (0.83)."""
+    from pipeline.bench.reading import png_bytes
+    from pipeline.bench.reading_sets import small_pad_pictures
+    from pipeline.preprocess import read_image
+
+    def digit(image):
+        try:
+            return classifier.classify(read_image(png_bytes(image))).digit
+        except PipelineError:  # refused (not one digit, blank): a miss
+            return None
+
+    samples = small_pad_pictures(count=60, seed=17)
+    read = [digit(sample.image) for sample in samples]
+    assert np.mean([answer == sample.label for answer, sample in zip(read, samples)]) >= 0.75, read

@@ -50,7 +50,7 @@ def test_pad_drawings_of_every_size_are_read(read_digit):
 
 def test_small_digits_drawn_on_the_pad_are_read(read_digit):
     """40 to 90 px tall: drawn with the pad's 22 px pen they are blobs with notches (0.79 of these 48
-    read right as drawn), redrawn with a pen in proportion 0.98."""
+    read right as drawn by the CNN before round pens), redrawn with a pen in proportion 0.98."""
     small = [
         s for s in reading_sets.size_sweep_set(count=200, seed=15, redrawn=True) if int(s.kind.split()[0]) <= 90
     ]

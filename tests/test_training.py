@@ -106,7 +106,8 @@ def test_augmentation_keeps_digits_recognisable(mnist):
 
 def test_a_thick_pen_keeps_the_digits_size_and_widens_its_strokes(mnist):
     """A thick pen shrinks the digit by what the pen adds, so its box stays about MNIST's 20 px (as
-    the reading recipe fits any drawing), while its strokes get wider with the pen."""
+    the reading recipe fits any drawing; within 3 px for the served recipe's 10 px pen), while its
+    strokes get wider with the pen."""
     from pipeline.augment import KEEP, THICKEST_PEN, Augmentation, apply, draw
     from pipeline.pen import stroke_width
 
@@ -124,6 +125,26 @@ def test_a_thick_pen_keeps_the_digits_size_and_widens_its_strokes(mnist):
     assert abs(np.median([box(d) for d in drawn[widest]]) - np.median([box(d) for d in plain])) <= 1
     thick_width = np.median([stroke_width(d) for d in drawn[widest]])
     assert thick_width > 2 * np.median([stroke_width(d) for d in plain])
+    served = draw(np.random.default_rng(0), len(images), Augmentation(thick_pen=1.0, thickest_pen=10, **still))
+    drawn = apply(images, *served) > 0.5
+    assert np.median([box(d) for d in drawn[served.pens == 10]]) - np.median([box(d) for d in plain]) <= 3
+
+
+def test_a_thick_pen_is_round_like_a_pens_tip():
+    """A thick pen stamps a disc its width across, as the pad's pen and a real nib do, not a square;
+    the older recipes' thicker stroke (2 px) stays the 2x2 square it was."""
+    from pipeline.augment import max_filter
+
+    dot = np.zeros((1, 25, 25), np.float32)
+    dot[0, 12, 12] = 1.0
+    for side in (4, 6, 9, 10):
+        stamp = max_filter(dot, side)[0] > 0
+        assert np.flatnonzero(stamp.any(axis=0)).size == np.flatnonzero(stamp.any(axis=1)).size == side
+        assert abs(stamp.sum() - np.pi * side * side / 4) < side, side  # a disc's area (a square: side**2)
+        rows, cols = np.flatnonzero(stamp.any(axis=1)), np.flatnonzero(stamp.any(axis=0))
+        assert not stamp[np.ix_(rows[[0, -1]], cols[[0, -1]])].any(), side  # no corners
+        np.testing.assert_array_equal(stamp, stamp.T)
+    assert (max_filter(dot, 2)[0] > 0).sum() == 4 and (max_filter(dot, 3)[0] > 0).sum() == 9  # as before
 
 
 def test_thick_pens_and_low_resolution_leave_the_older_recipes_draws_as_they_were():
@@ -162,10 +183,11 @@ def test_numpy_and_tensorflow_augmentation_give_the_same_batches(mnist):
     tf = import_tensorflow()
     images = mnist[0][0][:600].astype(np.float32) / 255.0
     labels = np.eye(10, dtype=np.float32)[mnist[0][1][:600]]
-    # every kind of change: warps, thinner and thicker strokes, thick pens, low resolution
-    ranges = Augmentation(thick_pen=0.3, low_resolution=0.3)
+    # every kind of change: warps, thinner and thicker strokes, round thick pens up to the served
+    # recipe's widest (even and odd widths), low resolution
+    ranges = Augmentation(thick_pen=0.5, thickest_pen=10, low_resolution=0.3)
     batches = EpochBatches(images, labels, 128, seed=3, augmentation=ranges)
-    assert {-2, 1, 2, 3, 4, 5, 6} <= set(np.unique(batches.unwarped(3)[2].pens))
+    assert {-2, 1, 2, *range(3, 11)} <= set(np.unique(batches.unwarped(3)[2].pens))
     assert batches.unwarped(3)[2].low_resolution.mean() > 0.1
     stream = iter(tf_dataset(tf, batches, first_step=3))
     for step in range(3, 9):  # across the epoch boundary (5 batches an epoch)
@@ -192,6 +214,9 @@ def test_recipes_are_checked_when_made():
         LearningRate(peak=0.1, schedule="linear")
     with pytest.raises(PipelineError, match="scale range"):
         Augmentation(scale_range=(1.2, 0.9))
+    for side in (2, 13):
+        with pytest.raises(PipelineError, match="thickest_pen must be 3 to 12 px"):
+            Augmentation(thickest_pen=side)
     with pytest.raises(PipelineError, match="calibration"):
         replace(CNN, calibration_count=0)
     assert CNN.with_overrides(epochs=3, validation_fraction=None).epochs == 3

@@ -94,6 +94,7 @@ def out_of_distribution_sets() -> dict[str, tuple[np.ndarray, np.ndarray, np.nda
     return {
         "photos": prepared(reading_sets.photo_set()),
         "pad sizes 40-250 px": prepared(reading_sets.size_sweep_set()),
+        "small thick-pen pictures 40-70 px": prepared(reading_sets.small_pad_pictures()),
         "8x8 at 16 levels": prepared(reading_sets.low_resolution_set()),
         "elastic warps": prepared(reading_sets.elastic_set()),
     }
@@ -290,6 +291,7 @@ def side_by_side(models_dir: Path, page_photos: int = 200) -> dict:
         "pad sizes, as the pad reads them": reading_sets.size_sweep_set(redrawn=True),
         "drawn set 40-250 px": drawn,
         "drawn set, as the pad reads it": reading_sets.drawn_sweep_set(redrawn=True),
+        "small thick-pen pictures 40-70 px": reading_sets.small_pad_pictures(),
         "8x8 at 16 levels": reading_sets.low_resolution_set(),
         "elastic warps": reading_sets.elastic_set(),
     }

@@ -13,6 +13,8 @@ digits, the same images from the same seed every time.
   same paths redrawn as the pad reads them (pipeline/strokes.py).
 - `drawn_sweep_set`: the drawn set (pipeline/style_set.py's standard digits, the strokes the browser
   tests draw with the mouse) on the pad at the same sizes, as drawn or as the pad reads them.
+- `small_pad_pictures`: the drawn set 40 to 70 px tall as drawn with the pad's pen, a picture with its
+  loops filled (the field case page_pen_small_5_44px.png).
 - `low_resolution_set`: MNIST digits shrunk to 8x8 at 16 grey levels and blown up again to 28x28,
   as scikit-learn's 8x8 `digits` would come to a reader.
 - `elastic_set`: MNIST digits under an elastic distortion (Simard, Steinkraus and Platt 2003), an
@@ -447,16 +449,28 @@ def drawn_strokes(
     return drawn
 
 
-def drawn_sweep_set(count: int = 200, seed: int = 5, redrawn: bool = False) -> list[Sample]:
-    """drawn_strokes at 40..250 px, as drawn with the pad's pen or `redrawn` as the pad reads them."""
+def drawn_sweep_set(
+    count: int = 200, seed: int = 5, redrawn: bool = False, heights: tuple[float, float] = PAD_HEIGHTS
+) -> list[Sample]:
+    """drawn_strokes `heights` px tall (default 40..250), as drawn with the pad's pen or `redrawn` as the pad
+    reads them."""
     return [
         Sample(
             strokes.redraw(paths, PAD) if redrawn else strokes.render(paths, PAD_PEN, PAD_SIDE),
             digit,
             f"{h:.0f} px",
         )
-        for paths, digit, h in drawn_strokes(count, seed)
+        for paths, digit, h in drawn_strokes(count, seed, heights)
     ]
+
+
+SMALL_HEIGHTS = (40, 70)  # px: the pad's 22 px pen is a third to a half of the digit's height
+
+
+def small_pad_pictures(count: int = 200, seed: int = 7) -> list[Sample]:
+    """The kind of field case page_pen_small_5_44px.png: drawn_strokes 40..70 px tall as drawn with the
+    pad's pen, a picture (no strokes to redraw) whose loops and gaps the pen has filled."""
+    return drawn_sweep_set(count, seed, heights=SMALL_HEIGHTS)
 
 
 def low_resolution_set(count: int = 1000, seed: int = 3) -> list[Sample]:
@@ -500,6 +514,7 @@ SETS: dict[str, Callable[[], list[Sample]]] = {
     "not_a_digit": not_a_digit_set,
     "size_sweep": size_sweep_set,
     "drawn_sweep": drawn_sweep_set,
+    "small_pad_pictures": small_pad_pictures,
     "low_resolution": low_resolution_set,
     "elastic": elastic_set,
 }
