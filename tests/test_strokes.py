@@ -118,11 +118,11 @@ def test_the_streamlit_canvas_paths_become_polylines_and_anything_else_is_skippe
 
 
 def test_small_digits_are_read_redrawn_where_the_pads_pen_made_blobs(read_digit):
-    """The drawn set 40 to 90 px tall (measured on the full sweep, 40 to 250 px: 0.935 read right as
-    drawn, every miss under 70 px; 1.000 redrawn)."""
+    """The drawn set 40 to 90 px tall (measured on the full sweep, 40 to 250 px: 0.975 read right as
+    drawn by the CNN trained with round pens, 0.935 before; 1.000 redrawn)."""
     drawn = reading_sets.drawn_strokes(count=30, seed=900, heights=(40, 90))
     pen, size = PAD["stroke_width"], PAD["canvas_size"]
     as_drawn = [read_digit(strokes.render(paths, pen, size)) == d for paths, d, _ in drawn]
     redrawn = [read_digit(strokes.redraw(paths, PAD)) == d for paths, d, _ in drawn]
     assert np.mean(redrawn) >= 0.95, redrawn
-    assert np.mean(as_drawn) <= 0.8, as_drawn  # what the redrawing is for
+    assert np.mean(redrawn) >= np.mean(as_drawn), (redrawn, as_drawn)  # redrawing never loses a digit
