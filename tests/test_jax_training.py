@@ -48,7 +48,7 @@ def test_cnn_trains_under_jax_without_tensorflow_and_exports(tmp_path, mnist):
             "--model",
             "cnn",
             "--epochs",
-            "2",
+            "3",  # after 2 the served recipe's thick pens leave it at 0.87, where uint8 loses 0.22 pp
             "--train-subset",
             "12000",
             "--out",
@@ -61,12 +61,12 @@ def test_cnn_trains_under_jax_without_tensorflow_and_exports(tmp_path, mnist):
         timeout=900,
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
-    assert "JAX" in result.stdout and "Epoch 2/2" in result.stdout
+    assert "JAX" in result.stdout and "Epoch 3/3" in result.stdout
     assert "\x1b" not in result.stdout and "\r" not in result.stdout  # not a terminal: plain lines
     record = json.loads((build / "cnn" / "history.json").read_text())
     assert record["backend"] == "jax" and record["recipe"]["augmentation"] is not None
     loss = record["history"]["loss"]
-    assert loss[1] < loss[0] and record["history"]["accuracy"][1] > 0.3  # it learns
+    assert loss[-1] < loss[0] and record["history"]["accuracy"][-1] > 0.3  # it learns
 
     manifest = export("cnn", build_dir=build, out_dir=tmp_path / "exported", verbose=False)
     assert manifest["training"]["backend"] == "jax"
