@@ -2,13 +2,13 @@
 
 Each image gets a random affine warp (rotation, scaling, shear, shift) and, one time in three each,
 a thicker or thinner stroke. A recipe may also ask for a thick pen (a max filter over a disc, a real
-pen's round tip, the digit shrunk by the same pixels so its box stays MNIST's size, as the reading
-recipe would fit it) and for low resolution (each 4x4 block averaged, 16 grey levels, bilinear back
-up: a small scan or scikit-learn's 8x8 `digits` blown up). The random draws are numpy's, keyed on
-(seed, epoch, batch) by the caller, so a run is repeatable whatever order batches are made in. The
-pixels are moved by numpy (any Keras backend, no TensorFlow) or, under TensorFlow, by its C++ image
-ops inside tf.data; a test holds the two to the same output. Nothing here is part of the exported
-model.
+pen's round tip, the digit shrunk by the same pixels so its box stays near MNIST's size, as the
+reading recipe would fit it: within 3 px up to a 10 px pen) and for low resolution (each 4x4 block
+averaged, 16 grey levels, bilinear back up: a small scan or scikit-learn's 8x8 `digits` blown up).
+The random draws are numpy's, keyed on (seed, epoch, batch) by the caller, so a run is repeatable
+whatever order batches are made in. The pixels are moved by numpy (any Keras backend, no TensorFlow)
+or, under TensorFlow, by its C++ image ops inside tf.data; a test holds the two to the same output.
+Nothing here is part of the exported model.
 """
 
 from __future__ import annotations

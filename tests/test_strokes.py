@@ -125,4 +125,4 @@ def test_small_digits_are_read_redrawn_where_the_pads_pen_made_blobs(read_digit)
     as_drawn = [read_digit(strokes.render(paths, pen, size)) == d for paths, d, _ in drawn]
     redrawn = [read_digit(strokes.redraw(paths, PAD)) == d for paths, d, _ in drawn]
     assert np.mean(redrawn) >= 0.95, redrawn
-    assert np.mean(redrawn) >= np.mean(as_drawn), (redrawn, as_drawn)  # redrawing never loses a digit
+    assert np.mean(redrawn) >= np.mean(as_drawn), (redrawn, as_drawn)  # redrawing reads at least as many

@@ -198,6 +198,25 @@ def test_numpy_and_tensorflow_augmentation_give_the_same_batches(mnist):
     assert not np.array_equal(batches.batch(0)[0], batches.batch(5)[0][: len(batches.batch(0)[0])])
 
 
+def test_tensorflow_augmentation_matches_numpy_when_a_batch_lacks_some_pens(mnist):
+    """The served recipe draws a thick pen for a tenth of a batch, so most widths are absent from most
+    batches: TensorFlow dilates an empty selection and must leave the batch as numpy does."""
+    from pipeline.batches import EpochBatches, tf_dataset
+    from pipeline.models import CNN
+    from pipeline.tf_setup import import_tensorflow
+
+    tf = import_tensorflow()
+    images = mnist[0][0][:96].astype(np.float32) / 255.0
+    labels = np.eye(10, dtype=np.float32)[mnist[0][1][:96]]
+    batches = EpochBatches(images, labels, 32, seed=5, augmentation=CNN.augmentation)
+    widths = set(range(3, CNN.augmentation.thickest_pen + 1))
+    absent = [widths - set(np.unique(batches.unwarped(step)[2].pens)) for step in range(3)]
+    assert all(absent) and any(len(missing) < len(widths) for missing in absent), absent
+    stream = iter(tf_dataset(tf, batches))
+    for step in range(3):
+        np.testing.assert_allclose(next(stream)[0].numpy(), batches.batch(step)[0], atol=1e-5)
+
+
 def test_recipes_are_checked_when_made():
     from dataclasses import replace
 
