@@ -135,7 +135,7 @@ def test_a_five_drawn_44_px_tall_on_the_pad_is_read_from_its_strokes(classifier)
     assert read == [5] * 10, read
 
 
-def test_pictures_of_small_digits_drawn_with_the_pads_pen_are_mostly_read(classifier):
+def test_pictures_of_small_digits_drawn_with_the_pads_pen_are_mostly_read(read_digit):
     """The kind of page_pen_small_5_44px.png as a picture: style_set's digits drawn 40 to 70 px tall
     with the pad's 22 px pen and saved as PNGs, their loops and gaps filled. Measured: the CNN trained
     with square pens up to 6 px read these 60 at 0.53 (the bench's 200, pipeline/bench/reading_sets.
@@ -144,12 +144,6 @@ def test_pictures_of_small_digits_drawn_with_the_pads_pen_are_mostly_read(classi
     from pipeline.bench.reading_sets import small_pad_pictures
     from pipeline.preprocess import read_image
 
-    def digit(image):
-        try:
-            return classifier.classify(read_image(png_bytes(image))).digit
-        except PipelineError:  # refused (not one digit, blank): a miss
-            return None
-
     samples = small_pad_pictures(count=60, seed=17)
-    read = [digit(sample.image) for sample in samples]
+    read = [read_digit(read_image(png_bytes(sample.image))) for sample in samples]  # None: refused, a miss
     assert np.mean([answer == sample.label for answer, sample in zip(read, samples)]) >= 0.75, read
